@@ -1,0 +1,170 @@
+//! One typed stream of what happens in the queue, coalesced: within each
+//! flush interval a subscriber gets at most one event per job (its latest
+//! state, its latest byte count) and one set of counts, so a queue finishing
+//! thousands of jobs a second cannot flood a window or a terminal.
+//!
+//! A subscriber that still falls behind gets `RecvError::Lagged` from the
+//! broadcast channel and should re-read the status from the engine.
+
+use crate::model::{BatchId, ErrorClass, JobId, JobState, Phase, StateCounts};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// How often coalesced events are delivered.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+const CHANNEL_CAPACITY: usize = 4096;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    JobsQueued {
+        batch_id: BatchId,
+        jobs: u64,
+    },
+    JobChanged {
+        job_id: JobId,
+        state: JobState,
+        phase: Phase,
+        error: Option<(ErrorClass, String)>,
+    },
+    BytesSent {
+        job_id: JobId,
+        sent: u64,
+        total: u64,
+    },
+    CountsChanged {
+        counts: StateCounts,
+    },
+}
+
+#[derive(Default)]
+struct Pending {
+    queued: Vec<Event>,
+    bytes: HashMap<JobId, Event>,
+    jobs: HashMap<JobId, Event>,
+    counts: Option<Event>,
+}
+
+impl Pending {
+    fn drain(&mut self) -> impl Iterator<Item = Event> + '_ {
+        self.queued
+            .drain(..)
+            .chain(self.bytes.drain().map(|(_, e)| e))
+            .chain(self.jobs.drain().map(|(_, e)| e))
+            .chain(self.counts.take())
+    }
+}
+
+struct Inner {
+    pending: Mutex<Pending>,
+    sender: broadcast::Sender<Event>,
+    flusher_started: std::sync::Once,
+}
+
+#[derive(Clone)]
+pub(crate) struct EventBus {
+    inner: Arc<Inner>,
+}
+
+impl EventBus {
+    pub(crate) fn new() -> Self {
+        let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
+        EventBus {
+            inner: Arc::new(Inner {
+                pending: Mutex::new(Pending::default()),
+                sender,
+                flusher_started: std::sync::Once::new(),
+            }),
+        }
+    }
+
+    pub(crate) fn has_subscribers(&self) -> bool {
+        self.inner.sender.receiver_count() > 0
+    }
+
+    pub(crate) fn publish(&self, event: Event) {
+        if !self.has_subscribers() {
+            return;
+        }
+        let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
+        match &event {
+            Event::JobsQueued { .. } => pending.queued.push(event),
+            Event::BytesSent { job_id, .. } => {
+                pending.bytes.insert(*job_id, event);
+            }
+            Event::JobChanged { job_id, .. } => {
+                // A newer state makes an older byte count moot.
+                pending.bytes.remove(job_id);
+                pending.jobs.insert(*job_id, event);
+            }
+            Event::CountsChanged { .. } => pending.counts = Some(event),
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        let receiver = self.inner.sender.subscribe();
+        self.inner.flusher_started.call_once(|| {
+            let weak = Arc::downgrade(&self.inner);
+            std::thread::Builder::new()
+                .name("outbox-events".into())
+                .spawn(move || flush_loop(weak))
+                .map_err(|e| tracing::error!("cannot start the event thread: {e}"))
+                .ok();
+        });
+        receiver
+    }
+}
+
+/// Runs until the bus is dropped.
+fn flush_loop(inner: Weak<Inner>) {
+    loop {
+        std::thread::sleep(FLUSH_INTERVAL);
+        let Some(inner) = inner.upgrade() else { return };
+        let events: Vec<Event> = {
+            let mut pending = inner.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.drain().collect()
+        };
+        for event in events {
+            // No receivers left is not an error: nobody is watching.
+            let _ = inner.sender.send(event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_changes_to_one_job_arrives_as_its_latest_state() {
+        let bus = EventBus::new();
+        let mut rx = bus.subscribe();
+        for state in [JobState::Processing, JobState::Pending, JobState::Processing, JobState::Completed] {
+            bus.publish(Event::JobChanged {
+                job_id: 7,
+                state,
+                phase: Phase::Upload,
+                error: None,
+            });
+        }
+        for sent in 0..1000 {
+            bus.publish(Event::BytesSent { job_id: 8, sent, total: 1000 });
+        }
+        std::thread::sleep(FLUSH_INTERVAL * 3);
+        let mut got = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            got.push(e);
+        }
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got.contains(&Event::JobChanged {
+            job_id: 7,
+            state: JobState::Completed,
+            phase: Phase::Upload,
+            error: None
+        }));
+        assert!(got.contains(&Event::BytesSent { job_id: 8, sent: 999, total: 1000 }));
+    }
+}

@@ -1,0 +1,364 @@
+//! The Tauri-free core of Outbox.
+//!
+//! One handle, [`Engine`], is what the command line and the desktop shell
+//! hold: it adds items to a durable SQLite queue, answers status and history,
+//! carries out the user's actions, streams [`Event`]s, and makes the
+//! background [`Worker`] that generates outputs and delivers them.
+//!
+//! Everything that changes a job goes through the store, whose statements are
+//! each checked against the state machine in [`JobState::can_become`].
+
+pub mod clock;
+pub mod destinations;
+mod error;
+pub mod events;
+mod model;
+mod output_cache;
+pub mod paths;
+pub mod pipeline;
+pub mod recipe;
+mod scan;
+mod store;
+pub mod worker;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result};
+pub use events::Event;
+pub use model::*;
+pub use scan::{is_image_name, Skipped, IMAGE_EXTENSIONS};
+pub use store::{Duplicate, NewItem, RetryTarget, DEFAULT_BUSY_TIMEOUT};
+pub use worker::{RetryPolicy, Worker, WorkerConfig, WorkerSummary};
+
+use events::EventBus;
+use output_cache::OutputCache;
+use paths::DataDir;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use store::{EnqueueBatch, Store};
+use tokio::sync::{broadcast, Notify};
+
+/// The name of the destination used when none is given.
+pub const DEFAULT_DESTINATION: &str = "default";
+/// Automatic attempts per job unless told otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// What the engine and its worker share.
+pub(crate) struct Shared {
+    pub store: Store,
+    pub data: DataDir,
+    pub events: EventBus,
+    pub clock: Arc<dyn Clock>,
+    pub cache: OutputCache,
+    /// Wakes this process's worker when work is added or changed here.
+    pub notify: Notify,
+}
+
+pub struct EngineOptions {
+    /// The data folder; `None` means `OUTBOX_DATA_DIR`, then the XDG data folder.
+    pub data_dir: Option<PathBuf>,
+    pub clock: Arc<dyn Clock>,
+    /// How long to wait for another process's lock on the database.
+    pub busy_timeout: Duration,
+    /// Memory for generated outputs kept for previews and uploads.
+    pub output_cache_bytes: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            data_dir: None,
+            clock: Arc::new(SystemClock),
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            output_cache_bytes: 256 << 20,
+        }
+    }
+}
+
+/// What to add, and how.
+#[derive(Clone, Debug)]
+pub struct AddOptions {
+    /// Destination name; `None` is the default folder (`~/Pictures/Outbox`).
+    pub destination: Option<String>,
+    /// Recipe name; `None` is `web`.
+    pub recipe: Option<String>,
+    pub priority: i64,
+    /// Deliver this batch's items strictly in order.
+    pub sequential: bool,
+    pub batch_name: Option<String>,
+    /// Queue even what is queued or delivered already.
+    pub force: bool,
+    pub max_attempts: u32,
+}
+
+impl Default for AddOptions {
+    fn default() -> Self {
+        AddOptions {
+            destination: None,
+            recipe: None,
+            priority: 0,
+            sequential: false,
+            batch_name: None,
+            force: false,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// What an add did, item by item.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AddReport {
+    pub batch_id: Option<BatchId>,
+    pub added: Vec<JobId>,
+    pub duplicates: Vec<Duplicate>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// What a retry did.
+#[derive(Debug, Default)]
+pub struct RetryReport {
+    pub retried: Vec<JobId>,
+    /// Jobs left as they were, with the reason (they would duplicate another).
+    pub refused: Vec<Error>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// Opens (or creates) the queue in the data folder.
+    pub fn open(options: EngineOptions) -> Result<Engine> {
+        let root = paths::resolve_data_dir(options.data_dir.as_deref())?;
+        let data = DataDir::create(root)?;
+        let store = Store::open(&data.database(), options.busy_timeout)?;
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                store,
+                data,
+                events: EventBus::new(),
+                clock: options.clock,
+                cache: OutputCache::new(options.output_cache_bytes),
+                notify: Notify::new(),
+            }),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.shared.data.root()
+    }
+
+    pub fn database_path(&self) -> &Path {
+        self.shared.store.path()
+    }
+
+    /// Scans `paths` (files, and folders recursively) and queues the images.
+    pub fn add(&self, paths: &[PathBuf], options: &AddOptions) -> Result<AddReport> {
+        let scan = scan::scan(paths);
+        let mut report = self.enqueue(scan.items, options)?;
+        report.skipped = scan.skipped;
+        Ok(report)
+    }
+
+    /// Queues items already found (by a scan, a manifest import, a paste).
+    /// Durable when it returns: the commit waits for the disk.
+    pub fn enqueue(&self, items: Vec<NewItem>, options: &AddOptions) -> Result<AddReport> {
+        let recipe = recipe::find_recipe(options.recipe.as_deref().unwrap_or(recipe::DEFAULT_RECIPE))?;
+        let destination = self.destination_for_add(options.destination.as_deref())?;
+        if options.max_attempts == 0 {
+            return Err(Error::InvalidSetting("max attempts must be at least 1".into()));
+        }
+        let recipe_json = serde_json::to_string(&recipe)
+            .map_err(|e| Error::InvalidSetting(format!("recipe: {e}")))?;
+        let now = self.shared.clock.now_ms();
+        let name = options
+            .batch_name
+            .clone()
+            .unwrap_or_else(|| format!("{} item(s)", items.len()));
+        let enqueued = self.shared.store.enqueue(
+            &EnqueueBatch {
+                name: &name,
+                sequential: options.sequential,
+                priority: options.priority,
+                max_attempts: options.max_attempts,
+                force: options.force,
+                destination: &destination,
+                recipe_json: &recipe_json,
+                items: &items,
+            },
+            now,
+        )?;
+        if let Some(batch_id) = enqueued.batch_id {
+            self.shared.events.publish(Event::JobsQueued {
+                batch_id,
+                jobs: enqueued.jobs.len() as u64,
+            });
+            self.work_changed();
+        }
+        Ok(AddReport {
+            batch_id: enqueued.batch_id,
+            added: enqueued.jobs,
+            duplicates: enqueued.duplicates,
+            skipped: Vec::new(),
+        })
+    }
+
+    fn destination_for_add(&self, name: Option<&str>) -> Result<store::DestinationRow> {
+        let name = name.unwrap_or(DEFAULT_DESTINATION);
+        if let Some(row) = self.shared.store.destination(name)? {
+            return Ok(row);
+        }
+        if name != DEFAULT_DESTINATION {
+            return Err(Error::UnknownDestination(name.to_string()));
+        }
+        let folder = paths::default_delivery_folder()?;
+        let view = DestinationView {
+            name: DEFAULT_DESTINATION.into(),
+            kind: "folder".into(),
+            settings: serde_json::json!({ "path": folder, "create": true }),
+            max_concurrent: None,
+        };
+        match self.shared.store.add_destination(&view, self.shared.clock.now_ms()) {
+            Ok(()) | Err(Error::DestinationExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.shared
+            .store
+            .destination(name)?
+            .ok_or_else(|| Error::UnknownDestination(name.to_string()))
+    }
+
+    /// Saves a destination after checking its settings.
+    pub fn add_destination(&self, destination: DestinationView) -> Result<()> {
+        destinations::validate_settings(&destination.kind, &destination.settings)
+            .map_err(Error::InvalidSetting)?;
+        if destination.name.trim().is_empty() {
+            return Err(Error::InvalidSetting("a destination needs a name".into()));
+        }
+        self.shared
+            .store
+            .add_destination(&destination, self.shared.clock.now_ms())
+    }
+
+    pub fn destinations(&self) -> Result<Vec<DestinationView>> {
+        Ok(self
+            .shared
+            .store
+            .destinations()?
+            .into_iter()
+            .map(|d| d.view)
+            .collect())
+    }
+
+    pub fn remove_destination(&self, name: &str) -> Result<()> {
+        self.shared.store.remove_destination(name)
+    }
+
+    pub fn status(&self) -> Result<Status> {
+        self.shared.store.status(self.shared.clock.now_ms())
+    }
+
+    pub fn counts(&self) -> Result<StateCounts> {
+        self.shared.store.counts()
+    }
+
+    pub fn batch(&self, id: BatchId) -> Result<Option<BatchView>> {
+        self.shared.store.batch(id, self.shared.clock.now_ms())
+    }
+
+    pub fn history(&self, query: &HistoryQuery) -> Result<Vec<JobView>> {
+        self.shared.store.history(query)
+    }
+
+    pub fn job(&self, id: JobId) -> Result<Option<JobView>> {
+        self.shared.store.job(id)
+    }
+
+    /// Puts failed (or cancelled) jobs back at the front of the queue.
+    pub fn retry(&self, target: &RetryTarget) -> Result<RetryReport> {
+        let (retried, refused) = self
+            .shared
+            .store
+            .retry(target, self.shared.clock.now_ms())?;
+        self.work_changed();
+        Ok(RetryReport { retried, refused })
+    }
+
+    /// Cancels jobs; one being worked on is stopped.
+    pub fn cancel(&self, jobs: &[JobId]) -> Result<()> {
+        self.shared.store.cancel(jobs, self.shared.clock.now_ms())?;
+        self.work_changed();
+        Ok(())
+    }
+
+    /// Pauses the queue (`None`) or one batch; returns the jobs paused.
+    pub fn pause(&self, batch: Option<BatchId>) -> Result<u64> {
+        let n = self.shared.store.pause(batch)?;
+        self.work_changed();
+        Ok(n)
+    }
+
+    pub fn resume(&self, batch: Option<BatchId>) -> Result<u64> {
+        let n = self.shared.store.resume(batch)?;
+        self.work_changed();
+        Ok(n)
+    }
+
+    pub fn set_priority(&self, jobs: &[JobId], priority: i64) -> Result<()> {
+        self.shared.store.set_priority(jobs, priority)?;
+        self.work_changed();
+        Ok(())
+    }
+
+    /// Deletes finished jobs older than `older_than`, and their output files.
+    pub fn clean(&self, older_than: Duration) -> Result<u64> {
+        let cutoff = self.shared.clock.now_ms() - older_than.as_millis() as i64;
+        let cleaned = self.shared.store.clean(cutoff)?;
+        for file in &cleaned.output_files {
+            if let Err(e) = std::fs::remove_file(file) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %file.display(), "cannot delete an output file: {e}");
+                }
+            }
+        }
+        self.work_changed();
+        Ok(cleaned.jobs)
+    }
+
+    /// The coalesced event stream.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// A worker over this engine's queue; call [`Worker::run`] to start it.
+    pub fn worker(&self, config: WorkerConfig) -> Worker {
+        Worker::new(self.shared.clone(), config)
+    }
+
+    /// A generated output's bytes: from memory, else from its file.
+    pub fn output_bytes(&self, job: JobId) -> Result<Option<Arc<[u8]>>> {
+        if let Some(bytes) = self.shared.cache.get(job) {
+            return Ok(Some(bytes));
+        }
+        let Some(path) = self.shared.store.output_path(job)? else {
+            return Ok(None);
+        };
+        let bytes: Arc<[u8]> = std::fs::read(&path)
+            .map_err(|e| Error::io("read the output", &path, e))?
+            .into();
+        self.shared.cache.insert(job, bytes.clone());
+        Ok(Some(bytes))
+    }
+
+    fn work_changed(&self) {
+        self.shared.notify.notify_waiters();
+        self.shared.notify.notify_one();
+        if self.shared.events.has_subscribers() {
+            if let Ok(counts) = self.counts() {
+                self.shared.events.publish(Event::CountsChanged { counts });
+            }
+        }
+    }
+}

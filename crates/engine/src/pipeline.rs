@@ -1,0 +1,254 @@
+//! Generating an output from a source image: read, check, decode with limits,
+//! apply the recipe, encode. Runs on blocking threads, never on the async
+//! executor. Every failure is a [`GenerateError`] naming what is wrong with
+//! this one file.
+
+use crate::model::ErrorClass;
+use crate::recipe::{Operation, Recipe};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use std::io::Cursor;
+use std::path::Path;
+
+/// Images above this many pixels are refused before they are decoded.
+pub const MAX_PIXELS: u64 = 100_000_000;
+/// Neither side may exceed this.
+pub const MAX_SIDE: u32 = 30_000;
+/// The most a decoder may allocate for one image.
+pub const MAX_DECODE_BYTES: u64 = 1 << 30;
+
+/// One generated image, in memory.
+#[derive(Clone, Debug)]
+pub struct GeneratedImage {
+    pub bytes: Vec<u8>,
+    pub mime: &'static str,
+    /// The name it is delivered under (the source's stem, the new extension).
+    pub file_name: String,
+    pub width: u32,
+    pub height: u32,
+    pub source_hash: [u8; 32],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct GenerateError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl GenerateError {
+    fn permanent(message: impl Into<String>) -> Self {
+        GenerateError {
+            class: ErrorClass::Permanent,
+            message: message.into(),
+        }
+    }
+}
+
+/// Something that turns a source into an output: the local pipeline here, an
+/// AI provider later, a no-op in benchmarks.
+pub trait Generate: Send + Sync + 'static {
+    fn generate(&self, source: &Path, recipe: &Recipe) -> Result<GeneratedImage, GenerateError>;
+}
+
+/// Local operations with the `image` crate.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalPipeline;
+
+impl Generate for LocalPipeline {
+    fn generate(&self, source: &Path, recipe: &Recipe) -> Result<GeneratedImage, GenerateError> {
+        let bytes = read_source(source)?;
+        let source_hash = *blake3::hash(&bytes).as_bytes();
+        let format = sniff_format(source, &bytes)?;
+        let stem = source
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into());
+
+        if recipe.is_passthrough() {
+            let (width, height) = dimensions(&bytes, format)?;
+            let file_name = source
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| stem.clone());
+            return Ok(GeneratedImage {
+                bytes,
+                mime: format.to_mime_type(),
+                file_name,
+                width,
+                height,
+                source_hash,
+            });
+        }
+
+        let (mut image, orientation, icc) = decode(&bytes, format)?;
+        let mut encoded = None;
+        for op in &recipe.operations {
+            match op {
+                Operation::AutoOrient => image.apply_orientation(orientation),
+                Operation::FitWithin { longest_edge } => {
+                    let edge = (*longest_edge).max(1);
+                    if image.width() > edge || image.height() > edge {
+                        image = image.resize(edge, edge, image::imageops::FilterType::Lanczos3);
+                    }
+                }
+                Operation::Jpeg { quality } => {
+                    encoded = Some((encode_jpeg(&image, *quality, icc.clone())?, ImageFormat::Jpeg))
+                }
+                Operation::Png => encoded = Some((encode_png(&image)?, ImageFormat::Png)),
+            }
+        }
+        let (bytes, format) = match encoded {
+            Some(done) => done,
+            None => (encode_jpeg(&image, 90, icc)?, ImageFormat::Jpeg),
+        };
+        let extension = format.extensions_str().first().copied().unwrap_or("img");
+        Ok(GeneratedImage {
+            bytes,
+            mime: format.to_mime_type(),
+            file_name: format!("{stem}.{extension}"),
+            width: image.width(),
+            height: image.height(),
+            source_hash,
+        })
+    }
+}
+
+fn read_source(source: &Path) -> Result<Vec<u8>, GenerateError> {
+    let bytes = std::fs::read(source).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => GenerateError {
+            class: ErrorClass::NeedsUser,
+            message: format!(
+                "the source file is gone: {} (was it moved or deleted after it was added?)",
+                source.display()
+            ),
+        },
+        std::io::ErrorKind::PermissionDenied => GenerateError {
+            class: ErrorClass::NeedsUser,
+            message: format!("Outbox may not read {} (permission denied)", source.display()),
+        },
+        std::io::ErrorKind::IsADirectory => {
+            GenerateError::permanent(format!("{} is a folder, not an image", source.display()))
+        }
+        _ => GenerateError {
+            class: ErrorClass::Transient,
+            message: format!("cannot read {}: {e}", source.display()),
+        },
+    })?;
+    if bytes.is_empty() {
+        return Err(GenerateError::permanent("the file is empty (0 bytes)"));
+    }
+    Ok(bytes)
+}
+
+/// The format the bytes say, whatever the name says.
+fn sniff_format(source: &Path, bytes: &[u8]) -> Result<ImageFormat, GenerateError> {
+    image::guess_format(bytes).map_err(|_| {
+        let named = source
+            .extension()
+            .map(|e| format!("its name ends in .{} but ", e.to_string_lossy()))
+            .unwrap_or_default();
+        GenerateError::permanent(format!(
+            "not an image: {named}its content is not a format Outbox reads (JPEG, PNG, WebP, GIF, BMP, TIFF)"
+        ))
+    })
+}
+
+fn reader(bytes: &[u8], format: ImageFormat) -> ImageReader<Cursor<&[u8]>> {
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    reader.limits(limits);
+    reader
+}
+
+fn check_size(width: u32, height: u32) -> Result<(), GenerateError> {
+    if width == 0 || height == 0 {
+        return Err(GenerateError::permanent(format!(
+            "the image has no pixels ({width}×{height})"
+        )));
+    }
+    if u64::from(width) * u64::from(height) > MAX_PIXELS || width > MAX_SIDE || height > MAX_SIDE
+    {
+        return Err(GenerateError::permanent(format!(
+            "the image is too large to process safely ({width}×{height} pixels; the limit is {} megapixels and {MAX_SIDE} pixels a side)",
+            MAX_PIXELS / 1_000_000
+        )));
+    }
+    Ok(())
+}
+
+fn decode_error(e: image::ImageError) -> GenerateError {
+    match e {
+        image::ImageError::Limits(_) => GenerateError::permanent(format!(
+            "the image is too large to process safely ({e})"
+        )),
+        image::ImageError::Unsupported(_) => {
+            GenerateError::permanent(format!("this kind of image is not supported: {e}"))
+        }
+        other => GenerateError::permanent(format!("the image is damaged or truncated: {other}")),
+    }
+}
+
+fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), GenerateError> {
+    let decoder = reader(bytes, format).into_decoder().map_err(decode_error)?;
+    let (w, h) = decoder.dimensions();
+    check_size(w, h)?;
+    Ok((w, h))
+}
+
+type Decoded = (DynamicImage, image::metadata::Orientation, Option<Vec<u8>>);
+
+fn decode(bytes: &[u8], format: ImageFormat) -> Result<Decoded, GenerateError> {
+    let mut decoder = reader(bytes, format).into_decoder().map_err(decode_error)?;
+    let (w, h) = decoder.dimensions();
+    // Refuse decompression bombs from the header, before any pixel is allocated.
+    check_size(w, h)?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let icc = decoder.icc_profile().ok().flatten();
+    let image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    Ok((image, orientation, icc))
+}
+
+fn encode_jpeg(image: &DynamicImage, quality: u8, icc: Option<Vec<u8>>) -> Result<Vec<u8>, GenerateError> {
+    use image::ImageEncoder;
+    let rgb = flatten_onto_white(image);
+    let mut out = Vec::with_capacity(rgb.len() / 8);
+    let mut encoder =
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100));
+    if let Some(icc) = icc {
+        // A profile the encoder cannot embed is dropped: sRGB is then assumed.
+        let _ = encoder.set_icc_profile(icc);
+    }
+    encoder
+        .write_image(&rgb, rgb.width(), rgb.height(), image::ExtendedColorType::Rgb8)
+        .map_err(|e| GenerateError::permanent(format!("cannot encode JPEG: {e}")))?;
+    Ok(out)
+}
+
+fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, GenerateError> {
+    let mut out = Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, ImageFormat::Png)
+        .map_err(|e| GenerateError::permanent(format!("cannot encode PNG: {e}")))?;
+    Ok(out.into_inner())
+}
+
+/// JPEG has no transparency: transparent pixels become white, not black.
+fn flatten_onto_white(image: &DynamicImage) -> image::RgbImage {
+    if !image.color().has_alpha() {
+        return image.to_rgb8();
+    }
+    let rgba = image.to_rgba8();
+    let mut rgb = image::RgbImage::new(rgba.width(), rgba.height());
+    for (dst, src) in rgb.pixels_mut().zip(rgba.pixels()) {
+        let a = u16::from(src[3]);
+        for c in 0..3 {
+            dst[c] = ((u16::from(src[c]) * a + 255 * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    rgb
+}

@@ -1,0 +1,462 @@
+//! The worker's side of the queue: claim ready jobs, record what became of
+//! them. A worker calls [`Store::record_and_claim`] once per turn of its loop,
+//! so finishing jobs and claiming their successors share one transaction.
+
+use super::{check_transition, Durability, Store};
+use crate::error::Result;
+use crate::model::{ErrorClass, JobId, JobState, Phase, Remote};
+use rusqlite::{params, OptionalExtension, Transaction};
+use std::path::PathBuf;
+
+/// A claimed job with everything needed to work on it.
+#[derive(Clone, Debug)]
+pub(crate) struct Claimed {
+    pub job_id: JobId,
+    pub destination_id: i64,
+    pub phase: Phase,
+    pub source: PathBuf,
+    pub recipe_json: String,
+    pub destination_json: String,
+    pub output: Option<OutputRow>,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// The previous upload was interrupted: ask the destination first.
+    pub outcome_unknown: bool,
+}
+
+/// A generated output on disk.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct OutputRow {
+    pub path: PathBuf,
+    pub file_name: String,
+    pub mime: String,
+    pub size: u64,
+    pub width: u32,
+    pub height: u32,
+    pub hash: [u8; 32],
+}
+
+/// What generating a job's output produced (its file is fsynced already).
+#[derive(Clone, Debug)]
+pub(crate) struct Generated {
+    pub output: OutputRow,
+    pub source_hash: [u8; 32],
+}
+
+/// The end of one phase of one claimed job.
+#[derive(Clone, Debug)]
+pub(crate) enum Finished {
+    Generated(JobId, Generated),
+    Delivered(JobId, Remote, u64),
+    /// `retry_at` is the worker's decision: when to try again, or never.
+    Failed {
+        job: JobId,
+        class: ErrorClass,
+        message: String,
+        retry_at: Option<i64>,
+    },
+    /// Given back unfinished (shutdown): the attempt does not count.
+    Released { job: JobId, outcome_unknown: bool },
+}
+
+impl Finished {
+    pub(crate) fn job(&self) -> JobId {
+        match self {
+            Finished::Generated(job, _) | Finished::Delivered(job, _, _) => *job,
+            Finished::Failed { job, .. } | Finished::Released { job, .. } => *job,
+        }
+    }
+}
+
+/// What one recorded result did to its job.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Recorded {
+    Changed {
+        job: JobId,
+        state: JobState,
+        phase: Phase,
+        error: Option<(ErrorClass, String)>,
+    },
+    /// The job was changed by someone else meanwhile (cancelled, say): the
+    /// result is dropped, and the worker says so in its log.
+    Superseded { job: JobId },
+}
+
+/// How many jobs to claim for each phase, and where not to send more.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ClaimRequest {
+    pub generate: usize,
+    pub upload: usize,
+    pub saturated_destinations: Vec<i64>,
+    pub quarantine_after: u32,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Turn {
+    pub recorded: Vec<Recorded>,
+    pub claimed: Vec<Claimed>,
+    /// Jobs failed at claim time because runs kept dying on them.
+    pub quarantined: Vec<JobId>,
+}
+
+impl Store {
+    pub(crate) fn record_and_claim(
+        &self,
+        run: i64,
+        now: i64,
+        finished: &[Finished],
+        request: &ClaimRequest,
+    ) -> Result<Turn> {
+        // A generated output may have cost money: its record waits for the disk.
+        let durability = if finished.iter().any(|f| matches!(f, Finished::Generated(..))) {
+            Durability::Full
+        } else {
+            Durability::Normal
+        };
+        self.write(durability, |tx| {
+            let mut turn = Turn::default();
+            for f in finished {
+                turn.recorded.push(record(tx, run, now, f)?);
+            }
+            let paused: bool = tx
+                .prepare_cached("SELECT value FROM flags WHERE name = 'queue_paused'")?
+                .query_row([], |r| r.get(0))?;
+            if !paused {
+                for (phase, n) in [
+                    (Phase::Generate, request.generate),
+                    (Phase::Upload, request.upload),
+                ] {
+                    if n > 0 {
+                        claim(tx, run, now, phase, n, request, &mut turn)?;
+                    }
+                }
+            }
+            Ok(turn)
+        })
+    }
+
+    /// When the earliest job waiting for a retry becomes due, if any.
+    pub(crate) fn next_due(&self, now: i64) -> Result<Option<i64>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT min(next_attempt_at) FROM jobs
+                      WHERE state = 'pending' AND next_attempt_at > 0 AND next_attempt_at > ?1",
+                )?
+                .query_row([now], |r| r.get(0))?)
+        })
+    }
+
+    /// Of `jobs`, the ones no longer held by `run` (cancelled meanwhile, say).
+    pub(crate) fn lost_claims(&self, run: i64, jobs: &[JobId]) -> Result<Vec<JobId>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = serde_json::to_string(jobs).unwrap_or_else(|_| "[]".into());
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT j.id FROM jobs j JOIN json_each(?1) w ON j.id = w.value
+                  WHERE j.state <> 'processing' OR j.run_id IS NOT ?2",
+            )?;
+            let lost = stmt.query_map(params![ids, run], |r| r.get(0))?;
+            Ok(lost.collect::<rusqlite::Result<Vec<JobId>>>()?)
+        })
+    }
+}
+
+fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Recorded> {
+    let job = f.job();
+    let mut held = tx.prepare_cached(
+        "SELECT phase, source_key IS NULL FROM jobs
+          WHERE id = ?1 AND state = 'processing' AND run_id = ?2",
+    )?;
+    let Some((phase, forced)) = held
+        .query_row(params![job, run], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+        })
+        .optional()?
+    else {
+        return Ok(Recorded::Superseded { job });
+    };
+    let mut phase = Phase::parse(&phase).unwrap_or(Phase::Generate);
+    let mut error = None;
+    let state = match f {
+        Finished::Generated(_, generated) => {
+            let (state, duplicate) = record_generated(tx, job, now, forced, generated)?;
+            match duplicate {
+                Some(message) => error = Some((ErrorClass::Permanent, message)),
+                None => phase = Phase::Upload,
+            }
+            state
+        }
+        Finished::Delivered(_, remote, bytes) => {
+            check_transition(job, JobState::Processing, JobState::Completed)?;
+            tx.prepare_cached(
+                "UPDATE jobs SET state = 'completed', run_id = NULL, finished_at = ?2,
+                        outcome_unknown = 0, bytes_sent = ?3, remote_id = ?4, remote_url = ?5,
+                        error_message = NULL, error_class = NULL
+                  WHERE id = ?1",
+            )?
+            .execute(params![job, now, *bytes as i64, remote.id, remote.url])?;
+            JobState::Completed
+        }
+        Finished::Failed {
+            class,
+            message,
+            retry_at,
+            ..
+        } => {
+            let to = if retry_at.is_some() {
+                JobState::Pending
+            } else {
+                JobState::Failed
+            };
+            check_transition(job, JobState::Processing, to)?;
+            tx.prepare_cached(
+                "UPDATE jobs SET state = ?2, run_id = NULL, error_class = ?3, error_message = ?4,
+                        next_attempt_at = coalesce(?5, next_attempt_at),
+                        finished_at = CASE WHEN ?2 = 'failed' THEN ?6 END
+                  WHERE id = ?1",
+            )?
+            .execute(params![job, to.as_str(), class.as_str(), message, retry_at, now])?;
+            error = Some((*class, message.clone()));
+            to
+        }
+        Finished::Released {
+            outcome_unknown, ..
+        } => {
+            check_transition(job, JobState::Processing, JobState::Pending)?;
+            tx.prepare_cached(
+                "UPDATE jobs SET state = 'pending', run_id = NULL, attempts = max(attempts - 1, 0),
+                        outcome_unknown = outcome_unknown OR ?2
+                  WHERE id = ?1",
+            )?
+            .execute(params![job, outcome_unknown])?;
+            JobState::Pending
+        }
+    };
+    Ok(Recorded::Changed {
+        job,
+        state,
+        phase,
+        error,
+    })
+}
+
+/// The generate phase is done: the output is recorded and the job waits for
+/// an upload slot, unless the same content is already on its way there (then
+/// it is cancelled, and the message says where the other one is).
+fn record_generated(
+    tx: &Transaction<'_>,
+    job: JobId,
+    now: i64,
+    forced: bool,
+    generated: &Generated,
+) -> Result<(JobState, Option<String>)> {
+    let (item_id, destination_id, recipe_snap): (i64, i64, i64) = tx
+        .prepare_cached("SELECT item_id, destination_id, recipe_snap FROM jobs WHERE id = ?1")?
+        .query_row([job], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    tx.prepare_cached("UPDATE items SET source_hash = ?2 WHERE id = ?1")?
+        .execute(params![item_id, &generated.source_hash[..]])?;
+
+    let content_key = (!forced).then(|| {
+        let mut h = blake3::Hasher::new();
+        h.update(&generated.source_hash);
+        h.update(&recipe_snap.to_le_bytes());
+        h.update(&destination_id.to_le_bytes());
+        *h.finalize().as_bytes()
+    });
+    if let Some(key) = content_key {
+        let existing = tx
+            .prepare_cached(
+                "SELECT id, state, remote_url FROM jobs WHERE content_key = ?1 AND id <> ?2
+                   AND state IN ('pending', 'processing', 'completed', 'paused')",
+            )?
+            .query_row(params![&key[..], job], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })
+            .optional()?;
+        if let Some((other, state, url)) = existing {
+            check_transition(job, JobState::Processing, JobState::Cancelled)?;
+            let place = url.map(|u| format!(" at {u}")).unwrap_or_default();
+            let message = format!(
+                "duplicate: the same image with the same recipe is already {state} as job {other}{place}; add it with --force to send it again"
+            );
+            tx.prepare_cached(
+                "UPDATE jobs SET state = 'cancelled', run_id = NULL, finished_at = ?2,
+                        error_class = 'permanent', error_message = ?3
+                  WHERE id = ?1",
+            )?
+            .execute(params![job, now, message])?;
+            return Ok((JobState::Cancelled, Some(message)));
+        }
+    }
+
+    let o = &generated.output;
+    tx.prepare_cached(
+        "INSERT INTO outputs (item_id, path, file_name, mime, size, width, height, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        item_id,
+        o.path.to_string_lossy(),
+        o.file_name,
+        o.mime,
+        o.size as i64,
+        o.width,
+        o.height,
+        &o.hash[..]
+    ])?;
+    let output_id = tx.last_insert_rowid();
+    check_transition(job, JobState::Processing, JobState::Pending)?;
+    tx.prepare_cached(
+        "UPDATE jobs SET state = 'pending', phase = 'upload', run_id = NULL, output_id = ?2,
+                content_key = ?3, attempts = 0, next_attempt_at = 0, bytes_total = ?4,
+                error_class = NULL, error_message = NULL
+          WHERE id = ?1",
+    )?
+    .execute(params![
+        job,
+        output_id,
+        content_key.as_ref().map(|k| &k[..]),
+        o.size as i64
+    ])?;
+    Ok((JobState::Pending, None))
+}
+
+fn claim(
+    tx: &Transaction<'_>,
+    run: i64,
+    now: i64,
+    phase: Phase,
+    n: usize,
+    request: &ClaimRequest,
+    turn: &mut Turn,
+) -> Result<()> {
+    let saturated =
+        serde_json::to_string(&request.saturated_destinations).unwrap_or_else(|_| "[]".into());
+    // Orphans of dead runs first: they were started before anything pending.
+    let orphans: Vec<(JobId, u32)> = tx
+        .prepare_cached(
+            "SELECT j.id, j.crashes FROM runs r
+               JOIN jobs j ON j.run_id = r.id AND j.state = 'processing'
+              WHERE r.dead = 1 AND j.phase = ?1
+                AND j.destination_id NOT IN (SELECT value FROM json_each(?2))
+              ORDER BY j.id LIMIT ?3",
+        )?
+        .query_map(params![phase.as_str(), saturated, n as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut ids = Vec::with_capacity(n);
+    for (job, crashes) in orphans {
+        // Only generation counts towards quarantine: decoding an untrusted
+        // image is what can take the process down.
+        let crashes = crashes + u32::from(phase == Phase::Generate);
+        if phase == Phase::Generate && crashes >= request.quarantine_after.max(1) {
+            check_transition(job, JobState::Processing, JobState::Failed)?;
+            let message = format!(
+                "quarantined: Outbox stopped {crashes} times while generating this item; it may be an image that crashes the decoder"
+            );
+            tx.prepare_cached(
+                "UPDATE jobs SET state = 'failed', run_id = NULL, crashes = ?2, finished_at = ?3,
+                        error_class = 'permanent', error_message = ?4
+                  WHERE id = ?1",
+            )?
+            .execute(params![job, crashes, now, message])?;
+            turn.quarantined.push(job);
+            continue;
+        }
+        tx.prepare_cached(
+            "UPDATE jobs SET run_id = ?2, crashes = ?3, started_at = ?4,
+                    outcome_unknown = outcome_unknown OR phase = 'upload'
+              WHERE id = ?1",
+        )?
+        .execute(params![job, run, crashes, now])?;
+        ids.push(job);
+    }
+
+    let wanted = n.saturating_sub(ids.len());
+    if wanted > 0 {
+        check_transition(0, JobState::Pending, JobState::Processing)?;
+        let mut stmt = tx.prepare_cached(
+            "UPDATE jobs SET state = 'processing', run_id = ?1, started_at = ?2,
+                    attempts = attempts + 1, bytes_sent = 0
+              WHERE id IN (
+                SELECT j.id FROM jobs j
+                 WHERE j.state = 'pending' AND j.phase = ?3 AND j.next_attempt_at <= ?2
+                   AND (SELECT paused FROM batches WHERE id = j.batch_id) = 0
+                   AND j.destination_id NOT IN (SELECT value FROM json_each(?4))
+                   AND (?3 = 'generate'
+                        OR (SELECT sequential FROM batches WHERE id = j.batch_id) = 0
+                        OR NOT EXISTS (
+                            SELECT 1 FROM jobs e
+                             WHERE e.batch_id = j.batch_id AND e.seq < j.seq
+                               AND e.state NOT IN ('completed', 'cancelled')))
+                 ORDER BY j.priority DESC, j.queue_order, j.id
+                 LIMIT ?5)
+              RETURNING id",
+        )?;
+        let claimed = stmt.query_map(
+            params![run, now, phase.as_str(), saturated, wanted as i64],
+            |r| r.get::<_, i64>(0),
+        )?;
+        for id in claimed {
+            ids.push(id?);
+        }
+    }
+
+    let mut load = tx.prepare_cached(
+        "SELECT j.id, j.destination_id, j.phase, i.source_path,
+                rs.json, ds.json, j.attempts, j.max_attempts, j.outcome_unknown,
+                o.path, o.file_name, o.mime, o.size, o.width, o.height, o.hash
+           FROM jobs j
+           JOIN items i ON i.id = j.item_id
+           JOIN snapshots rs ON rs.id = j.recipe_snap
+           JOIN snapshots ds ON ds.id = j.dest_snap
+           LEFT JOIN outputs o ON o.id = j.output_id
+          WHERE j.id = ?1",
+    )?;
+    for id in ids {
+        turn.claimed.push(load.query_row([id], row_to_claimed)?);
+    }
+    Ok(())
+}
+
+fn row_to_claimed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Claimed> {
+    let phase: String = r.get(2)?;
+    let output_path: Option<String> = r.get(9)?;
+    let output = match output_path {
+        Some(path) => {
+            let hash: Vec<u8> = r.get(15)?;
+            Some(OutputRow {
+                path: PathBuf::from(path),
+                file_name: r.get(10)?,
+                mime: r.get(11)?,
+                size: r.get::<_, i64>(12)? as u64,
+                width: r.get(13)?,
+                height: r.get(14)?,
+                hash: hash.try_into().unwrap_or([0; 32]),
+            })
+        }
+        None => None,
+    };
+    Ok(Claimed {
+        job_id: r.get(0)?,
+        destination_id: r.get(1)?,
+        phase: Phase::parse(&phase).unwrap_or(Phase::Generate),
+        source: PathBuf::from(r.get::<_, String>(3)?),
+        recipe_json: r.get(4)?,
+        destination_json: r.get(5)?,
+        attempts: r.get(6)?,
+        max_attempts: r.get(7)?,
+        outcome_unknown: r.get(8)?,
+        output,
+    })
+}
+
+/// The `queue_order` of a manual retry: ahead of every job queued normally
+/// (0), and manual retries among themselves first come, first served.
+pub(crate) fn front_of_queue(now: i64) -> i64 {
+    i64::MIN / 2 + now
+}

@@ -1,0 +1,223 @@
+//! What the queue panel, `status` and `history` read. Counts come from the
+//! counters kept with every change, so status costs the same at a million jobs.
+
+use super::{state_from_sql, Store};
+use crate::error::Result;
+use crate::model::{
+    BatchView, ErrorClass, HistoryQuery, InFlightJob, JobError, JobId, JobView, Phase, Remote,
+    StateCounts, Status,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::PathBuf;
+
+/// How many in-flight jobs and active batches a status lists.
+const STATUS_LIST_LIMIT: i64 = 50;
+
+fn counts(conn: &Connection) -> Result<StateCounts> {
+    let mut counts = StateCounts::default();
+    let mut stmt = conn.prepare_cached("SELECT state, n FROM state_counts")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (state, n) = row?;
+        counts.set(state_from_sql(&state)?, n.max(0) as u64);
+    }
+    Ok(counts)
+}
+
+const JOB_COLUMNS: &str = "j.id, j.batch_id, i.source_path,
+    json_extract(ds.json, '$.name'), json_extract(rs.json, '$.name'),
+    j.state, j.phase, j.priority, j.attempts, j.manual_retries, j.max_attempts,
+    j.created_at, j.started_at, j.finished_at, j.next_attempt_at,
+    j.bytes_sent, j.bytes_total, j.error_class, j.error_message, j.remote_id, j.remote_url
+    FROM jobs j
+    JOIN items i ON i.id = j.item_id
+    JOIN snapshots rs ON rs.id = j.recipe_snap
+    JOIN snapshots ds ON ds.id = j.dest_snap";
+
+fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobView> {
+    let state = state_from_sql(&r.get::<_, String>(5)?)?;
+    let phase: String = r.get(6)?;
+    let error_class: Option<String> = r.get(17)?;
+    let error_message: Option<String> = r.get(18)?;
+    let remote_id: Option<String> = r.get(19)?;
+    let remote_url: Option<String> = r.get(20)?;
+    let next_attempt_at: i64 = r.get(14)?;
+    Ok(JobView {
+        id: r.get(0)?,
+        batch_id: r.get(1)?,
+        source: PathBuf::from(r.get::<_, String>(2)?),
+        destination: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        recipe: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        state,
+        phase: Phase::parse(&phase).unwrap_or(Phase::Generate),
+        priority: r.get(7)?,
+        attempts: r.get(8)?,
+        manual_retries: r.get(9)?,
+        max_attempts: r.get(10)?,
+        created_at: r.get(11)?,
+        started_at: r.get(12)?,
+        finished_at: r.get(13)?,
+        next_attempt_at: (next_attempt_at > 0 && state == crate::model::JobState::Pending)
+            .then_some(next_attempt_at),
+        bytes_sent: r.get::<_, i64>(15)?.max(0) as u64,
+        bytes_total: r.get::<_, Option<i64>>(16)?.map(|n| n.max(0) as u64),
+        error: error_message.map(|message| JobError {
+            class: error_class
+                .as_deref()
+                .and_then(ErrorClass::parse)
+                .unwrap_or(ErrorClass::Permanent),
+            message,
+        }),
+        remote: (remote_id.is_some() || remote_url.is_some()).then_some(Remote {
+            id: remote_id,
+            url: remote_url,
+        }),
+    })
+}
+
+impl Store {
+    pub(crate) fn counts(&self) -> Result<StateCounts> {
+        self.read(counts)
+    }
+
+    pub(crate) fn status(&self, now: i64) -> Result<Status> {
+        self.read(|conn| {
+            let counts = counts(conn)?;
+            let queue_paused: bool = conn
+                .prepare_cached("SELECT value FROM flags WHERE name = 'queue_paused'")?
+                .query_row([], |r| r.get(0))?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT j.id, i.source_path, json_extract(ds.json, '$.name'), j.phase,
+                        j.started_at, j.bytes_sent, j.bytes_total
+                   FROM jobs j
+                   JOIN items i ON i.id = j.item_id
+                   JOIN snapshots ds ON ds.id = j.dest_snap
+                  WHERE j.state = 'processing'
+                  ORDER BY j.id LIMIT ?1",
+            )?;
+            let in_flight = stmt
+                .query_map([STATUS_LIST_LIMIT], |r| {
+                    let started_at: i64 = r.get::<_, Option<i64>>(4)?.unwrap_or(now);
+                    let phase: String = r.get(3)?;
+                    Ok(InFlightJob {
+                        id: r.get(0)?,
+                        source: PathBuf::from(r.get::<_, String>(1)?),
+                        destination: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        phase: Phase::parse(&phase).unwrap_or(Phase::Generate),
+                        started_at,
+                        elapsed_ms: (now - started_at).max(0) as u64,
+                        bytes_sent: r.get::<_, i64>(5)?.max(0) as u64,
+                        bytes_total: r.get::<_, Option<i64>>(6)?.map(|n| n.max(0) as u64),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let active: Vec<i64> = conn
+                .prepare_cached(
+                    "SELECT DISTINCT batch_id FROM batch_counts
+                      WHERE n > 0 AND state IN ('pending', 'processing', 'paused')
+                      ORDER BY batch_id DESC LIMIT ?1",
+                )?
+                .query_map([STATUS_LIST_LIMIT], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut batches = Vec::with_capacity(active.len());
+            for id in active.into_iter().rev() {
+                if let Some(batch) = batch_view(conn, id, now)? {
+                    batches.push(batch);
+                }
+            }
+            Ok(Status {
+                counts,
+                queue_paused,
+                in_flight,
+                batches,
+            })
+        })
+    }
+
+    pub(crate) fn batch(&self, id: i64, now: i64) -> Result<Option<BatchView>> {
+        self.read(|conn| batch_view(conn, id, now))
+    }
+
+    /// Newest first, filtered, one page.
+    pub(crate) fn history(&self, q: &HistoryQuery) -> Result<Vec<JobView>> {
+        self.read(|conn| {
+            let sql = format!(
+                "SELECT {JOB_COLUMNS}
+                  WHERE (?1 IS NULL OR j.state = ?1) AND (?2 IS NULL OR j.batch_id = ?2)
+                  ORDER BY j.id DESC LIMIT ?3 OFFSET ?4"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![
+                    q.state.map(|s| s.as_str()),
+                    q.batch,
+                    q.limit.max(1),
+                    q.offset
+                ],
+                row_to_job,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub(crate) fn job(&self, id: JobId) -> Result<Option<JobView>> {
+        self.read(|conn| {
+            let sql = format!("SELECT {JOB_COLUMNS} WHERE j.id = ?1");
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_row([id], row_to_job)
+                .optional()?)
+        })
+    }
+}
+
+fn batch_view(conn: &Connection, id: i64, now: i64) -> Result<Option<BatchView>> {
+    let Some((name, sequential, paused, created_at)) = conn
+        .prepare_cached("SELECT name, sequential, paused, created_at FROM batches WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut counts = StateCounts::default();
+    let mut stmt = conn.prepare_cached("SELECT state, n FROM batch_counts WHERE batch_id = ?1")?;
+    for row in stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (state, n) = row?;
+        counts.set(state_from_sql(&state)?, n.max(0) as u64);
+    }
+    // Time left at the pace kept since the batch was added.
+    let done = counts.finished();
+    let left = counts.total - done;
+    let elapsed = (now - created_at).max(0) as u64;
+    let eta_ms = (done > 0 && left > 0).then(|| elapsed * left / done);
+    Ok(Some(BatchView {
+        id,
+        name,
+        sequential,
+        paused,
+        created_at,
+        counts,
+        eta_ms,
+    }))
+}
+
+impl Store {
+    pub(crate) fn output_path(&self, job: JobId) -> Result<Option<PathBuf>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT o.path FROM jobs j JOIN outputs o ON o.id = j.output_id WHERE j.id = ?1",
+                )?
+                .query_row([job], |r| r.get::<_, String>(0))
+                .optional()?
+                .map(PathBuf::from))
+        })
+    }
+}

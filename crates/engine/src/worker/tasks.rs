@@ -1,0 +1,252 @@
+//! The slow part of a job, off the worker loop: generating its output, or
+//! delivering it. Each task ends by sending one [`Outcome`] back to the loop.
+
+use super::Outcome;
+use crate::destinations::{Delivery, Destination, DestinationSnapshot, ResolveDestination};
+use crate::events::Event;
+use crate::model::{ErrorClass, JobId, Phase};
+use crate::pipeline::{Generate, GeneratedImage};
+use crate::recipe::Recipe;
+use crate::store::{Claimed, Generated, OutputRow};
+use crate::Shared;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) struct TaskContext {
+    shared: Arc<Shared>,
+    generator: Arc<dyn Generate>,
+    resolver: Arc<dyn ResolveDestination>,
+    /// Destinations built from frozen settings, by those settings.
+    destinations: Mutex<HashMap<String, Arc<dyn Destination>>>,
+}
+
+impl TaskContext {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        generator: Arc<dyn Generate>,
+        resolver: Arc<dyn ResolveDestination>,
+    ) -> Self {
+        TaskContext {
+            shared,
+            generator,
+            resolver,
+            destinations: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn destination(&self, frozen: &str) -> Result<Arc<dyn Destination>, Outcome> {
+        let mut cache = self.destinations.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = cache.get(frozen) {
+            return Ok(d.clone());
+        }
+        let snapshot: DestinationSnapshot = serde_json::from_str(frozen).map_err(|e| {
+            failed(
+                ErrorClass::Permanent,
+                format!("the destination settings saved with this job are unreadable: {e}"),
+            )
+        })?;
+        let destination = self.resolver.resolve(&snapshot).map_err(|e| Outcome::Failed {
+            class: e.class,
+            message: e.message,
+            retry_after: e.retry_after,
+        })?;
+        cache.insert(frozen.to_string(), destination.clone());
+        Ok(destination)
+    }
+}
+
+fn failed(class: ErrorClass, message: impl Into<String>) -> Outcome {
+    Outcome::Failed {
+        class,
+        message: message.into(),
+        retry_after: None,
+    }
+}
+
+pub(crate) fn spawn(
+    ctx: Arc<TaskContext>,
+    claimed: Claimed,
+    cancel: CancellationToken,
+    done: UnboundedSender<(JobId, Outcome)>,
+) {
+    let job = claimed.job_id;
+    tokio::spawn(async move {
+        let outcome = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Outcome::Released,
+            outcome = run(&ctx, claimed) => outcome,
+        };
+        // The loop is gone only when the worker stopped; the job is then
+        // recovered from the database by the next run.
+        let _ = done.send((job, outcome));
+    });
+}
+
+async fn run(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
+    match claimed.phase {
+        Phase::Generate => generate(ctx, claimed).await,
+        Phase::Upload => upload(ctx, claimed).await,
+    }
+}
+
+async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
+    let recipe: Recipe = match serde_json::from_str(&claimed.recipe_json) {
+        Ok(recipe) => recipe,
+        Err(e) => {
+            return failed(
+                ErrorClass::Permanent,
+                format!("the recipe saved with this job is unreadable: {e}"),
+            )
+        }
+    };
+    let generator = ctx.generator.clone();
+    let outputs = ctx.shared.data.outputs();
+    let job = claimed.job_id;
+    let source = claimed.source.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let image = generator
+            .generate(&source, &recipe)
+            .map_err(|e| failed(e.class, e.message))?;
+        let path = write_output(&outputs, job, &image)?;
+        Ok::<_, Outcome>((image, path))
+    })
+    .await;
+    let (image, path) = match result {
+        Ok(Ok(done)) => done,
+        Ok(Err(outcome)) => return outcome,
+        Err(e) => {
+            return failed(
+                ErrorClass::Permanent,
+                format!("generating the output crashed: {e}"),
+            )
+        }
+    };
+    let GeneratedImage {
+        bytes,
+        mime,
+        file_name,
+        width,
+        height,
+        source_hash,
+    } = image;
+    let hash = *blake3::hash(&bytes).as_bytes();
+    let size = bytes.len() as u64;
+    ctx.shared.cache.insert(job, Arc::from(bytes));
+    Outcome::Generated(Generated {
+        output: OutputRow {
+            path,
+            file_name,
+            mime: mime.to_string(),
+            size,
+            width,
+            height,
+            hash,
+        },
+        source_hash,
+    })
+}
+
+/// Writes the output into the data folder and waits for the disk, before its
+/// job is allowed to move on: a generated image is never lost to a crash.
+fn write_output(dir: &Path, job: JobId, image: &GeneratedImage) -> Result<PathBuf, Outcome> {
+    let extension = Path::new(&image.file_name)
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "img".into());
+    let path = dir.join(format!("{job}.{extension}"));
+    let temp = dir.join(format!(".{job}.part"));
+    let write = || -> std::io::Result<()> {
+        let mut file = File::create(&temp)?;
+        file.write_all(&image.bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, &path)?;
+        File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        let class = match e.kind() {
+            std::io::ErrorKind::StorageFull
+            | std::io::ErrorKind::PermissionDenied
+            | std::io::ErrorKind::ReadOnlyFilesystem => ErrorClass::NeedsUser,
+            _ => ErrorClass::Transient,
+        };
+        failed(
+            class,
+            format!("cannot save the output in {}: {e}", dir.display()),
+        )
+    })?;
+    Ok(path)
+}
+
+async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
+    let Some(output) = claimed.output else {
+        return failed(
+            ErrorClass::Permanent,
+            "no generated output is recorded for this job",
+        );
+    };
+    let destination = match ctx.destination(&claimed.destination_json) {
+        Ok(d) => d,
+        Err(outcome) => return outcome,
+    };
+    let job = claimed.job_id;
+    let delivery = Delivery {
+        job_id: job,
+        file_name: output.file_name,
+        mime: output.mime,
+        size: output.size,
+        hash: output.hash,
+        bytes: ctx.shared.cache.get(job),
+        path: output.path,
+    };
+    if delivery.bytes.is_none() && !delivery.path.is_file() {
+        return failed(
+            ErrorClass::Permanent,
+            format!(
+                "the generated output {} is missing from the data folder",
+                delivery.path.display()
+            ),
+        );
+    }
+    if claimed.outcome_unknown {
+        match destination.reconcile(&delivery).await {
+            Ok(Some(remote)) => {
+                tracing::info!(job, "an interrupted upload had arrived; not sending it again");
+                return Outcome::Delivered(remote, delivery.size);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Outcome::Failed {
+                    class: e.class,
+                    message: format!("cannot check whether an interrupted upload arrived: {}", e.message),
+                    retry_after: e.retry_after,
+                }
+            }
+        }
+    }
+    ctx.shared.events.publish(Event::BytesSent {
+        job_id: job,
+        sent: 0,
+        total: delivery.size,
+    });
+    match destination.deliver(&delivery).await {
+        Ok(remote) => {
+            ctx.shared.events.publish(Event::BytesSent {
+                job_id: job,
+                sent: delivery.size,
+                total: delivery.size,
+            });
+            Outcome::Delivered(remote, delivery.size)
+        }
+        Err(e) => Outcome::Failed {
+            class: e.class,
+            message: e.message,
+            retry_after: e.retry_after,
+        },
+    }
+}
