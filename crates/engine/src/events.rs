@@ -104,6 +104,11 @@ impl EventBus {
         }
     }
 
+    /// Delivers what is pending now instead of at the next interval.
+    pub(crate) fn flush(&self) {
+        self.inner.flush();
+    }
+
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
         let receiver = self.inner.sender.subscribe();
         self.inner.flusher_started.call_once(|| {
@@ -118,19 +123,25 @@ impl EventBus {
     }
 }
 
+impl Inner {
+    fn flush(&self) {
+        let events: Vec<Event> = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.drain().collect()
+        };
+        for event in events {
+            // No receivers left is not an error: nobody is watching.
+            let _ = self.sender.send(event);
+        }
+    }
+}
+
 /// Runs until the bus is dropped.
 fn flush_loop(inner: Weak<Inner>) {
     loop {
         std::thread::sleep(FLUSH_INTERVAL);
         let Some(inner) = inner.upgrade() else { return };
-        let events: Vec<Event> = {
-            let mut pending = inner.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending.drain().collect()
-        };
-        for event in events {
-            // No receivers left is not an error: nobody is watching.
-            let _ = inner.sender.send(event);
-        }
+        inner.flush();
     }
 }
 

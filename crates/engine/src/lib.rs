@@ -332,6 +332,11 @@ impl Engine {
         self.shared.events.subscribe()
     }
 
+    /// Delivers pending events now (before exiting, say).
+    pub fn flush_events(&self) {
+        self.shared.events.flush();
+    }
+
     /// A worker over this engine's queue; call [`Worker::run`] to start it.
     pub fn worker(&self, config: WorkerConfig) -> Worker {
         Worker::new(self.shared.clone(), config)

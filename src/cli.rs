@@ -1,0 +1,176 @@
+//! The command-line grammar.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "outbox", version, about = "Queue images, generate outputs, deliver them in the background.")]
+pub struct Cli {
+    /// The data folder (database, generated outputs). Default: $OUTBOX_DATA_DIR,
+    /// else the desktop app's ($XDG_DATA_HOME/app.outbox.desktop).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// More log lines on stderr (-v info, -vv debug); OUTBOX_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Manage destinations.
+    #[command(subcommand)]
+    Dest(DestCommand),
+    /// Queue image files and folders (recursively; non-images are listed as skipped).
+    Add(AddArgs),
+    /// Run the worker: generate outputs and deliver them.
+    Run(RunArgs),
+    /// Counts per state, jobs in progress, batch progress.
+    Status(StatusArgs),
+    /// Jobs, newest first.
+    History(HistoryArgs),
+    /// Put failed jobs back at the front of the queue.
+    Retry(RetryArgs),
+    /// Cancel jobs (one in progress is stopped).
+    Cancel {
+        #[arg(required = true, value_name = "JOB")]
+        jobs: Vec<i64>,
+    },
+    /// Pause the queue, or one batch.
+    Pause(BatchArg),
+    /// Resume the queue, or one batch.
+    Resume(BatchArg),
+    /// Delete finished jobs older than some days, with their generated outputs.
+    Clean {
+        #[arg(long, value_name = "DAYS")]
+        older_than: f64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DestCommand {
+    /// Add a destination.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        kind: DestKind,
+        /// The folder (kind folder).
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// At most this many uploads at once to it.
+        #[arg(long, value_name = "N")]
+        max_concurrent: Option<u32>,
+    },
+    /// List destinations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a destination (refused while it has unfinished jobs).
+    Remove { name: String },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum DestKind {
+    Folder,
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Destination name (default: the folder ~/Pictures/Outbox).
+    #[arg(long, value_name = "DEST")]
+    pub to: Option<String>,
+    /// Recipe: web (default), thumbnail, original.
+    #[arg(long, value_name = "NAME")]
+    pub recipe: Option<String>,
+    /// Higher runs first.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i64,
+    /// Deliver this batch strictly in order.
+    #[arg(long)]
+    pub sequential: bool,
+    /// A name for the batch.
+    #[arg(long, value_name = "NAME")]
+    pub batch: Option<String>,
+    /// Queue again even what is queued or delivered already.
+    #[arg(long)]
+    pub force: bool,
+    /// Automatic attempts per job.
+    #[arg(long, default_value_t = outbox_engine::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Stop when nothing is left to do (exit 1 if a job failed in this run).
+    #[arg(long)]
+    pub until_idle: bool,
+    /// Uploads at once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+    /// Outputs generated at once (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub generate_concurrency: Option<u32>,
+    /// First retry delay in seconds (later ones double).
+    #[arg(long, default_value_t = 2.0)]
+    pub retry_delay: f64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// pending, processing, completed, failed, paused or cancelled.
+    #[arg(long, value_parser = parse_state)]
+    pub state: Option<outbox_engine::JobState>,
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<i64>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct RetryArgs {
+    #[arg(value_name = "JOB")]
+    pub jobs: Vec<i64>,
+    /// Every failed job.
+    #[arg(long)]
+    pub failed: bool,
+    /// The failed jobs of one batch.
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<i64>,
+}
+
+#[derive(Args, Debug)]
+pub struct BatchArg {
+    /// Only this batch (default: the whole queue).
+    #[arg(long, value_name = "ID")]
+    pub batch: Option<i64>,
+}
+
+fn parse_state(s: &str) -> Result<outbox_engine::JobState, String> {
+    outbox_engine::JobState::parse(s).ok_or_else(|| {
+        "expected pending, processing, completed, failed, paused or cancelled".to_string()
+    })
+}
