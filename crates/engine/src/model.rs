@@ -58,8 +58,9 @@ impl JobState {
     ///
     /// `processing → pending` is a scheduled retry or the move from the
     /// generate phase to the upload phase; `failed|cancelled → pending` is a
-    /// user's retry. A completed job never changes: sending it again is a new
-    /// job (`add --force`).
+    /// user's retry; `failed → cancelled` is a user giving up on a job (which
+    /// also lets a sequential batch move past it). A completed job never
+    /// changes: sending it again is a new job (`add --force`).
     pub fn can_become(self, to: JobState) -> bool {
         use JobState::*;
         matches!(
@@ -67,6 +68,7 @@ impl JobState {
             (Pending, Processing | Paused | Cancelled)
                 | (Processing, Completed | Failed | Pending | Cancelled)
                 | (Failed | Cancelled, Pending)
+                | (Failed, Cancelled)
                 | (Paused, Pending | Cancelled)
         )
     }

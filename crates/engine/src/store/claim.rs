@@ -6,6 +6,7 @@ use super::{check_transition, Durability, Store};
 use crate::error::Result;
 use crate::model::{ErrorClass, JobId, JobState, Phase, Remote};
 use rusqlite::{params, OptionalExtension, Transaction};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// A claimed job with everything needed to work on it.
@@ -82,12 +83,13 @@ pub(crate) enum Recorded {
     Superseded { job: JobId },
 }
 
-/// How many jobs to claim for each phase, and where not to send more.
+/// How many jobs to claim for each phase, and how many more uploads each
+/// destination with a limit can take.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ClaimRequest {
     pub generate: usize,
     pub upload: usize,
-    pub saturated_destinations: Vec<i64>,
+    pub destination_room: HashMap<i64, usize>,
     pub quarantine_after: u32,
 }
 
@@ -333,23 +335,73 @@ fn claim(
     request: &ClaimRequest,
     turn: &mut Turn,
 ) -> Result<()> {
-    let saturated =
-        serde_json::to_string(&request.saturated_destinations).unwrap_or_else(|_| "[]".into());
-    // Orphans of dead runs first: they were started before anything pending.
-    let orphans: Vec<(JobId, u32)> = tx
-        .prepare_cached(
-            "SELECT j.id, j.crashes FROM runs r
-               JOIN jobs j ON j.run_id = r.id AND j.state = 'processing'
-              WHERE r.dead = 1 AND j.phase = ?1
-                AND j.destination_id NOT IN (SELECT value FROM json_each(?2))
-              ORDER BY j.id LIMIT ?3",
-        )?
-        .query_map(params![phase.as_str(), saturated, n as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    // Room left at destinations with a limit; a claim at one of them uses it up.
+    let mut room = request.destination_room.clone();
     let mut ids = Vec::with_capacity(n);
-    for (job, crashes) in orphans {
+    while ids.len() < n {
+        let full: Vec<i64> = match phase {
+            Phase::Upload => room.iter().filter(|(_, r)| **r == 0).map(|(d, _)| *d).collect(),
+            Phase::Generate => Vec::new(),
+        };
+        let full = serde_json::to_string(&full).unwrap_or_else(|_| "[]".into());
+        let next = match claim_orphan(tx, run, now, phase, &full, request, turn)? {
+            Some(job) => Some(job),
+            None => claim_pending(tx, run, now, phase, &full)?,
+        };
+        let Some((job, destination)) = next else { break };
+        if phase == Phase::Upload {
+            if let Some(r) = room.get_mut(&destination) {
+                *r = r.saturating_sub(1);
+            }
+        }
+        ids.push(job);
+    }
+
+    let mut load = tx.prepare_cached(
+        "SELECT j.id, j.destination_id, j.phase, i.source_path,
+                rs.json, ds.json, j.attempts, j.max_attempts, j.outcome_unknown,
+                o.path, o.file_name, o.mime, o.size, o.width, o.height, o.hash
+           FROM jobs j
+           JOIN items i ON i.id = j.item_id
+           JOIN snapshots rs ON rs.id = j.recipe_snap
+           JOIN snapshots ds ON ds.id = j.dest_snap
+           LEFT JOIN outputs o ON o.id = j.output_id
+          WHERE j.id = ?1",
+    )?;
+    for id in ids {
+        turn.claimed.push(load.query_row([id], row_to_claimed)?);
+    }
+    Ok(())
+}
+
+/// Takes over one job of a dead run (they were started before anything
+/// pending). An interrupted upload is marked for reconciliation; a job whose
+/// generation keeps taking the process down is quarantined instead.
+fn claim_orphan(
+    tx: &Transaction<'_>,
+    run: i64,
+    now: i64,
+    phase: Phase,
+    full: &str,
+    request: &ClaimRequest,
+    turn: &mut Turn,
+) -> Result<Option<(JobId, i64)>> {
+    loop {
+        let orphan: Option<(JobId, i64, u32)> = tx
+            .prepare_cached(
+                "SELECT j.id, j.destination_id, j.crashes FROM runs r
+                   JOIN jobs j ON j.run_id = r.id AND j.state = 'processing'
+                  WHERE r.dead = 1 AND j.phase = ?1
+                    AND j.destination_id NOT IN (SELECT value FROM json_each(?2))
+                  ORDER BY j.id LIMIT 1",
+            )?
+            .query_row(params![phase.as_str(), full], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let Some((job, destination, crashes)) = orphan else {
+            return Ok(None);
+        };
         // Only generation counts towards quarantine: decoding an untrusted
         // image is what can take the process down.
         let crashes = crashes + u32::from(phase == Phase::Generate);
@@ -373,16 +425,25 @@ fn claim(
               WHERE id = ?1",
         )?
         .execute(params![job, run, crashes, now])?;
-        ids.push(job);
+        return Ok(Some((job, destination)));
     }
+}
 
-    let wanted = n.saturating_sub(ids.len());
-    if wanted > 0 {
-        check_transition(0, JobState::Pending, JobState::Processing)?;
-        let mut stmt = tx.prepare_cached(
+/// Claims the best ready job of a phase: highest priority, then manual
+/// retries, then first in; in a sequential batch only the first unfinished.
+fn claim_pending(
+    tx: &Transaction<'_>,
+    run: i64,
+    now: i64,
+    phase: Phase,
+    full: &str,
+) -> Result<Option<(JobId, i64)>> {
+    check_transition(0, JobState::Pending, JobState::Processing)?;
+    Ok(tx
+        .prepare_cached(
             "UPDATE jobs SET state = 'processing', run_id = ?1, started_at = ?2,
                     attempts = attempts + 1, bytes_sent = 0
-              WHERE id IN (
+              WHERE id = (
                 SELECT j.id FROM jobs j
                  WHERE j.state = 'pending' AND j.phase = ?3 AND j.next_attempt_at <= ?2
                    AND (SELECT paused FROM batches WHERE id = j.batch_id) = 0
@@ -394,33 +455,13 @@ fn claim(
                              WHERE e.batch_id = j.batch_id AND e.seq < j.seq
                                AND e.state NOT IN ('completed', 'cancelled')))
                  ORDER BY j.priority DESC, j.queue_order, j.id
-                 LIMIT ?5)
-              RETURNING id",
-        )?;
-        let claimed = stmt.query_map(
-            params![run, now, phase.as_str(), saturated, wanted as i64],
-            |r| r.get::<_, i64>(0),
-        )?;
-        for id in claimed {
-            ids.push(id?);
-        }
-    }
-
-    let mut load = tx.prepare_cached(
-        "SELECT j.id, j.destination_id, j.phase, i.source_path,
-                rs.json, ds.json, j.attempts, j.max_attempts, j.outcome_unknown,
-                o.path, o.file_name, o.mime, o.size, o.width, o.height, o.hash
-           FROM jobs j
-           JOIN items i ON i.id = j.item_id
-           JOIN snapshots rs ON rs.id = j.recipe_snap
-           JOIN snapshots ds ON ds.id = j.dest_snap
-           LEFT JOIN outputs o ON o.id = j.output_id
-          WHERE j.id = ?1",
-    )?;
-    for id in ids {
-        turn.claimed.push(load.query_row([id], row_to_claimed)?);
-    }
-    Ok(())
+                 LIMIT 1)
+              RETURNING id, destination_id",
+        )?
+        .query_row(params![run, now, phase.as_str(), full], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
 }
 
 fn row_to_claimed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Claimed> {

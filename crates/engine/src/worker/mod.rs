@@ -262,15 +262,17 @@ impl Worker {
             }
         }
         let uploading: usize = per_destination.values().sum();
-        let saturated_destinations = per_destination
+        let destination_room = limits
             .iter()
-            .filter(|(id, n)| limits.get(id).is_some_and(|limit| **n >= *limit))
-            .map(|(id, _)| *id)
+            .map(|(id, limit)| {
+                let busy = per_destination.get(id).copied().unwrap_or(0);
+                (*id, limit.saturating_sub(busy))
+            })
             .collect();
         ClaimRequest {
             generate: self.config.generate_concurrency.saturating_sub(generating),
             upload: self.config.upload_concurrency.saturating_sub(uploading),
-            saturated_destinations,
+            destination_room,
             quarantine_after: self.config.quarantine_after,
         }
     }

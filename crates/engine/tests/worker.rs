@@ -1,0 +1,569 @@
+//! The worker against scripted destinations and a clock the test moves:
+//! retries and backoff, priorities, sequential batches, cancellation,
+//! per-destination limits, crash recovery and quarantine.
+
+mod support;
+
+use outbox_engine::destinations::DeliveryError;
+use outbox_engine::pipeline::{Generate, GenerateError, GeneratedImage, LocalPipeline};
+use outbox_engine::recipe::Recipe;
+use outbox_engine::{
+    Clock,
+    AddOptions, DestinationView, ErrorClass, JobState, Phase, Remote, WorkerConfig,
+};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::*;
+use tokio_util::sync::CancellationToken;
+
+fn transient(message: &str) -> Step {
+    Step::Fail(DeliveryError::new(ErrorClass::Transient, message))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_back_off_exponentially_on_the_clock_then_deliver() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    dest.script("a0.jpg", vec![transient("503 busy"), transient("503 busy")]);
+    let job = bed.add(&bed.images("a", 1), to("out"))[0];
+    let stop = CancellationToken::new();
+    let worker = bed
+        .engine
+        .worker(fast_worker())
+        .with_destinations(Arc::new(AllTo(dest.clone())));
+    let running = tokio::spawn(worker.run(stop.clone()));
+
+    // First failure: pending, due 2 s ± 25 % later on the test's clock.
+    let first = wait_for("the first retry to be scheduled", || {
+        let j = bed.job(job);
+        (j.state == JobState::Pending && j.attempts == 1 && j.next_attempt_at.is_some()).then_some(j)
+    })
+    .await;
+    let wait = first.next_attempt_at.unwrap() - bed.clock.now_ms();
+    assert!((1500..=2500).contains(&wait), "first backoff {wait} ms");
+    assert_eq!(first.error.as_ref().unwrap().class, ErrorClass::Transient);
+    // Real time passing changes nothing: only the clock decides.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(bed.job(job).attempts, 1);
+
+    bed.clock.advance(Duration::from_millis(wait as u64));
+    let second = wait_for("the second retry to be scheduled", || {
+        let j = bed.job(job);
+        (j.state == JobState::Pending && j.attempts == 2).then_some(j)
+    })
+    .await;
+    let wait = second.next_attempt_at.unwrap() - bed.clock.now_ms();
+    assert!((3000..=5000).contains(&wait), "second backoff {wait} ms");
+
+    bed.clock.advance(Duration::from_millis(wait as u64));
+    let done = wait_for("delivery", || {
+        let j = bed.job(job);
+        (j.state == JobState::Completed).then_some(j)
+    })
+    .await;
+    assert_eq!(done.attempts, 3);
+    assert_eq!(done.remote.unwrap().url.as_deref(), Some("test://a0.jpg"));
+    assert_eq!(dest.attempts.load(Ordering::SeqCst), 3);
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_from_the_server_sets_the_next_attempt() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    let mut busy = DeliveryError::new(ErrorClass::Transient, "429 slow down");
+    busy.retry_after = Some(Duration::from_secs(30));
+    dest.script("a0.jpg", vec![Step::Fail(busy)]);
+    let job = bed.add(&bed.images("a", 1), to("out"))[0];
+    let stop = CancellationToken::new();
+    let worker = bed
+        .engine
+        .worker(fast_worker())
+        .with_destinations(Arc::new(AllTo(dest.clone())));
+    let running = tokio::spawn(worker.run(stop.clone()));
+    let j = wait_for("the retry to be scheduled", || {
+        let j = bed.job(job);
+        (j.state == JobState::Pending && j.attempts == 1 && j.next_attempt_at.is_some()).then_some(j)
+    })
+    .await;
+    assert_eq!(j.next_attempt_at.unwrap() - bed.clock.now_ms(), 30_000);
+    bed.clock.advance(Duration::from_secs(29));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(bed.job(job).state, JobState::Pending, "not before Retry-After");
+    bed.clock.advance(Duration::from_secs(1));
+    wait_for("delivery", || (bed.job(job).state == JobState::Completed).then_some(())).await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_errors_fail_at_once_and_exhausted_retries_fail_with_the_count() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    dest.script(
+        "p0.jpg",
+        vec![Step::Fail(DeliveryError::new(ErrorClass::Permanent, "401 wrong password"))],
+    );
+    dest.script("t0.jpg", vec![transient("timeout"); 5]);
+    let permanent = bed.add(&bed.images("p", 1), to("out"))[0];
+    let flaky = bed.add(&bed.images("t", 1), to("out"))[0];
+    let stop = CancellationToken::new();
+    let worker = bed
+        .engine
+        .worker(fast_worker())
+        .with_destinations(Arc::new(AllTo(dest.clone())));
+    let running = tokio::spawn(worker.run(stop.clone()));
+
+    let failed = wait_for("the permanent failure", || {
+        let j = bed.job(permanent);
+        (j.state == JobState::Failed).then_some(j)
+    })
+    .await;
+    assert_eq!(failed.attempts, 1);
+    let error = failed.error.unwrap();
+    assert_eq!(error.class, ErrorClass::Permanent);
+    assert_eq!(error.message, "401 wrong password");
+
+    for _ in 0..3 {
+        bed.clock.advance(Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let gave_up = wait_for("giving up", || {
+        let j = bed.job(flaky);
+        (j.state == JobState::Failed).then_some(j)
+    })
+    .await;
+    assert_eq!(gave_up.attempts, 3);
+    assert_eq!(gave_up.error.unwrap().message, "gave up after 3 attempts: timeout");
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+/// Records the order in which sources are generated, and can be slow for some.
+struct RecordingGenerator {
+    order: Mutex<Vec<String>>,
+    slow: Vec<String>,
+}
+
+impl Generate for RecordingGenerator {
+    fn generate(&self, source: &Path, recipe: &Recipe) -> Result<GeneratedImage, GenerateError> {
+        let name = source.file_name().unwrap().to_string_lossy().into_owned();
+        self.order.lock().unwrap().push(name.clone());
+        if self.slow.contains(&name) {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        LocalPipeline.generate(source, recipe)
+    }
+}
+
+fn one_at_a_time() -> WorkerConfig {
+    WorkerConfig {
+        generate_concurrency: 1,
+        upload_concurrency: 1,
+        until_idle: true,
+        ..fast_worker()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn higher_priority_first_then_first_in_first_out() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    let low = bed.images("low", 3);
+    let high = bed.images("high", 3);
+    bed.add(&low, to("out"));
+    bed.add(
+        &high,
+        AddOptions {
+            priority: 5,
+            ..to("out")
+        },
+    );
+    bed.engine
+        .worker(one_at_a_time())
+        .with_destinations(Arc::new(AllTo(dest.clone())))
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        dest.delivered(),
+        ["high0.jpg", "high1.jpg", "high2.jpg", "low0.jpg", "low1.jpg", "low2.jpg"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_retry_goes_to_the_front_of_the_backlog() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    let gone = bed.path("gone.png");
+    write_png(&gone, 8, 8, 99);
+    let job = bed.add(&[gone.clone()], to("out"))[0];
+    std::fs::rename(&gone, bed.path("aside.png")).unwrap();
+    bed.engine
+        .worker(one_at_a_time())
+        .with_destinations(Arc::new(AllTo(dest.clone())))
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    let failed = bed.job(job);
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(failed.error.as_ref().unwrap().class, ErrorClass::NeedsUser);
+    assert!(failed.error.unwrap().message.contains("the source file is gone"));
+
+    // A backlog arrives, the file comes back, the user retries.
+    bed.add(&bed.images("backlog", 4), to("out"));
+    std::fs::rename(bed.path("aside.png"), &gone).unwrap();
+    let report = bed
+        .engine
+        .retry(&outbox_engine::RetryTarget::Jobs(vec![job]))
+        .unwrap();
+    assert_eq!(report.retried, vec![job]);
+    let generator = Arc::new(RecordingGenerator {
+        order: Mutex::new(Vec::new()),
+        slow: Vec::new(),
+    });
+    bed.engine
+        .worker(one_at_a_time())
+        .with_generator(generator.clone())
+        .with_destinations(Arc::new(AllTo(dest.clone())))
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(generator.order.lock().unwrap()[0], "gone.png");
+    let retried = bed.job(job);
+    assert_eq!(retried.state, JobState::Completed);
+    assert_eq!((retried.attempts, retried.manual_retries), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequential_batch_is_delivered_strictly_in_order() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    // The first item is the slowest to generate: the others must wait for it.
+    let generator = Arc::new(RecordingGenerator {
+        order: Mutex::new(Vec::new()),
+        slow: vec!["s0.png".into()],
+    });
+    bed.add(
+        &bed.images("s", 5),
+        AddOptions {
+            sequential: true,
+            ..to("out")
+        },
+    );
+    bed.engine
+        .worker(WorkerConfig {
+            generate_concurrency: 3,
+            upload_concurrency: 3,
+            until_idle: true,
+            ..fast_worker()
+        })
+        .with_generator(generator.clone())
+        .with_destinations(Arc::new(AllTo(dest.clone())))
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    let generated = generator.order.lock().unwrap().clone();
+    assert_ne!(generated.last().map(String::as_str), Some("s0.png"), "{generated:?}");
+    assert_eq!(dest.delivered(), ["s0.jpg", "s1.jpg", "s2.jpg", "s3.jpg", "s4.jpg"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_item_holds_back_the_rest_of_its_sequence_until_cancelled() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    dest.script(
+        "q1.jpg",
+        vec![Step::Fail(DeliveryError::new(ErrorClass::Permanent, "422 rejected"))],
+    );
+    let jobs = bed.add(
+        &bed.images("q", 4),
+        AddOptions {
+            sequential: true,
+            ..to("out")
+        },
+    );
+    let run = || {
+        bed.engine
+            .worker(one_at_a_time())
+            .with_destinations(Arc::new(AllTo(dest.clone())))
+            .run(CancellationToken::new())
+    };
+    run().await.unwrap();
+    let states: Vec<JobState> = jobs.iter().map(|&j| bed.job(j).state).collect();
+    assert_eq!(
+        states,
+        [JobState::Completed, JobState::Failed, JobState::Pending, JobState::Pending]
+    );
+    bed.engine.cancel(&[jobs[1]]).unwrap();
+    run().await.unwrap();
+    assert_eq!(dest.delivered(), ["q0.jpg", "q2.jpg", "q3.jpg"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_job_in_flight_stops_its_upload() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    dest.script("c0.jpg", vec![Step::Hang]);
+    let job = bed.add(&bed.images("c", 1), to("out"))[0];
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(
+        bed.engine
+            .worker(fast_worker())
+            .with_destinations(Arc::new(AllTo(dest.clone())))
+            .run(stop.clone()),
+    );
+    wait_for("the upload to start", || {
+        let j = bed.job(job);
+        (j.state == JobState::Processing && j.phase == Phase::Upload
+            && dest.attempts.load(Ordering::SeqCst) == 1)
+            .then_some(())
+    })
+    .await;
+    bed.engine.cancel(&[job]).unwrap();
+    wait_for("the upload to be dropped", || {
+        (dest.dropped_while_hanging.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    let j = bed.job(job);
+    assert_eq!(j.state, JobState::Cancelled);
+    assert!(dest.delivered().is_empty());
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_limit_caps_its_concurrent_uploads() {
+    let bed = TestBed::new();
+    std::fs::create_dir_all(bed.path("slow-out")).unwrap();
+    bed.engine
+        .add_destination(DestinationView {
+            name: "slow".into(),
+            kind: "folder".into(),
+            settings: serde_json::json!({ "path": bed.path("slow-out") }),
+            max_concurrent: Some(1),
+        })
+        .unwrap();
+    let dest = Scripted::new();
+    *dest.delay.lock().unwrap() = Duration::from_millis(40);
+    bed.add(&bed.images("l", 6), to("slow"));
+    bed.engine
+        .worker(WorkerConfig {
+            upload_concurrency: 3,
+            until_idle: true,
+            ..fast_worker()
+        })
+        .with_destinations(Arc::new(AllTo(dest.clone())))
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(dest.delivered().len(), 6);
+    assert_eq!(dest.max_in_flight.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_uploads_run_at_once_up_to_the_concurrency() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    *dest.delay.lock().unwrap() = Duration::from_millis(80);
+    bed.add(&bed.images("m", 9), to("out"));
+    bed.engine
+        .worker(WorkerConfig {
+            upload_concurrency: 3,
+            until_idle: true,
+            ..fast_worker()
+        })
+        .with_destinations(Arc::new(AllTo(dest.clone())))
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(dest.delivered().len(), 9);
+    assert_eq!(dest.max_in_flight.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_interrupted_by_a_crash_is_reconciled_not_sent_again() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    // The body went out, then the process died before the answer.
+    dest.script("u0.jpg", vec![Step::Hang]);
+    let job = bed.add(&bed.images("u", 1), to("out"))[0];
+    let crashed = tokio::spawn(
+        bed.engine
+            .worker(fast_worker())
+            .with_destinations(Arc::new(AllTo(dest.clone())))
+            .run(CancellationToken::new()),
+    );
+    wait_for("the upload to start", || {
+        (dest.attempts.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    // Dropping the worker mid-flight is a crash: its run lock is released.
+    crashed.abort();
+    let _ = crashed.await;
+    assert_eq!(bed.job(job).state, JobState::Processing);
+
+    *dest.reconcile_answer.lock().unwrap() = Some(Remote {
+        id: Some("already-there".into()),
+        url: Some("test://u0.jpg".into()),
+    });
+    let summary = bed
+        .engine
+        .worker(WorkerConfig {
+            until_idle: true,
+            ..fast_worker()
+        })
+        .with_destinations(Arc::new(AllTo(dest.clone())))
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.dead_runs_found, 1);
+    let j = bed.job(job);
+    assert_eq!(j.state, JobState::Completed);
+    assert_eq!(j.remote.unwrap().id.as_deref(), Some("already-there"));
+    assert_eq!(j.attempts, 1, "recovery resumes the interrupted attempt");
+    assert_eq!(dest.reconciles.load(Ordering::SeqCst), 1);
+    assert_eq!(dest.attempts.load(Ordering::SeqCst), 1, "not sent a second time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_upload_that_did_not_arrive_is_sent_after_reconciling() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    dest.script("v0.jpg", vec![Step::Hang]);
+    let job = bed.add(&bed.images("v", 1), to("out"))[0];
+    let crashed = tokio::spawn(
+        bed.engine
+            .worker(fast_worker())
+            .with_destinations(Arc::new(AllTo(dest.clone())))
+            .run(CancellationToken::new()),
+    );
+    wait_for("the upload to start", || {
+        (dest.attempts.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    crashed.abort();
+    let _ = crashed.await;
+    bed.engine
+        .worker(WorkerConfig {
+            until_idle: true,
+            ..fast_worker()
+        })
+        .with_destinations(Arc::new(AllTo(dest.clone())))
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(bed.job(job).state, JobState::Completed);
+    assert_eq!(dest.reconciles.load(Ordering::SeqCst), 1);
+    assert_eq!(dest.delivered(), ["v0.jpg"]);
+}
+
+/// A generator that does not return before the test "kills" the worker (a
+/// blocking thread cannot be stopped, and the test runtime waits for it at
+/// the end, so it gives up after a while).
+struct Hangs;
+impl Generate for Hangs {
+    fn generate(&self, _: &Path, _: &Recipe) -> Result<GeneratedImage, GenerateError> {
+        std::thread::sleep(Duration::from_millis(1500));
+        Err(GenerateError {
+            class: ErrorClass::Transient,
+            message: "unreachable".into(),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_item_that_keeps_killing_the_worker_is_quarantined() {
+    let bed = TestBed::new();
+    let job = bed.add(&bed.images("k", 1), to("out"))[0];
+    for crash in 1..=3 {
+        let crashed = tokio::spawn(
+            bed.engine
+                .worker(fast_worker())
+                .with_generator(Arc::new(Hangs))
+                .run(CancellationToken::new()),
+        );
+        wait_for("generation to start", || {
+            let j = bed.job(job);
+            (j.state == JobState::Processing && j.started_at.is_some()).then_some(())
+        })
+        .await;
+        // Give the claim a moment to be the one of this run.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        crashed.abort();
+        let _ = crashed.await;
+        assert_eq!(bed.job(job).state, JobState::Processing, "after crash {crash}");
+    }
+    let summary = bed
+        .engine
+        .worker(WorkerConfig {
+            until_idle: true,
+            ..fast_worker()
+        })
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.quarantined, 1);
+    let j = bed.job(job);
+    assert_eq!(j.state, JobState::Failed);
+    let error = j.error.unwrap();
+    assert_eq!(error.class, ErrorClass::Permanent);
+    assert!(error.message.starts_with("quarantined: Outbox stopped 3 times"), "{}", error.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_queue_starts_nothing_and_resumes_by_itself() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    bed.engine.pause(None).unwrap();
+    let jobs = bed.add(&bed.images("z", 2), to("out"));
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(
+        bed.engine
+            .worker(fast_worker())
+            .with_destinations(Arc::new(AllTo(dest.clone())))
+            .run(stop.clone()),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(jobs.iter().all(|&j| bed.job(j).state == JobState::Pending));
+    bed.engine.resume(None).unwrap();
+    wait_for("delivery after resume", || (dest.delivered().len() == 2).then_some(())).await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_lets_running_jobs_finish_and_ends_the_run_cleanly() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    *dest.delay.lock().unwrap() = Duration::from_millis(200);
+    let jobs = bed.add(&bed.images("g", 1), to("out"));
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(
+        bed.engine
+            .worker(fast_worker())
+            .with_destinations(Arc::new(AllTo(dest.clone())))
+            .run(stop.clone()),
+    );
+    wait_for("the upload to start", || {
+        (dest.attempts.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(bed.job(jobs[0]).state, JobState::Completed);
+    // A clean stop leaves nothing to recover.
+    let summary = bed
+        .engine
+        .worker(WorkerConfig {
+            until_idle: true,
+            ..fast_worker()
+        })
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.dead_runs_found, 0);
+}
