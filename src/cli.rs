@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "outbox", version, about = "Queue images, generate outputs, deliver them in the background.")]
+#[command(
+    name = "outbox",
+    version,
+    about = "Queue images, generate outputs, deliver them in the background."
+)]
 pub struct Cli {
     /// The data folder (database, generated outputs). Default: $OUTBOX_DATA_DIR,
     /// else the desktop app's ($XDG_DATA_HOME/app.outbox.desktop).

@@ -28,7 +28,8 @@ fn name_of(path: &std::path::Path) -> String {
 
 pub fn status(status: &Status) -> String {
     let c = &status.counts;
-    let mut out = format!(
+    let mut out =
+        format!(
         "pending {}  processing {}  completed {}  failed {}  paused {}  cancelled {}  total {}{}\n",
         c.pending,
         c.processing,

@@ -25,7 +25,11 @@ pub fn run(engine: &Engine, args: AddArgs) -> Result<ExitCode> {
             None => println!("queued nothing"),
         }
         for d in &report.duplicates {
-            let place = d.url.as_deref().map(|u| format!(" at {u}")).unwrap_or_default();
+            let place = d
+                .url
+                .as_deref()
+                .map(|u| format!(" at {u}"))
+                .unwrap_or_default();
             println!(
                 "already there: {} is job {} ({}){place}; --force sends it again",
                 d.path.display(),

@@ -13,7 +13,10 @@ pub fn retry(engine: &Engine, args: RetryArgs) -> Result<ExitCode> {
         RetryTarget::Jobs(args.jobs)
     };
     let report = engine.retry(&target)?;
-    println!("{} job(s) put back at the front of the queue", report.retried.len());
+    println!(
+        "{} job(s) put back at the front of the queue",
+        report.retried.len()
+    );
     for refusal in &report.refused {
         eprintln!("outbox: {refusal}");
     }

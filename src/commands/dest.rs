@@ -35,7 +35,11 @@ pub fn run(engine: &Engine, cmd: DestCommand) -> Result<ExitCode> {
                 println!("no destinations yet (the default folder is made on the first add)");
             } else {
                 for d in list {
-                    let path = d.settings.get("path").and_then(|p| p.as_str()).unwrap_or("");
+                    let path = d
+                        .settings
+                        .get("path")
+                        .and_then(|p| p.as_str())
+                        .unwrap_or("");
                     let limit = d
                         .max_concurrent
                         .map(|n| format!("  (at most {n} at once)"))

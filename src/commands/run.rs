@@ -55,7 +55,10 @@ pub fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
                 summary.cancelled,
                 summary.retries_scheduled,
                 if summary.dead_runs_found > 0 {
-                    format!(" (recovered the work of {} interrupted run(s))", summary.dead_runs_found)
+                    format!(
+                        " (recovered the work of {} interrupted run(s))",
+                        summary.dead_runs_found
+                    )
                 } else {
                     String::new()
                 }
@@ -118,16 +121,30 @@ async fn show_progress(engine: Engine, terminal: bool) {
                     counts.processing, counts.pending, counts.failed
                 ));
             }
-            (Some(bar), Event::JobChanged { job_id, state: JobState::Failed, error, .. }) => {
+            (
+                Some(bar),
+                Event::JobChanged {
+                    job_id,
+                    state: JobState::Failed,
+                    error,
+                    ..
+                },
+            ) => {
                 let why = error.map(|(_, m)| m).unwrap_or_default();
                 bar.println(format!("job {job_id} failed: {why}"));
             }
-            (None, Event::JobChanged { job_id, state, error, .. }) if state.is_finished() => {
-                match error {
-                    Some((_, why)) => eprintln!("job {job_id} {state}: {why}"),
-                    None => eprintln!("job {job_id} {state}"),
-                }
-            }
+            (
+                None,
+                Event::JobChanged {
+                    job_id,
+                    state,
+                    error,
+                    ..
+                },
+            ) if state.is_finished() => match error {
+                Some((_, why)) => eprintln!("job {job_id} {state}: {why}"),
+                None => eprintln!("job {job_id} {state}"),
+            },
             _ => {}
         }
     }

@@ -52,7 +52,8 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: Duration) {
-        let now = self.now.fetch_add(by.as_millis() as i64, Ordering::SeqCst) + by.as_millis() as i64;
+        let now =
+            self.now.fetch_add(by.as_millis() as i64, Ordering::SeqCst) + by.as_millis() as i64;
         self.moved.send_replace(now);
     }
 }

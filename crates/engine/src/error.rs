@@ -38,7 +38,9 @@ pub enum Error {
     #[error("a destination named {0:?} exists already")]
     DestinationExists(String),
 
-    #[error("destination {name:?} still has {jobs} unfinished job(s); cancel or finish them first")]
+    #[error(
+        "destination {name:?} still has {jobs} unfinished job(s); cancel or finish them first"
+    )]
     DestinationInUse { name: String, jobs: u64 },
 
     #[error("no recipe named {name:?}; the recipes are: {known}")]
@@ -71,7 +73,11 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         Error::Io {
             action,
             path: path.into(),

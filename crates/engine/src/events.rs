@@ -153,7 +153,12 @@ mod tests {
     fn a_burst_of_changes_to_one_job_arrives_as_its_latest_state() {
         let bus = EventBus::new();
         let mut rx = bus.subscribe();
-        for state in [JobState::Processing, JobState::Pending, JobState::Processing, JobState::Completed] {
+        for state in [
+            JobState::Processing,
+            JobState::Pending,
+            JobState::Processing,
+            JobState::Completed,
+        ] {
             bus.publish(Event::JobChanged {
                 job_id: 7,
                 state,
@@ -162,7 +167,11 @@ mod tests {
             });
         }
         for sent in 0..1000 {
-            bus.publish(Event::BytesSent { job_id: 8, sent, total: 1000 });
+            bus.publish(Event::BytesSent {
+                job_id: 8,
+                sent,
+                total: 1000,
+            });
         }
         std::thread::sleep(FLUSH_INTERVAL * 3);
         let mut got = Vec::new();
@@ -176,6 +185,10 @@ mod tests {
             phase: Phase::Upload,
             error: None
         }));
-        assert!(got.contains(&Event::BytesSent { job_id: 8, sent: 999, total: 1000 }));
+        assert!(got.contains(&Event::BytesSent {
+            job_id: 8,
+            sent: 999,
+            total: 1000
+        }));
     }
 }

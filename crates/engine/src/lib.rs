@@ -165,10 +165,13 @@ impl Engine {
     /// Queues items already found (by a scan, a manifest import, a paste).
     /// Durable when it returns: the commit waits for the disk.
     pub fn enqueue(&self, items: Vec<NewItem>, options: &AddOptions) -> Result<AddReport> {
-        let recipe = recipe::find_recipe(options.recipe.as_deref().unwrap_or(recipe::DEFAULT_RECIPE))?;
+        let recipe =
+            recipe::find_recipe(options.recipe.as_deref().unwrap_or(recipe::DEFAULT_RECIPE))?;
         let destination = self.destination_for_add(options.destination.as_deref())?;
         if options.max_attempts == 0 {
-            return Err(Error::InvalidSetting("max attempts must be at least 1".into()));
+            return Err(Error::InvalidSetting(
+                "max attempts must be at least 1".into(),
+            ));
         }
         let recipe_json = serde_json::to_string(&recipe)
             .map_err(|e| Error::InvalidSetting(format!("recipe: {e}")))?;
@@ -220,7 +223,11 @@ impl Engine {
             settings: serde_json::json!({ "path": folder, "create": true }),
             max_concurrent: None,
         };
-        match self.shared.store.add_destination(&view, self.shared.clock.now_ms()) {
+        match self
+            .shared
+            .store
+            .add_destination(&view, self.shared.clock.now_ms())
+        {
             Ok(()) | Err(Error::DestinationExists(_)) => {}
             Err(e) => return Err(e),
         }

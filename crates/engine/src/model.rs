@@ -272,3 +272,48 @@ pub struct DestinationView {
     pub settings: serde_json::Value,
     pub max_concurrent: Option<u32>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::JobState::{self, *};
+
+    #[test]
+    fn the_state_machine_allows_exactly_the_documented_changes() {
+        let allowed = [
+            (Pending, Processing),
+            (Pending, Paused),
+            (Pending, Cancelled),
+            (Processing, Completed),
+            (Processing, Failed),
+            (Processing, Pending),
+            (Processing, Cancelled),
+            (Failed, Pending),
+            (Failed, Cancelled),
+            (Cancelled, Pending),
+            (Paused, Pending),
+            (Paused, Cancelled),
+        ];
+        for from in JobState::ALL {
+            for to in JobState::ALL {
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from} → {to}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn completed_is_final() {
+        assert!(JobState::ALL.iter().all(|&to| !Completed.can_become(to)));
+    }
+
+    #[test]
+    fn states_round_trip_through_their_names() {
+        for state in JobState::ALL {
+            assert_eq!(JobState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(JobState::parse("done"), None);
+    }
+}

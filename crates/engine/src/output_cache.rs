@@ -38,7 +38,9 @@ impl OutputCache {
         lru.bytes += bytes.len();
         lru.order.push_back(job);
         while lru.bytes > self.budget {
-            let Some(oldest) = lru.order.pop_front() else { break };
+            let Some(oldest) = lru.order.pop_front() else {
+                break;
+            };
             // Only evict if this is the entry's latest position in the order.
             if lru.order.contains(&oldest) {
                 continue;

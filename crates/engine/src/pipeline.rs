@@ -92,7 +92,10 @@ impl Generate for LocalPipeline {
                     }
                 }
                 Operation::Jpeg { quality } => {
-                    encoded = Some((encode_jpeg(&image, *quality, icc.clone())?, ImageFormat::Jpeg))
+                    encoded = Some((
+                        encode_jpeg(&image, *quality, icc.clone())?,
+                        ImageFormat::Jpeg,
+                    ))
                 }
                 Operation::Png => encoded = Some((encode_png(&image)?, ImageFormat::Png)),
             }
@@ -124,7 +127,10 @@ fn read_source(source: &Path) -> Result<Vec<u8>, GenerateError> {
         },
         std::io::ErrorKind::PermissionDenied => GenerateError {
             class: ErrorClass::NeedsUser,
-            message: format!("Outbox may not read {} (permission denied)", source.display()),
+            message: format!(
+                "Outbox may not read {} (permission denied)",
+                source.display()
+            ),
         },
         std::io::ErrorKind::IsADirectory => {
             GenerateError::permanent(format!("{} is a folder, not an image", source.display()))
@@ -169,8 +175,7 @@ fn check_size(width: u32, height: u32) -> Result<(), GenerateError> {
             "the image has no pixels ({width}×{height})"
         )));
     }
-    if u64::from(width) * u64::from(height) > MAX_PIXELS || width > MAX_SIDE || height > MAX_SIDE
-    {
+    if u64::from(width) * u64::from(height) > MAX_PIXELS || width > MAX_SIDE || height > MAX_SIDE {
         return Err(GenerateError::permanent(format!(
             "the image is too large to process safely ({width}×{height} pixels; the limit is {} megapixels and {MAX_SIDE} pixels a side)",
             MAX_PIXELS / 1_000_000
@@ -181,9 +186,9 @@ fn check_size(width: u32, height: u32) -> Result<(), GenerateError> {
 
 fn decode_error(e: image::ImageError) -> GenerateError {
     match e {
-        image::ImageError::Limits(_) => GenerateError::permanent(format!(
-            "the image is too large to process safely ({e})"
-        )),
+        image::ImageError::Limits(_) => {
+            GenerateError::permanent(format!("the image is too large to process safely ({e})"))
+        }
         image::ImageError::Unsupported(_) => {
             GenerateError::permanent(format!("this kind of image is not supported: {e}"))
         }
@@ -213,7 +218,11 @@ fn decode(bytes: &[u8], format: ImageFormat) -> Result<Decoded, GenerateError> {
     Ok((image, orientation, icc))
 }
 
-fn encode_jpeg(image: &DynamicImage, quality: u8, icc: Option<Vec<u8>>) -> Result<Vec<u8>, GenerateError> {
+fn encode_jpeg(
+    image: &DynamicImage,
+    quality: u8,
+    icc: Option<Vec<u8>>,
+) -> Result<Vec<u8>, GenerateError> {
     use image::ImageEncoder;
     let rgb = flatten_onto_white(image);
     let mut out = Vec::with_capacity(rgb.len() / 8);
@@ -224,7 +233,12 @@ fn encode_jpeg(image: &DynamicImage, quality: u8, icc: Option<Vec<u8>>) -> Resul
         let _ = encoder.set_icc_profile(icc);
     }
     encoder
-        .write_image(&rgb, rgb.width(), rgb.height(), image::ExtendedColorType::Rgb8)
+        .write_image(
+            &rgb,
+            rgb.width(),
+            rgb.height(),
+            image::ExtendedColorType::Rgb8,
+        )
         .map_err(|e| GenerateError::permanent(format!("cannot encode JPEG: {e}")))?;
     Ok(out)
 }

@@ -69,7 +69,9 @@ fn visit(path: &Path, named_by_user: bool, scan: &mut Scan, seen: &mut HashSet<P
         }
         let entries = match fs::read_dir(path) {
             Ok(entries) => entries,
-            Err(e) => return scan.skip(path, format!("cannot read the folder: {}", describe_io(&e))),
+            Err(e) => {
+                return scan.skip(path, format!("cannot read the folder: {}", describe_io(&e)))
+            }
         };
         let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         children.sort();
@@ -137,15 +139,31 @@ mod tests {
         fs::write(root.join("notes.txt"), b"x").unwrap();
         fs::write(root.join("empty.jpg"), b"").unwrap();
         fs::write(root.join(".hidden.jpg"), b"x").unwrap();
-        let scan = scan(&[root.to_path_buf(), root.join("b.jpg"), root.join("missing.jpg")]);
-        let names: Vec<_> = scan.items.iter().map(|i| i.path.file_name().unwrap().to_owned()).collect();
+        let scan = scan(&[
+            root.to_path_buf(),
+            root.join("b.jpg"),
+            root.join("missing.jpg"),
+        ]);
+        let names: Vec<_> = scan
+            .items
+            .iter()
+            .map(|i| i.path.file_name().unwrap().to_owned())
+            .collect();
         assert_eq!(names, ["b.jpg", "a.PNG"]);
         let reasons: Vec<(String, String)> = scan
             .skipped
             .iter()
-            .map(|s| (s.path.file_name().unwrap().to_string_lossy().into_owned(), s.reason.clone()))
+            .map(|s| {
+                (
+                    s.path.file_name().unwrap().to_string_lossy().into_owned(),
+                    s.reason.clone(),
+                )
+            })
             .collect();
-        assert!(reasons.contains(&("notes.txt".into(), "not an image Outbox reads (.txt)".into())));
+        assert!(reasons.contains(&(
+            "notes.txt".into(),
+            "not an image Outbox reads (.txt)".into()
+        )));
         assert!(reasons.contains(&("empty.jpg".into(), "empty file (0 bytes)".into())));
         assert!(reasons.contains(&(".hidden.jpg".into(), "hidden".into())));
         assert!(reasons.contains(&("b.jpg".into(), "listed twice in this add".into())));

@@ -8,8 +8,7 @@ use outbox_engine::destinations::DeliveryError;
 use outbox_engine::pipeline::{Generate, GenerateError, GeneratedImage, LocalPipeline};
 use outbox_engine::recipe::Recipe;
 use outbox_engine::{
-    Clock,
-    AddOptions, DestinationView, ErrorClass, JobState, Phase, Remote, WorkerConfig,
+    AddOptions, Clock, DestinationView, ErrorClass, JobState, Phase, Remote, WorkerConfig,
 };
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -38,7 +37,8 @@ async fn transient_failures_back_off_exponentially_on_the_clock_then_deliver() {
     // First failure: pending, due 2 s ± 25 % later on the test's clock.
     let first = wait_for("the first retry to be scheduled", || {
         let j = bed.job(job);
-        (j.state == JobState::Pending && j.attempts == 1 && j.next_attempt_at.is_some()).then_some(j)
+        (j.state == JobState::Pending && j.attempts == 1 && j.next_attempt_at.is_some())
+            .then_some(j)
     })
     .await;
     let wait = first.next_attempt_at.unwrap() - bed.clock.now_ms();
@@ -86,15 +86,23 @@ async fn retry_after_from_the_server_sets_the_next_attempt() {
     let running = tokio::spawn(worker.run(stop.clone()));
     let j = wait_for("the retry to be scheduled", || {
         let j = bed.job(job);
-        (j.state == JobState::Pending && j.attempts == 1 && j.next_attempt_at.is_some()).then_some(j)
+        (j.state == JobState::Pending && j.attempts == 1 && j.next_attempt_at.is_some())
+            .then_some(j)
     })
     .await;
     assert_eq!(j.next_attempt_at.unwrap() - bed.clock.now_ms(), 30_000);
     bed.clock.advance(Duration::from_secs(29));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(bed.job(job).state, JobState::Pending, "not before Retry-After");
+    assert_eq!(
+        bed.job(job).state,
+        JobState::Pending,
+        "not before Retry-After"
+    );
     bed.clock.advance(Duration::from_secs(1));
-    wait_for("delivery", || (bed.job(job).state == JobState::Completed).then_some(())).await;
+    wait_for("delivery", || {
+        (bed.job(job).state == JobState::Completed).then_some(())
+    })
+    .await;
     stop.cancel();
     running.await.unwrap().unwrap();
 }
@@ -105,7 +113,10 @@ async fn permanent_errors_fail_at_once_and_exhausted_retries_fail_with_the_count
     let dest = Scripted::new();
     dest.script(
         "p0.jpg",
-        vec![Step::Fail(DeliveryError::new(ErrorClass::Permanent, "401 wrong password"))],
+        vec![Step::Fail(DeliveryError::new(
+            ErrorClass::Permanent,
+            "401 wrong password",
+        ))],
     );
     dest.script("t0.jpg", vec![transient("timeout"); 5]);
     let permanent = bed.add(&bed.images("p", 1), to("out"))[0];
@@ -137,7 +148,10 @@ async fn permanent_errors_fail_at_once_and_exhausted_retries_fail_with_the_count
     })
     .await;
     assert_eq!(gave_up.attempts, 3);
-    assert_eq!(gave_up.error.unwrap().message, "gave up after 3 attempts: timeout");
+    assert_eq!(
+        gave_up.error.unwrap().message,
+        "gave up after 3 attempts: timeout"
+    );
     stop.cancel();
     running.await.unwrap().unwrap();
 }
@@ -190,7 +204,14 @@ async fn higher_priority_first_then_first_in_first_out() {
         .unwrap();
     assert_eq!(
         dest.delivered(),
-        ["high0.jpg", "high1.jpg", "high2.jpg", "low0.jpg", "low1.jpg", "low2.jpg"]
+        [
+            "high0.jpg",
+            "high1.jpg",
+            "high2.jpg",
+            "low0.jpg",
+            "low1.jpg",
+            "low2.jpg"
+        ]
     );
 }
 
@@ -200,7 +221,7 @@ async fn a_manual_retry_goes_to_the_front_of_the_backlog() {
     let dest = Scripted::new();
     let gone = bed.path("gone.png");
     write_png(&gone, 8, 8, 99);
-    let job = bed.add(&[gone.clone()], to("out"))[0];
+    let job = bed.add(std::slice::from_ref(&gone), to("out"))[0];
     std::fs::rename(&gone, bed.path("aside.png")).unwrap();
     bed.engine
         .worker(one_at_a_time())
@@ -211,7 +232,11 @@ async fn a_manual_retry_goes_to_the_front_of_the_backlog() {
     let failed = bed.job(job);
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(failed.error.as_ref().unwrap().class, ErrorClass::NeedsUser);
-    assert!(failed.error.unwrap().message.contains("the source file is gone"));
+    assert!(failed
+        .error
+        .unwrap()
+        .message
+        .contains("the source file is gone"));
 
     // A backlog arrives, the file comes back, the user retries.
     bed.add(&bed.images("backlog", 4), to("out"));
@@ -267,8 +292,15 @@ async fn a_sequential_batch_is_delivered_strictly_in_order() {
         .await
         .unwrap();
     let generated = generator.order.lock().unwrap().clone();
-    assert_ne!(generated.last().map(String::as_str), Some("s0.png"), "{generated:?}");
-    assert_eq!(dest.delivered(), ["s0.jpg", "s1.jpg", "s2.jpg", "s3.jpg", "s4.jpg"]);
+    assert_ne!(
+        generated.last().map(String::as_str),
+        Some("s0.png"),
+        "{generated:?}"
+    );
+    assert_eq!(
+        dest.delivered(),
+        ["s0.jpg", "s1.jpg", "s2.jpg", "s3.jpg", "s4.jpg"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,7 +309,10 @@ async fn a_failed_item_holds_back_the_rest_of_its_sequence_until_cancelled() {
     let dest = Scripted::new();
     dest.script(
         "q1.jpg",
-        vec![Step::Fail(DeliveryError::new(ErrorClass::Permanent, "422 rejected"))],
+        vec![Step::Fail(DeliveryError::new(
+            ErrorClass::Permanent,
+            "422 rejected",
+        ))],
     );
     let jobs = bed.add(
         &bed.images("q", 4),
@@ -296,7 +331,12 @@ async fn a_failed_item_holds_back_the_rest_of_its_sequence_until_cancelled() {
     let states: Vec<JobState> = jobs.iter().map(|&j| bed.job(j).state).collect();
     assert_eq!(
         states,
-        [JobState::Completed, JobState::Failed, JobState::Pending, JobState::Pending]
+        [
+            JobState::Completed,
+            JobState::Failed,
+            JobState::Pending,
+            JobState::Pending
+        ]
     );
     bed.engine.cancel(&[jobs[1]]).unwrap();
     run().await.unwrap();
@@ -318,7 +358,8 @@ async fn cancelling_a_job_in_flight_stops_its_upload() {
     );
     wait_for("the upload to start", || {
         let j = bed.job(job);
-        (j.state == JobState::Processing && j.phase == Phase::Upload
+        (j.state == JobState::Processing
+            && j.phase == Phase::Upload
             && dest.attempts.load(Ordering::SeqCst) == 1)
             .then_some(())
     })
@@ -426,7 +467,11 @@ async fn an_upload_interrupted_by_a_crash_is_reconciled_not_sent_again() {
     assert_eq!(j.remote.unwrap().id.as_deref(), Some("already-there"));
     assert_eq!(j.attempts, 1, "recovery resumes the interrupted attempt");
     assert_eq!(dest.reconciles.load(Ordering::SeqCst), 1);
-    assert_eq!(dest.attempts.load(Ordering::SeqCst), 1, "not sent a second time");
+    assert_eq!(
+        dest.attempts.load(Ordering::SeqCst),
+        1,
+        "not sent a second time"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -495,7 +540,11 @@ async fn an_item_that_keeps_killing_the_worker_is_quarantined() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         crashed.abort();
         let _ = crashed.await;
-        assert_eq!(bed.job(job).state, JobState::Processing, "after crash {crash}");
+        assert_eq!(
+            bed.job(job).state,
+            JobState::Processing,
+            "after crash {crash}"
+        );
     }
     let summary = bed
         .engine
@@ -511,7 +560,13 @@ async fn an_item_that_keeps_killing_the_worker_is_quarantined() {
     assert_eq!(j.state, JobState::Failed);
     let error = j.error.unwrap();
     assert_eq!(error.class, ErrorClass::Permanent);
-    assert!(error.message.starts_with("quarantined: Outbox stopped 3 times"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .starts_with("quarantined: Outbox stopped 3 times"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -530,7 +585,10 @@ async fn a_paused_queue_starts_nothing_and_resumes_by_itself() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(jobs.iter().all(|&j| bed.job(j).state == JobState::Pending));
     bed.engine.resume(None).unwrap();
-    wait_for("delivery after resume", || (dest.delivered().len() == 2).then_some(())).await;
+    wait_for("delivery after resume", || {
+        (dest.delivered().len() == 2).then_some(())
+    })
+    .await;
     stop.cancel();
     running.await.unwrap().unwrap();
 }

@@ -61,7 +61,10 @@ impl DeliveryError {
 
 pub trait Destination: Send + Sync + 'static {
     /// Delivers the output; returns where it is now.
-    fn deliver<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Remote, DeliveryError>>;
+    fn deliver<'a>(
+        &'a self,
+        delivery: &'a Delivery,
+    ) -> BoxFuture<'a, Result<Remote, DeliveryError>>;
 
     /// After an interrupted upload: is this output there already?
     fn reconcile<'a>(
@@ -80,7 +83,10 @@ pub struct DestinationSnapshot {
 
 /// Builds the destination a frozen snapshot describes.
 pub trait ResolveDestination: Send + Sync + 'static {
-    fn resolve(&self, snapshot: &DestinationSnapshot) -> Result<Arc<dyn Destination>, DeliveryError>;
+    fn resolve(
+        &self,
+        snapshot: &DestinationSnapshot,
+    ) -> Result<Arc<dyn Destination>, DeliveryError>;
 }
 
 /// The destination kinds Outbox ships.
@@ -88,12 +94,20 @@ pub trait ResolveDestination: Send + Sync + 'static {
 pub struct BuiltinDestinations;
 
 impl ResolveDestination for BuiltinDestinations {
-    fn resolve(&self, snapshot: &DestinationSnapshot) -> Result<Arc<dyn Destination>, DeliveryError> {
+    fn resolve(
+        &self,
+        snapshot: &DestinationSnapshot,
+    ) -> Result<Arc<dyn Destination>, DeliveryError> {
         match snapshot.kind.as_str() {
-            "folder" => Ok(Arc::new(FolderDestination::from_settings(&snapshot.settings)?)),
+            "folder" => Ok(Arc::new(FolderDestination::from_settings(
+                &snapshot.settings,
+            )?)),
             other => Err(DeliveryError::new(
                 ErrorClass::Permanent,
-                format!("destination {:?} has an unknown kind {other:?}", snapshot.name),
+                format!(
+                    "destination {:?} has an unknown kind {other:?}",
+                    snapshot.name
+                ),
             )),
         }
     }
@@ -105,6 +119,8 @@ pub fn validate_settings(kind: &str, settings: &serde_json::Value) -> Result<(),
         "folder" => FolderDestination::from_settings(settings)
             .map(|_| ())
             .map_err(|e| e.message),
-        other => Err(format!("unknown destination kind {other:?}; the kinds are: folder")),
+        other => Err(format!(
+            "unknown destination kind {other:?}; the kinds are: folder"
+        )),
     }
 }

@@ -57,7 +57,10 @@ pub(crate) enum Finished {
         retry_at: Option<i64>,
     },
     /// Given back unfinished (shutdown): the attempt does not count.
-    Released { job: JobId, outcome_unknown: bool },
+    Released {
+        job: JobId,
+        outcome_unknown: bool,
+    },
 }
 
 impl Finished {
@@ -110,7 +113,10 @@ impl Store {
         request: &ClaimRequest,
     ) -> Result<Turn> {
         // A generated output may have cost money: its record waits for the disk.
-        let durability = if finished.iter().any(|f| matches!(f, Finished::Generated(..))) {
+        let durability = if finished
+            .iter()
+            .any(|f| matches!(f, Finished::Generated(..)))
+        {
             Durability::Full
         } else {
             Durability::Normal
@@ -220,7 +226,14 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
                         finished_at = CASE WHEN ?2 = 'failed' THEN ?6 END
                   WHERE id = ?1",
             )?
-            .execute(params![job, to.as_str(), class.as_str(), message, retry_at, now])?;
+            .execute(params![
+                job,
+                to.as_str(),
+                class.as_str(),
+                message,
+                retry_at,
+                now
+            ])?;
             error = Some((*class, message.clone()));
             to
         }
@@ -275,7 +288,11 @@ fn record_generated(
                    AND state IN ('pending', 'processing', 'completed', 'paused')",
             )?
             .query_row(params![&key[..], job], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })
             .optional()?;
         if let Some((other, state, url)) = existing {
@@ -340,7 +357,11 @@ fn claim(
     let mut ids = Vec::with_capacity(n);
     while ids.len() < n {
         let full: Vec<i64> = match phase {
-            Phase::Upload => room.iter().filter(|(_, r)| **r == 0).map(|(d, _)| *d).collect(),
+            Phase::Upload => room
+                .iter()
+                .filter(|(_, r)| **r == 0)
+                .map(|(d, _)| *d)
+                .collect(),
             Phase::Generate => Vec::new(),
         };
         let full = serde_json::to_string(&full).unwrap_or_else(|_| "[]".into());
@@ -348,7 +369,9 @@ fn claim(
             Some(job) => Some(job),
             None => claim_pending(tx, run, now, phase, &full)?,
         };
-        let Some((job, destination)) = next else { break };
+        let Some((job, destination)) = next else {
+            break;
+        };
         if phase == Phase::Upload {
             if let Some(r) = room.get_mut(&destination) {
                 *r = r.saturating_sub(1);

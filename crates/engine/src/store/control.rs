@@ -35,7 +35,9 @@ fn current_state(tx: &Transaction<'_>, job: JobId) -> Result<JobState> {
 
 fn require_batch(tx: &Transaction<'_>, batch: BatchId) -> Result<()> {
     let found: Option<i64> = tx
-        .query_row("SELECT id FROM batches WHERE id = ?1", [batch], |r| r.get(0))
+        .query_row("SELECT id FROM batches WHERE id = ?1", [batch], |r| {
+            r.get(0)
+        })
         .optional()?;
     found.map(|_| ()).ok_or(Error::NoSuchBatch(batch))
 }
@@ -72,11 +74,7 @@ impl Store {
     /// Retries the target's jobs; returns the ones put back in the queue. For
     /// named jobs every refusal is an error; for "all failed" and batches,
     /// jobs that would now duplicate another are left failed and listed.
-    pub(crate) fn retry(
-        &self,
-        target: &RetryTarget,
-        now: i64,
-    ) -> Result<(Vec<JobId>, Vec<Error>)> {
+    pub(crate) fn retry(&self, target: &RetryTarget, now: i64) -> Result<(Vec<JobId>, Vec<Error>)> {
         self.write(Durability::Full, |tx| {
             let ids: Vec<JobId> = match target {
                 RetryTarget::Jobs(ids) => {
@@ -204,7 +202,10 @@ impl Store {
                 )?
                 .query_map([], |r| r.get::<_, String>(0).map(PathBuf::from))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let jobs = tx.execute("DELETE FROM jobs WHERE id IN (SELECT id FROM temp.doomed)", [])?;
+            let jobs = tx.execute(
+                "DELETE FROM jobs WHERE id IN (SELECT id FROM temp.doomed)",
+                [],
+            )?;
             tx.execute_batch(
                 "DELETE FROM outputs WHERE item_id IN (SELECT item_id FROM temp.doomed)
                     AND item_id NOT IN (SELECT item_id FROM jobs);

@@ -18,8 +18,8 @@ mod snapshots;
 pub(crate) use claim::{ClaimRequest, Claimed, Finished, Generated, OutputRow, Recorded, Turn};
 pub use control::RetryTarget;
 pub(crate) use destinations::DestinationRow;
-pub use enqueue::{Duplicate, NewItem};
 pub(crate) use enqueue::EnqueueBatch;
+pub use enqueue::{Duplicate, NewItem};
 
 use crate::error::{Error, Result};
 use crate::model::JobState;
@@ -121,7 +121,8 @@ fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(e, path))?;
-    conn.busy_timeout(busy_timeout).map_err(|e| classify(e, path))?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(|e| classify(e, path))?;
     // journal_mode reads the file header: a damaged file or a foreign one is
     // reported here, before anything is written.
     let mode: String = conn

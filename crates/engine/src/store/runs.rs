@@ -72,7 +72,8 @@ impl Store {
     /// that have no orphans left. Returns how many runs were found dead.
     pub(crate) fn reap_dead_runs(&self, runs_dir: &Path, me: i64) -> Result<usize> {
         let live: Vec<i64> = self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT id FROM runs WHERE dead = 0 AND id <> ?1")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT id FROM runs WHERE dead = 0 AND id <> ?1")?;
             let ids = stmt.query_map([me], |r| r.get(0))?;
             Ok(ids.collect::<rusqlite::Result<Vec<i64>>>()?)
         })?;

@@ -97,12 +97,15 @@ struct InFlight {
 pub(crate) enum Outcome {
     Generated(crate::store::Generated),
     Delivered(Remote, u64),
-    Failed {
-        class: ErrorClass,
-        message: String,
-        retry_after: Option<Duration>,
-    },
+    Failed(Failure),
     Released,
+}
+
+/// A failed phase: what went wrong and whether trying again can help.
+pub(crate) struct Failure {
+    pub class: ErrorClass,
+    pub message: String,
+    pub retry_after: Option<Duration>,
 }
 
 impl Worker {
@@ -291,11 +294,11 @@ impl Worker {
         let record = match outcome {
             Outcome::Generated(generated) => Finished::Generated(job, generated),
             Outcome::Delivered(remote, bytes) => Finished::Delivered(job, remote, bytes),
-            Outcome::Failed {
+            Outcome::Failed(Failure {
                 class,
                 message,
                 retry_after,
-            } => {
+            }) => {
                 let now = self.shared.clock.now_ms();
                 let retry_at = self.config.retry.retry_at(
                     class,
@@ -329,9 +332,16 @@ impl Worker {
         let events = &self.shared.events;
         for recorded in &turn.recorded {
             match recorded {
-                Recorded::Changed { job, state, phase, error } => {
+                Recorded::Changed {
+                    job,
+                    state,
+                    phase,
+                    error,
+                } => {
                     match (state, phase) {
-                        (JobState::Pending, Phase::Upload) if error.is_none() => summary.generated += 1,
+                        (JobState::Pending, Phase::Upload) if error.is_none() => {
+                            summary.generated += 1
+                        }
                         (JobState::Pending, _) => summary.retries_scheduled += 1,
                         (JobState::Completed, _) => summary.completed += 1,
                         (JobState::Failed, _) => summary.failed += 1,
@@ -346,7 +356,10 @@ impl Worker {
                     });
                 }
                 Recorded::Superseded { job } => {
-                    tracing::info!(job, "result dropped: the job was changed meanwhile (cancelled?)");
+                    tracing::info!(
+                        job,
+                        "result dropped: the job was changed meanwhile (cancelled?)"
+                    );
                 }
             }
         }
@@ -379,7 +392,10 @@ impl Worker {
         limits: &mut HashMap<i64, usize>,
     ) -> Result<()> {
         let runs_dir = self.shared.data.runs();
-        blocking(&self.shared, move |s| s.store.reap_dead_runs(&runs_dir, run)).await?;
+        blocking(&self.shared, move |s| {
+            s.store.reap_dead_runs(&runs_dir, run)
+        })
+        .await?;
         *limits = destination_limits(&self.shared).await?;
         let ids: Vec<JobId> = in_flight.keys().copied().collect();
         let lost = blocking(&self.shared, move |s| s.store.lost_claims(run, &ids)).await?;
@@ -410,5 +426,11 @@ where
     let shared = shared.clone();
     tokio::task::spawn_blocking(move || f(&shared))
         .await
-        .map_err(|e| Error::io("run", "a background task", std::io::Error::other(e.to_string())))?
+        .map_err(|e| {
+            Error::io(
+                "run",
+                "a background task",
+                std::io::Error::other(e.to_string()),
+            )
+        })?
 }

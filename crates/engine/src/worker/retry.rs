@@ -64,7 +64,10 @@ mod tests {
             let base = 2.0 * f64::from(1u32 << (attempt - 1));
             for _ in 0..100 {
                 let d = policy.delay(attempt, &mut rng).as_secs_f64();
-                assert!(d >= base * 0.75 - 1e-9 && d <= base * 1.25 + 1e-9, "attempt {attempt}: {d}");
+                assert!(
+                    d >= base * 0.75 - 1e-9 && d <= base * 1.25 + 1e-9,
+                    "attempt {attempt}: {d}"
+                );
             }
         }
     }
@@ -73,8 +76,9 @@ mod tests {
     fn jitter_spreads_jobs_that_failed_together() {
         let policy = RetryPolicy::default();
         let mut rng = fastrand::Rng::with_seed(1);
-        let delays: std::collections::HashSet<u128> =
-            (0..20).map(|_| policy.delay(1, &mut rng).as_millis()).collect();
+        let delays: std::collections::HashSet<u128> = (0..20)
+            .map(|_| policy.delay(1, &mut rng).as_millis())
+            .collect();
         assert!(delays.len() > 10);
     }
 
@@ -82,10 +86,21 @@ mod tests {
     fn permanent_errors_and_exhausted_attempts_are_not_retried() {
         let policy = RetryPolicy::default();
         let mut rng = fastrand::Rng::with_seed(1);
-        assert_eq!(policy.retry_at(ErrorClass::Permanent, 1, 3, None, 0, &mut rng), None);
-        assert_eq!(policy.retry_at(ErrorClass::NeedsUser, 1, 3, None, 0, &mut rng), None);
-        assert_eq!(policy.retry_at(ErrorClass::Transient, 3, 3, None, 0, &mut rng), None);
-        assert!(policy.retry_at(ErrorClass::Transient, 2, 3, None, 0, &mut rng).is_some());
+        assert_eq!(
+            policy.retry_at(ErrorClass::Permanent, 1, 3, None, 0, &mut rng),
+            None
+        );
+        assert_eq!(
+            policy.retry_at(ErrorClass::NeedsUser, 1, 3, None, 0, &mut rng),
+            None
+        );
+        assert_eq!(
+            policy.retry_at(ErrorClass::Transient, 3, 3, None, 0, &mut rng),
+            None
+        );
+        assert!(policy
+            .retry_at(ErrorClass::Transient, 2, 3, None, 0, &mut rng)
+            .is_some());
     }
 
     #[test]

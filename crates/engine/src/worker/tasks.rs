@@ -1,8 +1,10 @@
 //! The slow part of a job, off the worker loop: generating its output, or
 //! delivering it. Each task ends by sending one [`Outcome`] back to the loop.
 
-use super::Outcome;
-use crate::destinations::{Delivery, Destination, DestinationSnapshot, ResolveDestination};
+use super::{Failure, Outcome};
+use crate::destinations::{
+    Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination,
+};
 use crate::events::Event;
 use crate::model::{ErrorClass, JobId, Phase};
 use crate::pipeline::{Generate, GeneratedImage};
@@ -39,7 +41,7 @@ impl TaskContext {
         }
     }
 
-    fn destination(&self, frozen: &str) -> Result<Arc<dyn Destination>, Outcome> {
+    fn destination(&self, frozen: &str) -> Result<Arc<dyn Destination>, Failure> {
         let mut cache = self.destinations.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(d) = cache.get(frozen) {
             return Ok(d.clone());
@@ -50,21 +52,27 @@ impl TaskContext {
                 format!("the destination settings saved with this job are unreadable: {e}"),
             )
         })?;
-        let destination = self.resolver.resolve(&snapshot).map_err(|e| Outcome::Failed {
-            class: e.class,
-            message: e.message,
-            retry_after: e.retry_after,
-        })?;
+        let destination = self.resolver.resolve(&snapshot).map_err(Failure::from)?;
         cache.insert(frozen.to_string(), destination.clone());
         Ok(destination)
     }
 }
 
-fn failed(class: ErrorClass, message: impl Into<String>) -> Outcome {
-    Outcome::Failed {
+fn failed(class: ErrorClass, message: impl Into<String>) -> Failure {
+    Failure {
         class,
         message: message.into(),
         retry_after: None,
+    }
+}
+
+impl From<DeliveryError> for Failure {
+    fn from(e: DeliveryError) -> Self {
+        Failure {
+            class: e.class,
+            message: e.message,
+            retry_after: e.retry_after,
+        }
     }
 }
 
@@ -88,20 +96,21 @@ pub(crate) fn spawn(
 }
 
 async fn run(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
-    match claimed.phase {
+    let result = match claimed.phase {
         Phase::Generate => generate(ctx, claimed).await,
         Phase::Upload => upload(ctx, claimed).await,
-    }
+    };
+    result.unwrap_or_else(Outcome::Failed)
 }
 
-async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
+async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Failure> {
     let recipe: Recipe = match serde_json::from_str(&claimed.recipe_json) {
         Ok(recipe) => recipe,
         Err(e) => {
-            return failed(
+            return Err(failed(
                 ErrorClass::Permanent,
                 format!("the recipe saved with this job is unreadable: {e}"),
-            )
+            ))
         }
     };
     let generator = ctx.generator.clone();
@@ -113,19 +122,15 @@ async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
             .generate(&source, &recipe)
             .map_err(|e| failed(e.class, e.message))?;
         let path = write_output(&outputs, job, &image)?;
-        Ok::<_, Outcome>((image, path))
+        Ok::<_, Failure>((image, path))
     })
     .await;
-    let (image, path) = match result {
-        Ok(Ok(done)) => done,
-        Ok(Err(outcome)) => return outcome,
-        Err(e) => {
-            return failed(
-                ErrorClass::Permanent,
-                format!("generating the output crashed: {e}"),
-            )
-        }
-    };
+    let (image, path) = result.map_err(|e| {
+        failed(
+            ErrorClass::Permanent,
+            format!("generating the output crashed: {e}"),
+        )
+    })??;
     let GeneratedImage {
         bytes,
         mime,
@@ -137,7 +142,7 @@ async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
     let hash = *blake3::hash(&bytes).as_bytes();
     let size = bytes.len() as u64;
     ctx.shared.cache.insert(job, Arc::from(bytes));
-    Outcome::Generated(Generated {
+    Ok(Outcome::Generated(Generated {
         output: OutputRow {
             path,
             file_name,
@@ -148,12 +153,12 @@ async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
             hash,
         },
         source_hash,
-    })
+    }))
 }
 
 /// Writes the output into the data folder and waits for the disk, before its
 /// job is allowed to move on: a generated image is never lost to a crash.
-fn write_output(dir: &Path, job: JobId, image: &GeneratedImage) -> Result<PathBuf, Outcome> {
+fn write_output(dir: &Path, job: JobId, image: &GeneratedImage) -> Result<PathBuf, Failure> {
     let extension = Path::new(&image.file_name)
         .extension()
         .map(|e| e.to_string_lossy().into_owned())
@@ -183,17 +188,14 @@ fn write_output(dir: &Path, job: JobId, image: &GeneratedImage) -> Result<PathBu
     Ok(path)
 }
 
-async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
+async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Failure> {
     let Some(output) = claimed.output else {
-        return failed(
+        return Err(failed(
             ErrorClass::Permanent,
             "no generated output is recorded for this job",
-        );
+        ));
     };
-    let destination = match ctx.destination(&claimed.destination_json) {
-        Ok(d) => d,
-        Err(outcome) => return outcome,
-    };
+    let destination = ctx.destination(&claimed.destination_json)?;
     let job = claimed.job_id;
     let delivery = Delivery {
         job_id: job,
@@ -205,27 +207,32 @@ async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
         path: output.path,
     };
     if delivery.bytes.is_none() && !delivery.path.is_file() {
-        return failed(
+        return Err(failed(
             ErrorClass::Permanent,
             format!(
                 "the generated output {} is missing from the data folder",
                 delivery.path.display()
             ),
-        );
+        ));
     }
     if claimed.outcome_unknown {
         match destination.reconcile(&delivery).await {
             Ok(Some(remote)) => {
-                tracing::info!(job, "an interrupted upload had arrived; not sending it again");
-                return Outcome::Delivered(remote, delivery.size);
+                tracing::info!(
+                    job,
+                    "an interrupted upload had arrived; not sending it again"
+                );
+                return Ok(Outcome::Delivered(remote, delivery.size));
             }
             Ok(None) => {}
             Err(e) => {
-                return Outcome::Failed {
-                    class: e.class,
-                    message: format!("cannot check whether an interrupted upload arrived: {}", e.message),
-                    retry_after: e.retry_after,
-                }
+                return Err(Failure {
+                    message: format!(
+                        "cannot check whether an interrupted upload arrived: {}",
+                        e.message
+                    ),
+                    ..Failure::from(e)
+                })
             }
         }
     }
@@ -234,19 +241,11 @@ async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
         sent: 0,
         total: delivery.size,
     });
-    match destination.deliver(&delivery).await {
-        Ok(remote) => {
-            ctx.shared.events.publish(Event::BytesSent {
-                job_id: job,
-                sent: delivery.size,
-                total: delivery.size,
-            });
-            Outcome::Delivered(remote, delivery.size)
-        }
-        Err(e) => Outcome::Failed {
-            class: e.class,
-            message: e.message,
-            retry_after: e.retry_after,
-        },
-    }
+    let remote = destination.deliver(&delivery).await?;
+    ctx.shared.events.publish(Event::BytesSent {
+        job_id: job,
+        sent: delivery.size,
+        total: delivery.size,
+    });
+    Ok(Outcome::Delivered(remote, delivery.size))
 }

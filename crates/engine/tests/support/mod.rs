@@ -6,8 +6,8 @@ use outbox_engine::destinations::{
     BoxFuture, Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination,
 };
 use outbox_engine::{
-    AddOptions, Clock, DestinationView, Engine, EngineOptions, JobId, JobView, ManualClock,
-    Remote, WorkerConfig,
+    AddOptions, Clock, DestinationView, Engine, EngineOptions, JobId, JobView, ManualClock, Remote,
+    WorkerConfig,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -54,7 +54,9 @@ impl TestBed {
         (0..n)
             .map(|i| {
                 let path = self.path(&format!("{prefix}{i}.png"));
-                let seed = prefix.bytes().fold(i as u32, |h, b| h.wrapping_mul(131).wrapping_add(u32::from(b)));
+                let seed = prefix.bytes().fold(i as u32, |h, b| {
+                    h.wrapping_mul(131).wrapping_add(u32::from(b))
+                });
                 write_png(&path, 16, 12, seed);
                 path
             })
@@ -82,7 +84,9 @@ pub fn to(dest: &str) -> AddOptions {
 /// A PNG whose pixels depend on `seed` everywhere (distinct seeds, distinct content).
 pub fn write_png(path: &Path, w: u32, h: u32, seed: u32) {
     let img = image::RgbImage::from_fn(w, h, |x, y| {
-        let v = seed.wrapping_mul(2_654_435_761).wrapping_add(x * 7 + y * 13);
+        let v = seed
+            .wrapping_mul(2_654_435_761)
+            .wrapping_add(x * 7 + y * 13);
         image::Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
     });
     img.save(path).expect("write png");

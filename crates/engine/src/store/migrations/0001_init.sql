@@ -64,7 +64,9 @@ CREATE TABLE jobs (
     id              INTEGER PRIMARY KEY,
     batch_id        INTEGER NOT NULL REFERENCES batches(id),
     item_id         INTEGER NOT NULL REFERENCES items(id),
-    destination_id  INTEGER NOT NULL REFERENCES destinations(id),
+    -- No foreign key: a job outlives its destination row (it carries the
+    -- frozen settings); the id serves scheduling limits and duplicate keys.
+    destination_id  INTEGER NOT NULL,
     recipe_snap     INTEGER NOT NULL REFERENCES snapshots(id),
     dest_snap       INTEGER NOT NULL REFERENCES snapshots(id),
     output_id       INTEGER REFERENCES outputs(id),

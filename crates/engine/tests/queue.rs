@@ -1,0 +1,453 @@
+//! The queue through the engine's API on a real SQLite file: enqueue,
+//! duplicates, user actions and their refusals, history, clean-up, frozen
+//! settings, and a damaged or locked database.
+
+mod support;
+
+use outbox_engine::{
+    AddOptions, DestinationView, Engine, EngineOptions, Error, ErrorClass, HistoryQuery, JobState,
+    NewItem, RetryTarget, StateCounts, WorkerConfig,
+};
+use std::time::Duration;
+use support::*;
+use tokio_util::sync::CancellationToken;
+
+fn until_idle() -> WorkerConfig {
+    WorkerConfig {
+        until_idle: true,
+        ..fast_worker()
+    }
+}
+
+/// Counts by a full scan, to check the counters kept with every change.
+fn counted_by_scan(bed: &TestBed) -> StateCounts {
+    let db = rusqlite::Connection::open(bed.engine.database_path()).unwrap();
+    let mut counts = StateCounts::default();
+    let mut stmt = db
+        .prepare("SELECT state, count(*) FROM jobs GROUP BY state")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
+        .unwrap();
+    for row in rows {
+        let (state, n) = row.unwrap();
+        match JobState::parse(&state).unwrap() {
+            JobState::Pending => counts.pending = n,
+            JobState::Processing => counts.processing = n,
+            JobState::Completed => counts.completed = n,
+            JobState::Failed => counts.failed = n,
+            JobState::Paused => counts.paused = n,
+            JobState::Cancelled => counts.cancelled = n,
+        }
+        counts.total += n;
+    }
+    counts
+}
+
+#[test]
+fn an_enqueue_is_on_disk_when_add_returns() {
+    let bed = TestBed::new();
+    let jobs = bed.add(&bed.images("d", 3), to("out"));
+    assert_eq!(jobs.len(), 3);
+    // A second, independent connection sees the committed rows.
+    let reopened = Engine::open(EngineOptions {
+        data_dir: Some(bed.engine.data_dir().to_path_buf()),
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    assert_eq!(reopened.counts().unwrap().pending, 3);
+    let journal: String = rusqlite::Connection::open(bed.engine.database_path())
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+}
+
+#[test]
+fn adding_the_same_files_again_names_the_existing_jobs_and_force_sends_again() {
+    let bed = TestBed::new();
+    let images = bed.images("dup", 2);
+    let first = bed.add(&images, to("out"));
+    let again = bed.engine.add(&images, &to("out")).unwrap();
+    assert!(again.added.is_empty());
+    assert_eq!(again.batch_id, None);
+    let named: Vec<_> = again.duplicates.iter().map(|d| d.existing_job).collect();
+    assert_eq!(named, first);
+    assert!(again
+        .duplicates
+        .iter()
+        .all(|d| d.state == JobState::Pending));
+
+    // Another destination is not a duplicate; --force is not either.
+    let forced = bed
+        .engine
+        .add(
+            &images,
+            &AddOptions {
+                force: true,
+                ..to("out")
+            },
+        )
+        .unwrap();
+    assert_eq!(forced.added.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_under_another_name_is_caught_when_its_bytes_are_read() {
+    let bed = TestBed::new();
+    let original = bed.images("orig", 1);
+    let copy = bed.path("copy.png");
+    std::fs::copy(&original[0], &copy).unwrap();
+    let first = bed.add(&original, to("out"))[0];
+    bed.engine
+        .worker(until_idle())
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    let second = bed.add(&[copy], to("out"))[0];
+    bed.engine
+        .worker(until_idle())
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+
+    assert_eq!(bed.job(first).state, JobState::Completed);
+    let dup = bed.job(second);
+    assert_eq!(dup.state, JobState::Cancelled);
+    let message = dup.error.unwrap().message;
+    assert!(
+        message.contains(&format!("already completed as job {first} at file://")),
+        "{message}"
+    );
+    assert_eq!(std::fs::read_dir(bed.path("out")).unwrap().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_changes_are_refused_with_an_error() {
+    let bed = TestBed::new();
+    let job = bed.add(&bed.images("i", 1), to("out"))[0];
+    bed.engine
+        .worker(until_idle())
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(bed.job(job).state, JobState::Completed);
+    match bed.engine.retry(&RetryTarget::Jobs(vec![job])) {
+        Err(Error::InvalidTransition { from, to, .. }) => {
+            assert_eq!((from, to), (JobState::Completed, JobState::Pending))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(matches!(
+        bed.engine.cancel(&[job]),
+        Err(Error::InvalidTransition { .. })
+    ));
+    assert!(matches!(
+        bed.engine.cancel(&[9999]),
+        Err(Error::NoSuchJob(9999))
+    ));
+    assert!(matches!(
+        bed.engine.pause(Some(77)),
+        Err(Error::NoSuchBatch(77))
+    ));
+    assert_eq!(bed.job(job).state, JobState::Completed);
+}
+
+#[test]
+fn unknown_destination_and_recipe_are_refused_before_anything_is_queued() {
+    let bed = TestBed::new();
+    let images = bed.images("u", 1);
+    let err = bed.engine.add(&images, &to("nowhere")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no destination named \"nowhere\"; `outbox dest list` shows the ones there are"
+    );
+    let err = bed
+        .engine
+        .add(
+            &images,
+            &AddOptions {
+                recipe: Some("sepia".into()),
+                ..to("out")
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no recipe named \"sepia\"; the recipes are: web, thumbnail, original"
+    );
+    assert_eq!(bed.engine.counts().unwrap().total, 0);
+}
+
+#[test]
+fn pausing_a_batch_parks_its_waiting_jobs_and_resuming_brings_them_back() {
+    let bed = TestBed::new();
+    let a = bed.engine.add(&bed.images("pa", 3), &to("out")).unwrap();
+    let b = bed.add(&bed.images("pb", 2), to("out"));
+    let batch = a.batch_id.unwrap();
+    assert_eq!(bed.engine.pause(Some(batch)).unwrap(), 3);
+    let status = bed.engine.status().unwrap();
+    assert_eq!((status.counts.paused, status.counts.pending), (3, 2));
+    assert!(status.batches.iter().any(|v| v.id == batch && v.paused));
+    assert!(b.iter().all(|&j| bed.job(j).state == JobState::Pending));
+    assert_eq!(bed.engine.resume(Some(batch)).unwrap(), 3);
+    assert_eq!(bed.engine.counts().unwrap().pending, 5);
+    assert_eq!(counted_by_scan(&bed), bed.engine.counts().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_pages_newest_first_and_filters_by_state() {
+    let bed = TestBed::new();
+    let mut images = bed.images("h", 4);
+    let bad = bed.path("bad.jpg");
+    std::fs::write(&bad, b"this is text").unwrap();
+    images.push(bad);
+    let jobs = bed.add(&images, to("out"));
+    bed.engine
+        .worker(until_idle())
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+
+    let page = |limit, offset| {
+        bed.engine
+            .history(&HistoryQuery {
+                limit,
+                offset,
+                ..HistoryQuery::default()
+            })
+            .unwrap()
+            .iter()
+            .map(|j| j.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(page(2, 0), [jobs[4], jobs[3]]);
+    assert_eq!(page(2, 2), [jobs[2], jobs[1]]);
+    assert_eq!(page(2, 4), [jobs[0]]);
+    let failed = bed
+        .engine
+        .history(&HistoryQuery {
+            state: Some(JobState::Failed),
+            limit: 10,
+            ..HistoryQuery::default()
+        })
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].id, jobs[4]);
+    let error = failed[0].error.as_ref().unwrap();
+    assert_eq!(error.class, ErrorClass::Permanent);
+    assert!(
+        error
+            .message
+            .starts_with("not an image: its name ends in .jpg"),
+        "{}",
+        error.message
+    );
+    assert_eq!(counted_by_scan(&bed), bed.engine.counts().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_removes_finished_jobs_older_than_asked_and_their_outputs() {
+    let bed = TestBed::new();
+    let old = bed.add(&bed.images("old", 2), to("out"));
+    bed.engine
+        .worker(until_idle())
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    bed.clock.advance(Duration::from_secs(3 * 86_400));
+    let recent = bed.add(&bed.images("new", 1), to("out"));
+    bed.engine
+        .worker(until_idle())
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    let waiting = bed.add(&bed.images("wait", 1), to("out"));
+    let outputs = bed.engine.data_dir().join("outputs");
+    assert_eq!(std::fs::read_dir(&outputs).unwrap().count(), 3);
+
+    let removed = bed.engine.clean(Duration::from_secs(2 * 86_400)).unwrap();
+    assert_eq!(removed, 2);
+    assert!(old.iter().all(|&j| bed.engine.job(j).unwrap().is_none()));
+    assert_eq!(bed.job(recent[0]).state, JobState::Completed);
+    assert_eq!(bed.job(waiting[0]).state, JobState::Pending);
+    assert_eq!(std::fs::read_dir(&outputs).unwrap().count(), 1);
+    let counts = bed.engine.counts().unwrap();
+    assert_eq!((counts.total, counts.completed, counts.pending), (2, 1, 1));
+    assert_eq!(counted_by_scan(&bed), counts);
+    // Delivered files are the user's: clean-up never touches them.
+    assert_eq!(std::fs::read_dir(bed.path("out")).unwrap().count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_goes_where_the_job_was_first_sent_even_after_the_destination_changed() {
+    let bed = TestBed::new();
+    let first = bed.path("first-place");
+    bed.engine
+        .add_destination(DestinationView {
+            name: "photos".into(),
+            kind: "folder".into(),
+            settings: serde_json::json!({ "path": first }),
+            max_concurrent: None,
+        })
+        .unwrap();
+    // The folder is missing: the job fails, needing the user.
+    let job = bed.add(&bed.images("f", 1), to("photos"))[0];
+    bed.engine
+        .worker(until_idle())
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    let failed = bed.job(job);
+    assert_eq!(failed.state, JobState::Failed);
+    assert_eq!(failed.error.as_ref().unwrap().class, ErrorClass::NeedsUser);
+    assert!(failed.error.unwrap().message.contains("does not exist"));
+
+    // The user re-points "photos" elsewhere, then makes the first folder.
+    let second = bed.path("second-place");
+    std::fs::create_dir_all(&second).unwrap();
+    bed.engine.remove_destination("photos").unwrap();
+    bed.engine
+        .add_destination(DestinationView {
+            name: "photos".into(),
+            kind: "folder".into(),
+            settings: serde_json::json!({ "path": second }),
+            max_concurrent: None,
+        })
+        .unwrap();
+    std::fs::create_dir_all(&first).unwrap();
+    bed.engine.retry(&RetryTarget::AllFailed).unwrap();
+    bed.engine
+        .worker(until_idle())
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(bed.job(job).state, JobState::Completed);
+    assert!(first.join("f0.jpg").is_file());
+    assert_eq!(std::fs::read_dir(&second).unwrap().count(), 0);
+}
+
+#[test]
+fn a_destination_with_unfinished_jobs_cannot_be_removed() {
+    let bed = TestBed::new();
+    bed.add(&bed.images("r", 2), to("out"));
+    match bed.engine.remove_destination("out") {
+        Err(Error::DestinationInUse { jobs, .. }) => assert_eq!(jobs, 2),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_damaged_database_is_reported_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("outbox.sqlite3");
+    let garbage = b"this is not a database, it is a shopping list".repeat(200);
+    std::fs::write(&db, &garbage).unwrap();
+    let err = Engine::open(EngineOptions {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..EngineOptions::default()
+    })
+    .err()
+    .expect("opening garbage must fail");
+    assert!(matches!(err, Error::CorruptDatabase { .. }), "{err:?}");
+    assert!(err
+        .to_string()
+        .contains("is damaged or is not an Outbox database"));
+    assert_eq!(std::fs::read(&db).unwrap(), garbage);
+}
+
+#[test]
+fn a_database_locked_by_another_process_is_reported_after_the_busy_timeout() {
+    let bed = TestBed::new();
+    let blocker = rusqlite::Connection::open(bed.engine.database_path()).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let engine = Engine::open(EngineOptions {
+        data_dir: Some(bed.engine.data_dir().to_path_buf()),
+        busy_timeout: Duration::from_millis(200),
+        ..EngineOptions::default()
+    });
+    let err = match engine {
+        Ok(engine) => engine.add(&bed.images("l", 1), &to("out")).unwrap_err(),
+        Err(e) => e,
+    };
+    assert!(matches!(err, Error::DatabaseLocked { .. }), "{err:?}");
+    blocker.execute_batch("ROLLBACK").unwrap();
+    // Once the lock is gone, nothing was lost and work goes on.
+    assert_eq!(bed.engine.counts().unwrap().total, 0);
+    bed.add(&bed.images("l", 1), to("out"));
+}
+
+#[test]
+fn a_database_from_a_newer_outbox_is_refused() {
+    let bed = TestBed::new();
+    let dir = bed.engine.data_dir().to_path_buf();
+    rusqlite::Connection::open(bed.engine.database_path())
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99")
+        .unwrap();
+    let err = Engine::open(EngineOptions {
+        data_dir: Some(dir),
+        ..EngineOptions::default()
+    })
+    .err()
+    .unwrap();
+    assert!(
+        matches!(err, Error::NewerSchema { found: 99, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn ten_thousand_items_enqueue_in_one_batch_with_counts_kept() {
+    let bed = TestBed::new();
+    let items: Vec<NewItem> = (0..10_000)
+        .map(|i| NewItem {
+            path: bed.path(&format!("bulk/{i}.jpg")),
+            size: 1000 + i,
+            mtime_ms: 1,
+            fields: None,
+        })
+        .collect();
+    let report = bed.engine.enqueue(items, &to("out")).unwrap();
+    assert_eq!(report.added.len(), 10_000);
+    let status = bed.engine.status().unwrap();
+    assert_eq!(status.counts.pending, 10_000);
+    assert_eq!(status.batches.len(), 1);
+    assert_eq!(status.batches[0].counts.total, 10_000);
+    assert_eq!(counted_by_scan(&bed), status.counts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_report_state_changes_and_counts_without_flooding() {
+    let bed = TestBed::new();
+    let mut events = bed.engine.subscribe();
+    bed.add(&bed.images("e", 20), to("out"));
+    bed.engine
+        .worker(until_idle())
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+    bed.engine.flush_events();
+    let mut completed = std::collections::HashSet::new();
+    let mut last_counts = None;
+    let mut received = 0;
+    while let Ok(event) = events.try_recv() {
+        received += 1;
+        match event {
+            outbox_engine::Event::JobChanged {
+                job_id,
+                state: JobState::Completed,
+                ..
+            } => {
+                completed.insert(job_id);
+            }
+            outbox_engine::Event::CountsChanged { counts } => last_counts = Some(counts),
+            _ => {}
+        }
+    }
+    assert_eq!(completed.len(), 20);
+    assert_eq!(last_counts.map(|c| c.completed), Some(20));
+    // Each job changes state four times and sends bytes twice; coalescing
+    // must have merged some of the 120+ raw events.
+    assert!(received < 20 * 6, "{received} events");
+}
