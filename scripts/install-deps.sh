@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what building and testing Outbox needs, and only what is missing,
+# on a Debian or Ubuntu machine. Sourced by run.sh and test.sh.
+set -euo pipefail
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing_apt=()
+for pkg in build-essential pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing_apt+=("$pkg")
+done
+if [ ${#missing_apt[@]} -gt 0 ]; then
+  echo "installing: ${missing_apt[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing_apt[@]}"
+fi
+
+# Rust: the toolchain from rustup (Debian's cargo is too old for this code).
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "installing the Rust toolchain (rustup)"
+  command -v curl >/dev/null 2>&1 || { as_root apt-get update -q; as_root apt-get install -y -q curl ca-certificates; }
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+for component in clippy rustfmt; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    rustup component add "$component"
+  fi
+done
