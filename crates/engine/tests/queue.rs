@@ -6,18 +6,10 @@ mod support;
 
 use outbox_engine::{
     AddOptions, DestinationView, Engine, EngineOptions, Error, ErrorClass, HistoryQuery, JobState,
-    NewItem, RetryTarget, StateCounts, WorkerConfig,
+    NewItem, RetryTarget, StateCounts,
 };
 use std::time::Duration;
 use support::*;
-use tokio_util::sync::CancellationToken;
-
-fn until_idle() -> WorkerConfig {
-    WorkerConfig {
-        until_idle: true,
-        ..fast_worker()
-    }
-}
 
 /// Counts by a full scan, to check the counters kept with every change.
 fn counted_by_scan(bed: &TestBed) -> StateCounts {
@@ -99,17 +91,9 @@ async fn a_copy_under_another_name_is_caught_when_its_bytes_are_read() {
     let copy = bed.path("copy.png");
     std::fs::copy(&original[0], &copy).unwrap();
     let first = bed.add(&original, to("out"))[0];
-    bed.engine
-        .worker(until_idle())
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    bed.run_until_idle().await;
     let second = bed.add(&[copy], to("out"))[0];
-    bed.engine
-        .worker(until_idle())
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    bed.run_until_idle().await;
 
     assert_eq!(bed.job(first).state, JobState::Completed);
     let dup = bed.job(second);
@@ -126,11 +110,7 @@ async fn a_copy_under_another_name_is_caught_when_its_bytes_are_read() {
 async fn invalid_changes_are_refused_with_an_error() {
     let bed = TestBed::new();
     let job = bed.add(&bed.images("i", 1), to("out"))[0];
-    bed.engine
-        .worker(until_idle())
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    bed.run_until_idle().await;
     assert_eq!(bed.job(job).state, JobState::Completed);
     match bed.engine.retry(&RetryTarget::Jobs(vec![job])) {
         Err(Error::InvalidTransition { from, to, .. }) => {
@@ -203,11 +183,7 @@ async fn history_pages_newest_first_and_filters_by_state() {
     std::fs::write(&bad, b"this is text").unwrap();
     images.push(bad);
     let jobs = bed.add(&images, to("out"));
-    bed.engine
-        .worker(until_idle())
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    bed.run_until_idle().await;
 
     let page = |limit, offset| {
         bed.engine
@@ -250,18 +226,10 @@ async fn history_pages_newest_first_and_filters_by_state() {
 async fn clean_removes_finished_jobs_older_than_asked_and_their_outputs() {
     let bed = TestBed::new();
     let old = bed.add(&bed.images("old", 2), to("out"));
-    bed.engine
-        .worker(until_idle())
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    bed.run_until_idle().await;
     bed.clock.advance(Duration::from_secs(3 * 86_400));
     let recent = bed.add(&bed.images("new", 1), to("out"));
-    bed.engine
-        .worker(until_idle())
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    bed.run_until_idle().await;
     let waiting = bed.add(&bed.images("wait", 1), to("out"));
     let outputs = bed.engine.data_dir().join("outputs");
     assert_eq!(std::fs::read_dir(&outputs).unwrap().count(), 3);
@@ -293,11 +261,7 @@ async fn a_retry_goes_where_the_job_was_first_sent_even_after_the_destination_ch
         .unwrap();
     // The folder is missing: the job fails, needing the user.
     let job = bed.add(&bed.images("f", 1), to("photos"))[0];
-    bed.engine
-        .worker(until_idle())
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    bed.run_until_idle().await;
     let failed = bed.job(job);
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(failed.error.as_ref().unwrap().class, ErrorClass::NeedsUser);
@@ -317,11 +281,7 @@ async fn a_retry_goes_where_the_job_was_first_sent_even_after_the_destination_ch
         .unwrap();
     std::fs::create_dir_all(&first).unwrap();
     bed.engine.retry(&RetryTarget::AllFailed).unwrap();
-    bed.engine
-        .worker(until_idle())
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    bed.run_until_idle().await;
     assert_eq!(bed.job(job).state, JobState::Completed);
     assert!(first.join("f0.jpg").is_file());
     assert_eq!(std::fs::read_dir(&second).unwrap().count(), 0);
@@ -422,11 +382,7 @@ async fn events_report_state_changes_and_counts_without_flooding() {
     let bed = TestBed::new();
     let mut events = bed.engine.subscribe();
     bed.add(&bed.images("e", 20), to("out"));
-    bed.engine
-        .worker(until_idle())
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    bed.run_until_idle().await;
     bed.engine.flush_events();
     let mut completed = std::collections::HashSet::new();
     let mut last_counts = None;

@@ -8,7 +8,7 @@ use outbox_engine::destinations::DeliveryError;
 use outbox_engine::pipeline::{Generate, GenerateError, GeneratedImage, LocalPipeline};
 use outbox_engine::recipe::Recipe;
 use outbox_engine::{
-    AddOptions, Clock, DestinationView, ErrorClass, JobState, Phase, Remote, WorkerConfig,
+    AddOptions, Clock, DestinationView, ErrorClass, JobId, JobState, Phase, Remote, WorkerConfig,
 };
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -196,12 +196,7 @@ async fn higher_priority_first_then_first_in_first_out() {
             ..to("out")
         },
     );
-    bed.engine
-        .worker(one_at_a_time())
-        .with_destinations(Arc::new(AllTo(dest.clone())))
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    bed.run_with(one_at_a_time(), &dest).await;
     assert_eq!(
         dest.delivered(),
         [
@@ -223,12 +218,7 @@ async fn a_manual_retry_goes_to_the_front_of_the_backlog() {
     write_png(&gone, 8, 8, 99);
     let job = bed.add(std::slice::from_ref(&gone), to("out"))[0];
     std::fs::rename(&gone, bed.path("aside.png")).unwrap();
-    bed.engine
-        .worker(one_at_a_time())
-        .with_destinations(Arc::new(AllTo(dest.clone())))
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    bed.run_with(one_at_a_time(), &dest).await;
     let failed = bed.job(job);
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(failed.error.as_ref().unwrap().class, ErrorClass::NeedsUser);
@@ -391,16 +381,15 @@ async fn a_destination_limit_caps_its_concurrent_uploads() {
     let dest = Scripted::new();
     *dest.delay.lock().unwrap() = Duration::from_millis(40);
     bed.add(&bed.images("l", 6), to("slow"));
-    bed.engine
-        .worker(WorkerConfig {
+    bed.run_with(
+        WorkerConfig {
             upload_concurrency: 3,
             until_idle: true,
             ..fast_worker()
-        })
-        .with_destinations(Arc::new(AllTo(dest.clone())))
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+        },
+        &dest,
+    )
+    .await;
     assert_eq!(dest.delivered().len(), 6);
     assert_eq!(dest.max_in_flight.load(Ordering::SeqCst), 1);
 }
@@ -411,56 +400,53 @@ async fn several_uploads_run_at_once_up_to_the_concurrency() {
     let dest = Scripted::new();
     *dest.delay.lock().unwrap() = Duration::from_millis(80);
     bed.add(&bed.images("m", 9), to("out"));
-    bed.engine
-        .worker(WorkerConfig {
+    bed.run_with(
+        WorkerConfig {
             upload_concurrency: 3,
             until_idle: true,
             ..fast_worker()
-        })
-        .with_destinations(Arc::new(AllTo(dest.clone())))
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+        },
+        &dest,
+    )
+    .await;
     assert_eq!(dest.delivered().len(), 9);
     assert_eq!(dest.max_in_flight.load(Ordering::SeqCst), 3);
+}
+
+/// Queues one image whose upload hangs (the body went out, no answer came),
+/// then "kills" the worker mid-upload: its run lock is released as when a
+/// process dies, and the job is left `processing`.
+async fn crash_during_upload(bed: &TestBed, dest: &Arc<Scripted>, prefix: &str) -> JobId {
+    dest.script(&format!("{prefix}0.jpg"), vec![Step::Hang]);
+    let job = bed.add(&bed.images(prefix, 1), to("out"))[0];
+    let crashed = bed.spawn_worker(dest);
+    wait_for("the upload to start", || {
+        (dest.attempts.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    crashed.abort();
+    let _ = crashed.await;
+    assert_eq!(bed.job(job).state, JobState::Processing);
+    job
+}
+
+fn until_idle() -> WorkerConfig {
+    WorkerConfig {
+        until_idle: true,
+        ..fast_worker()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_interrupted_by_a_crash_is_reconciled_not_sent_again() {
     let bed = TestBed::new();
     let dest = Scripted::new();
-    // The body went out, then the process died before the answer.
-    dest.script("u0.jpg", vec![Step::Hang]);
-    let job = bed.add(&bed.images("u", 1), to("out"))[0];
-    let crashed = tokio::spawn(
-        bed.engine
-            .worker(fast_worker())
-            .with_destinations(Arc::new(AllTo(dest.clone())))
-            .run(CancellationToken::new()),
-    );
-    wait_for("the upload to start", || {
-        (dest.attempts.load(Ordering::SeqCst) == 1).then_some(())
-    })
-    .await;
-    // Dropping the worker mid-flight is a crash: its run lock is released.
-    crashed.abort();
-    let _ = crashed.await;
-    assert_eq!(bed.job(job).state, JobState::Processing);
-
+    let job = crash_during_upload(&bed, &dest, "u").await;
     *dest.reconcile_answer.lock().unwrap() = Some(Remote {
         id: Some("already-there".into()),
         url: Some("test://u0.jpg".into()),
     });
-    let summary = bed
-        .engine
-        .worker(WorkerConfig {
-            until_idle: true,
-            ..fast_worker()
-        })
-        .with_destinations(Arc::new(AllTo(dest.clone())))
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    let summary = bed.run_with(until_idle(), &dest).await;
     assert_eq!(summary.dead_runs_found, 1);
     let j = bed.job(job);
     assert_eq!(j.state, JobState::Completed);
@@ -478,29 +464,8 @@ async fn an_upload_interrupted_by_a_crash_is_reconciled_not_sent_again() {
 async fn an_interrupted_upload_that_did_not_arrive_is_sent_after_reconciling() {
     let bed = TestBed::new();
     let dest = Scripted::new();
-    dest.script("v0.jpg", vec![Step::Hang]);
-    let job = bed.add(&bed.images("v", 1), to("out"))[0];
-    let crashed = tokio::spawn(
-        bed.engine
-            .worker(fast_worker())
-            .with_destinations(Arc::new(AllTo(dest.clone())))
-            .run(CancellationToken::new()),
-    );
-    wait_for("the upload to start", || {
-        (dest.attempts.load(Ordering::SeqCst) == 1).then_some(())
-    })
-    .await;
-    crashed.abort();
-    let _ = crashed.await;
-    bed.engine
-        .worker(WorkerConfig {
-            until_idle: true,
-            ..fast_worker()
-        })
-        .with_destinations(Arc::new(AllTo(dest.clone())))
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    let job = crash_during_upload(&bed, &dest, "v").await;
+    bed.run_with(until_idle(), &dest).await;
     assert_eq!(bed.job(job).state, JobState::Completed);
     assert_eq!(dest.reconciles.load(Ordering::SeqCst), 1);
     assert_eq!(dest.delivered(), ["v0.jpg"]);
@@ -546,15 +511,7 @@ async fn an_item_that_keeps_killing_the_worker_is_quarantined() {
             "after crash {crash}"
         );
     }
-    let summary = bed
-        .engine
-        .worker(WorkerConfig {
-            until_idle: true,
-            ..fast_worker()
-        })
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    let summary = bed.run_until_idle().await;
     assert_eq!(summary.quarantined, 1);
     let j = bed.job(job);
     assert_eq!(j.state, JobState::Failed);
@@ -614,14 +571,6 @@ async fn stopping_lets_running_jobs_finish_and_ends_the_run_cleanly() {
     running.await.unwrap().unwrap();
     assert_eq!(bed.job(jobs[0]).state, JobState::Completed);
     // A clean stop leaves nothing to recover.
-    let summary = bed
-        .engine
-        .worker(WorkerConfig {
-            until_idle: true,
-            ..fast_worker()
-        })
-        .run(CancellationToken::new())
-        .await
-        .unwrap();
+    let summary = bed.run_until_idle().await;
     assert_eq!(summary.dead_runs_found, 0);
 }

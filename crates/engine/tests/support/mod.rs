@@ -7,13 +7,14 @@ use outbox_engine::destinations::{
 };
 use outbox_engine::{
     AddOptions, Clock, DestinationView, Engine, EngineOptions, JobId, JobView, ManualClock, Remote,
-    WorkerConfig,
+    WorkerConfig, WorkerSummary,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 pub const START_MS: i64 = 1_700_000_000_000;
 
@@ -67,6 +68,42 @@ impl TestBed {
         let report = self.engine.add(paths, &options).expect("add");
         assert!(report.skipped.is_empty(), "{:?}", report.skipped);
         report.added
+    }
+
+    /// Runs a worker with `config` until it stops, delivering to `dest`.
+    pub async fn run_with(&self, config: WorkerConfig, dest: &Arc<Scripted>) -> WorkerSummary {
+        self.engine
+            .worker(config)
+            .with_destinations(Arc::new(AllTo(dest.clone())))
+            .run(CancellationToken::new())
+            .await
+            .expect("worker run")
+    }
+
+    /// Runs a worker with the real destinations until nothing is left to do.
+    pub async fn run_until_idle(&self) -> WorkerSummary {
+        self.engine
+            .worker(WorkerConfig {
+                until_idle: true,
+                ..fast_worker()
+            })
+            .run(CancellationToken::new())
+            .await
+            .expect("worker run")
+    }
+
+    /// Starts a worker in the background; aborting it is a crash (its run
+    /// lock is released as when a process dies).
+    pub fn spawn_worker(
+        &self,
+        dest: &Arc<Scripted>,
+    ) -> tokio::task::JoinHandle<outbox_engine::Result<WorkerSummary>> {
+        tokio::spawn(
+            self.engine
+                .worker(fast_worker())
+                .with_destinations(Arc::new(AllTo(dest.clone())))
+                .run(CancellationToken::new()),
+        )
     }
 
     pub fn job(&self, id: JobId) -> JobView {
