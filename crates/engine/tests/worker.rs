@@ -8,7 +8,8 @@ use outbox_engine::destinations::DeliveryError;
 use outbox_engine::pipeline::{Generate, GenerateError, GeneratedImage, LocalPipeline};
 use outbox_engine::recipe::Recipe;
 use outbox_engine::{
-    AddOptions, Clock, DestinationView, ErrorClass, JobId, JobState, Phase, Remote, WorkerConfig,
+    AddOptions, Clock, DestinationView, ErrorClass, JobId, JobState, Phase, Remote, RetryTarget,
+    WorkerConfig,
 };
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -512,7 +513,7 @@ async fn an_item_that_keeps_killing_the_worker_is_quarantined() {
         );
     }
     let summary = bed.run_until_idle().await;
-    assert_eq!(summary.quarantined, 1);
+    assert_eq!((summary.quarantined, summary.failed), (1, 1), "{summary:?}");
     let j = bed.job(job);
     assert_eq!(j.state, JobState::Failed);
     let error = j.error.unwrap();
@@ -524,6 +525,30 @@ async fn an_item_that_keeps_killing_the_worker_is_quarantined() {
         "{}",
         error.message
     );
+
+    // A manual retry forgets the crashes: one more crash is not a quarantine.
+    bed.engine.retry(&RetryTarget::Jobs(vec![job])).unwrap();
+    let crashed = tokio::spawn(
+        bed.engine
+            .worker(fast_worker())
+            .with_generator(Arc::new(Hangs))
+            .run(CancellationToken::new()),
+    );
+    wait_for("generation to start again", || {
+        let j = bed.job(job);
+        (j.state == JobState::Processing && j.started_at.is_some()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    crashed.abort();
+    let _ = crashed.await;
+    let summary = bed.run_until_idle().await;
+    assert_eq!(
+        (summary.quarantined, summary.completed),
+        (0, 1),
+        "{summary:?}"
+    );
+    assert_eq!(bed.job(job).state, JobState::Completed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

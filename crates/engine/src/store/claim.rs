@@ -101,7 +101,7 @@ pub(crate) struct Turn {
     pub recorded: Vec<Recorded>,
     pub claimed: Vec<Claimed>,
     /// Jobs failed at claim time because runs kept dying on them.
-    pub quarantined: Vec<JobId>,
+    pub quarantined: Vec<(JobId, String)>,
 }
 
 impl Store {
@@ -439,7 +439,7 @@ fn claim_orphan(
                   WHERE id = ?1",
             )?
             .execute(params![job, crashes, now, message])?;
-            turn.quarantined.push(job);
+            turn.quarantined.push((job, message));
             continue;
         }
         tx.prepare_cached(

@@ -63,7 +63,9 @@ fn retry_one(tx: &Transaction<'_>, job: JobId, now: i64) -> Result<()> {
     tx.prepare_cached(
         "UPDATE jobs SET state = 'pending', attempts = 0, manual_retries = manual_retries + 1,
                 queue_order = ?2, next_attempt_at = 0, finished_at = NULL,
-                error_class = NULL, error_message = NULL, bytes_sent = 0
+                error_class = NULL, error_message = NULL, bytes_sent = 0,
+                -- the user chose to try again: crashes before no longer count
+                crashes = 0
           WHERE id = ?1",
     )?
     .execute(params![job, front_of_queue(now)])?;

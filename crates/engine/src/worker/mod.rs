@@ -69,9 +69,11 @@ impl Default for WorkerConfig {
 pub struct WorkerSummary {
     pub generated: u64,
     pub completed: u64,
+    /// Jobs failed in this run, quarantined ones included.
     pub failed: u64,
     pub retries_scheduled: u64,
     pub cancelled: u64,
+    /// Of the failed jobs, those failed because runs kept dying on them.
     pub quarantined: u64,
     /// Runs found dead at start-up, whose jobs this run recovered.
     pub dead_runs_found: usize,
@@ -308,6 +310,7 @@ impl Worker {
                     now,
                     rng,
                 );
+                let message = one_line(&message);
                 let message = if class == ErrorClass::Transient && retry_at.is_none() {
                     format!("gave up after {} attempts: {message}", flight.attempts)
                 } else {
@@ -363,9 +366,17 @@ impl Worker {
                 }
             }
         }
-        for job in &turn.quarantined {
+        for (job, message) in &turn.quarantined {
+            // Quarantined jobs are failed jobs, counted as such everywhere.
+            summary.failed += 1;
             summary.quarantined += 1;
             tracing::warn!(job, "job quarantined after repeated crashes");
+            events.publish(Event::JobChanged {
+                job_id: *job,
+                state: JobState::Failed,
+                phase: Phase::Generate,
+                error: Some((ErrorClass::Permanent, message.clone())),
+            });
         }
         for claimed in &turn.claimed {
             events.publish(Event::JobChanged {
@@ -433,4 +444,10 @@ where
                 std::io::Error::other(e.to_string()),
             )
         })?
+}
+
+/// Error texts from decoders and servers may span lines or end in a newline;
+/// the queue panel and `history` show one line per job.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -1,0 +1,969 @@
+//! End-to-end tests of the `outbox` command line: the real binary, a real
+//! SQLite queue in a temporary data folder, real images, folder destinations.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+fn mtime(path: &Path) -> SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("mtime of {}: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------- happy path
+
+#[test]
+fn happy_path_add_run_status_and_delivered_web_jpegs() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("photos", &out);
+
+    let src = ob.dir("src");
+    write_image(&src.join("wide.png"), 3000, 1000, 1);
+    write_image(&src.join("small.png"), 640, 480, 2);
+    write_image(&src.join("tall.jpg"), 800, 2500, 3);
+    std::fs::write(src.join("notes.txt"), "not an image").unwrap();
+    std::fs::write(src.join("empty.png"), b"").unwrap();
+
+    let report = ob.add(&[&src], "photos", &[]);
+    let batch = report["batch_id"].as_i64().expect("a batch id");
+    assert!(batch > 0);
+    let added = Outbox::added_ids(&report);
+    assert_eq!(added.len(), 3, "{report:#}");
+    assert_eq!(report["duplicates"], serde_json::json!([]));
+    let skipped: BTreeSet<(String, String)> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                file_name_of(str_of(s, "path")),
+                str_of(s, "reason").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        BTreeSet::from([
+            ("empty.png".into(), "empty file (0 bytes)".into()),
+            (
+                "notes.txt".into(),
+                "not an image Outbox reads (.txt)".into()
+            ),
+        ])
+    );
+
+    let before = ob.counts();
+    assert_eq!((before["pending"], before["total"]), (3, 3), "{before:?}");
+
+    let run = ob.run_until_idle(&[]).ok();
+    assert!(
+        run.stdout.contains("3 delivered, 0 failed"),
+        "{}",
+        run.stdout
+    );
+
+    let counts = ob.counts();
+    for (key, want) in [
+        ("pending", 0),
+        ("processing", 0),
+        ("completed", 3),
+        ("failed", 0),
+        ("paused", 0),
+        ("cancelled", 0),
+        ("total", 3),
+    ] {
+        assert_eq!(counts[key], want, "{key} in {counts:?}");
+    }
+
+    assert_eq!(file_names(&out), ["small.jpg", "tall.jpg", "wide.jpg"]);
+    for (name, w, h) in [
+        ("wide.jpg", 2048, 683),
+        ("small.jpg", 640, 480),
+        ("tall.jpg", 655, 2048),
+    ] {
+        let (format, width, height) = decode(&out.join(name));
+        assert_eq!(format, image::ImageFormat::Jpeg, "{name}");
+        assert_eq!((width, height), (w, h), "{name}");
+        assert!(width.max(height) <= 2048);
+    }
+
+    let jobs = ob.history();
+    assert_eq!(jobs.len(), 3);
+    for job in &jobs {
+        assert_eq!(str_of(job, "state"), "completed", "{job:#}");
+        assert_eq!(str_of(job, "destination"), "photos");
+        assert_eq!(str_of(job, "recipe"), "web");
+        assert_eq!(job["batch_id"].as_i64(), Some(batch));
+        assert_eq!(job["attempts"].as_u64(), Some(1), "{job:#}");
+        assert!(job["error"].is_null(), "{job:#}");
+        let stem = Path::new(str_of(job, "source"))
+            .file_stem()
+            .unwrap()
+            .to_owned();
+        let delivered = out.join(stem).with_extension("jpg");
+        assert_eq!(
+            job["remote"]["url"].as_str(),
+            Some(file_url(&delivered).as_str())
+        );
+        assert!(added.contains(&job["id"].as_i64().unwrap()));
+    }
+    // Each generated output is kept in the data folder until cleaned up.
+    let outputs = file_names(&ob.outputs_dir());
+    assert_eq!(outputs.len(), 3, "{outputs:?}");
+
+    let dests = ob.json(&["dest", "list", "--json"]);
+    assert_eq!(dests[0]["name"], "photos");
+    assert_eq!(dests[0]["kind"], "folder");
+    assert_eq!(
+        dests[0]["settings"]["path"].as_str(),
+        Some(s(&out).as_str())
+    );
+}
+
+#[test]
+fn data_folder_can_come_from_the_environment() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    let env_data = ob.path("env-data");
+    let add = run_command(
+        {
+            let mut cmd = ob.bare_command();
+            cmd.env("OUTBOX_DATA_DIR", &env_data).args([
+                "dest",
+                "add",
+                "d",
+                "--kind",
+                "folder",
+                "--path",
+                &s(&out),
+            ]);
+            cmd
+        },
+        TIMEOUT,
+    )
+    .ok();
+    assert!(add.stdout.contains("added destination"), "{}", add.stdout);
+    assert!(env_data.join("outbox.sqlite3").is_file());
+    // --data-dir pointing at the same folder sees the destination.
+    let other = Outbox {
+        tmp: tempfile::tempdir().unwrap(),
+        data: env_data,
+    };
+    let list = other.json(&["dest", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list:#}");
+    // And the data folder of `ob` itself was never created.
+    assert!(!ob.data.exists());
+}
+
+// ---------------------------------------------------------------- bad input
+
+#[test]
+fn bad_inputs_fail_alone_each_with_its_own_message() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+
+    let src = ob.dir("src");
+    write_image(&src.join("good1.png"), 300, 200, 10);
+    write_image(&src.join("good2.jpg"), 200, 300, 11);
+    // JPEG magic, then garbage: the bytes say JPEG but do not decode.
+    let mut corrupt = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    corrupt.extend((0..4000u32).map(|i| (i * 7 % 251) as u8));
+    std::fs::write(src.join("corrupt.jpg"), corrupt).unwrap();
+    // A real PNG cut in half.
+    write_image(&ob.path("whole.png"), 200, 200, 12);
+    let whole = std::fs::read(ob.path("whole.png")).unwrap();
+    std::fs::write(src.join("truncated.png"), &whole[..whole.len() / 2]).unwrap();
+    std::fs::write(src.join("zero.png"), b"").unwrap();
+    std::fs::write(src.join("text.jpg"), "hello, I am a shopping list\n").unwrap();
+    write_image(&src.join("gone.png"), 100, 100, 13);
+
+    let report = ob.add(&[&src], "out", &[]);
+    assert_eq!(Outbox::added_ids(&report).len(), 6, "{report:#}");
+    let skipped = report["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{report:#}");
+    assert_eq!(file_name_of(str_of(&skipped[0], "path")), "zero.png");
+    assert_eq!(str_of(&skipped[0], "reason"), "empty file (0 bytes)");
+
+    // Deleted between add and run.
+    std::fs::remove_file(src.join("gone.png")).unwrap();
+
+    let run = ob.run_until_idle(&[]).expect_code(1);
+    assert!(
+        run.stdout.contains("2 delivered, 4 failed"),
+        "{}",
+        run.stdout
+    );
+
+    let counts = ob.counts();
+    assert_eq!(
+        (counts["completed"], counts["failed"], counts["total"]),
+        (2, 4, 6)
+    );
+    assert_eq!(file_names(&out), ["good1.jpg", "good2.jpg"]);
+    for name in ["good1.jpg", "good2.jpg"] {
+        assert_eq!(decode(&out.join(name)).0, image::ImageFormat::Jpeg);
+    }
+
+    let mut messages = BTreeSet::new();
+    for (name, class, needles) in [
+        ("corrupt.jpg", "permanent", &["damaged or truncated"][..]),
+        ("truncated.png", "permanent", &["damaged or truncated"][..]),
+        ("text.jpg", "permanent", &["not an image", ".jpg"][..]),
+        (
+            "gone.png",
+            "needs_user",
+            &["source file is gone", "gone.png"][..],
+        ),
+    ] {
+        let job = ob.job_by_source(name);
+        assert_eq!(str_of(&job, "state"), "failed", "{job:#}");
+        let (got_class, message) = error_of(&job);
+        assert_eq!(got_class, class, "{name}: {message}");
+        for needle in needles {
+            assert!(
+                message.contains(needle),
+                "{name}: {message:?} lacks {needle:?}"
+            );
+        }
+        assert!(!message.contains('\n'), "{name}: one line: {message:?}");
+        // Not transient: failed at once, no automatic retries.
+        assert_eq!(job["attempts"].as_u64(), Some(1), "{job:#}");
+        messages.insert(message);
+    }
+    // Text and truncation are told apart from each other.
+    assert!(messages.len() >= 3, "{messages:#?}");
+
+    // `history --state failed` lists exactly these four.
+    let failed: BTreeSet<String> = ob
+        .history_with(&["--state", "failed"])
+        .iter()
+        .map(|j| file_name_of(str_of(j, "source")))
+        .collect();
+    assert_eq!(
+        failed,
+        BTreeSet::from(["corrupt.jpg", "gone.png", "text.jpg", "truncated.png"].map(String::from))
+    );
+}
+
+#[test]
+fn unknown_destination_unknown_recipe_and_usage_errors() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let src = ob.dir("src");
+    write_image(&src.join("a.png"), 50, 50, 1);
+
+    let bad = ob.run(&["add", &s(&src), "--to", "nope"]).expect_code(1);
+    let lines = bad.stderr_lines();
+    assert_eq!(lines.len(), 1, "one line: {:?}", bad.stderr);
+    assert!(lines[0].starts_with("outbox: "), "{lines:?}");
+    assert!(lines[0].contains("\"nope\""), "{lines:?}");
+    assert!(lines[0].contains("no destination"), "{lines:?}");
+
+    let bad = ob
+        .run(&["add", &s(&src), "--to", "out", "--recipe", "nope"])
+        .expect_code(1);
+    let lines = bad.stderr_lines();
+    assert_eq!(lines.len(), 1, "one line: {:?}", bad.stderr);
+    assert!(lines[0].contains("no recipe named \"nope\""), "{lines:?}");
+    assert!(lines[0].contains("web"), "lists the recipes: {lines:?}");
+
+    // Nothing was queued by the failed adds, and no default destination was made.
+    assert_eq!(ob.counts()["total"], 0);
+    let dests = ob.json(&["dest", "list", "--json"]);
+    assert_eq!(dests.as_array().map(Vec::len), Some(1), "{dests:#}");
+
+    // A path that does not exist: nothing queued, said so, exit 1.
+    let missing = ob
+        .run(&["add", &s(&ob.path("missing.jpg")), "--to", "out"])
+        .expect_code(1);
+    assert!(missing.stdout.contains("skipped:"), "{}", missing.stdout);
+    assert!(missing.stdout.contains("not found"), "{}", missing.stdout);
+    assert!(
+        missing.stderr.contains("no image was queued"),
+        "{}",
+        missing.stderr
+    );
+
+    // Usage errors are exit code 2.
+    let usage = ob.run(&["retry"]).expect_code(2);
+    assert!(!usage.stderr.is_empty());
+    ob.run(&["history", "--state", "bogus"]).expect_code(2);
+    ob.run(&["cancel"]).expect_code(2);
+    ob.run(&["frobnicate"]).expect_code(2);
+
+    // The good add still works afterwards.
+    let report = ob.add(&[&src], "out", &[]);
+    assert_eq!(Outbox::added_ids(&report).len(), 1);
+}
+
+// ------------------------------------------------------ destination faults
+
+#[test]
+fn missing_destination_folder_needs_the_user_then_retry_delivers() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("usb", &out);
+    std::fs::remove_dir(&out).unwrap();
+
+    let src = ob.dir("src");
+    write_image(&src.join("a.png"), 120, 80, 1);
+    let id = Outbox::added_ids(&ob.add(&[&src], "usb", &[]))[0];
+
+    let run = ob.run_until_idle(&[]).expect_code(1);
+    assert!(
+        run.stdout.contains("0 delivered, 1 failed"),
+        "{}",
+        run.stdout
+    );
+    let job = ob.job(id);
+    assert_eq!(str_of(&job, "state"), "failed");
+    assert_eq!(
+        str_of(&job, "phase"),
+        "upload",
+        "generated, then failed to deliver"
+    );
+    let (class, message) = error_of(&job);
+    assert_eq!(class, "needs_user");
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(message.contains(&s(&out)), "names the folder: {message}");
+    // A folder the user chose is never created behind their back.
+    assert!(!out.exists());
+
+    std::fs::create_dir(&out).unwrap();
+    let retry = ob.run(&["retry", "--failed"]).ok();
+    assert!(retry.stdout.contains("1 job(s)"), "{}", retry.stdout);
+    assert_eq!(str_of(&ob.job(id), "state"), "pending");
+    ob.run_until_idle(&[]).ok();
+    let job = ob.job(id);
+    assert_eq!(str_of(&job, "state"), "completed", "{job:#}");
+    assert_eq!(job["manual_retries"].as_u64(), Some(1));
+    assert_eq!(file_names(&out), ["a.jpg"]);
+    decode(&out.join("a.jpg"));
+}
+
+/// Makes a folder unwritable, even for root; undoes it when dropped.
+enum Unwritable {
+    /// chmod 555: what a user without write permission meets.
+    Mode(std::path::PathBuf),
+    /// A read-only file system mounted on the folder: what a write-protected
+    /// card or a drive mounted read-only is. Root cannot write there either.
+    /// (Held for its `Drop`, which unmounts.)
+    ReadOnlyMount(#[allow(dead_code)] Mount),
+    /// `chattr +i`: an immutable folder, which root may not add files to either.
+    Immutable(std::path::PathBuf),
+}
+
+impl Unwritable {
+    fn make(dir: &Path) -> Result<Unwritable, String> {
+        use std::os::unix::fs::PermissionsExt;
+        if !is_root() {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555))
+                .map_err(|e| e.to_string())?;
+            return Ok(Unwritable::Mode(dir.to_path_buf()));
+        }
+        let mount_error = match Mount::tmpfs(dir, "ro,size=1m") {
+            Ok(m) => return Ok(Unwritable::ReadOnlyMount(m)),
+            Err(e) => e,
+        };
+        let chattr = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .output()
+            .map_err(|e| e.to_string());
+        match chattr {
+            Ok(o) if o.status.success() => Ok(Unwritable::Immutable(dir.to_path_buf())),
+            Ok(o) => Err(format!(
+                "mount: {mount_error}; chattr: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => Err(format!("mount: {mount_error}; chattr: {e}")),
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Unwritable::Mode(_) => "chmod 555",
+            Unwritable::ReadOnlyMount(_) => "read-only tmpfs mount",
+            Unwritable::Immutable(_) => "chattr +i",
+        }
+    }
+
+    /// Makes the folder writable again.
+    fn undo(self) {
+        drop(self)
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        match self {
+            Unwritable::Mode(dir) => {
+                let _ = std::fs::set_permissions(&*dir, std::fs::Permissions::from_mode(0o755));
+            }
+            Unwritable::ReadOnlyMount(_) => {} // the Mount unmounts itself
+            Unwritable::Immutable(dir) => {
+                let _ = std::process::Command::new("chattr")
+                    .arg("-i")
+                    .arg(&*dir)
+                    .status();
+            }
+        }
+    }
+}
+
+#[test]
+fn read_only_destination_folder_needs_the_user_then_retry_delivers() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("ro", &out);
+    let lock = match Unwritable::make(&out) {
+        Ok(lock) => lock,
+        Err(why) => {
+            println!("skipped: cannot make a folder unwritable here ({why})");
+            return;
+        }
+    };
+    println!("destination made unwritable by {}", lock.describe());
+
+    let src = ob.dir("src");
+    write_image(&src.join("a.png"), 120, 80, 1);
+    write_image(&src.join("b.png"), 120, 80, 2);
+    let ids = Outbox::added_ids(&ob.add(&[&src], "ro", &[]));
+
+    let run = ob.run_until_idle(&[]).expect_code(1);
+    assert!(
+        run.stdout.contains("0 delivered, 2 failed"),
+        "{}",
+        run.stdout
+    );
+    for &id in &ids {
+        let job = ob.job(id);
+        assert_eq!(str_of(&job, "state"), "failed");
+        let (class, message) = error_of(&job);
+        assert_eq!(class, "needs_user", "{message}");
+        assert!(message.contains("may not write to"), "{message}");
+        assert!(message.contains(&s(&out)), "{message}");
+        assert_eq!(job["attempts"].as_u64(), Some(1), "not retried by itself");
+    }
+
+    lock.undo();
+    assert_eq!(
+        file_names(&out),
+        Vec::<String>::new(),
+        "nothing half-written"
+    );
+    ob.run(&["retry", "--failed"]).ok();
+    ob.run_until_idle(&[]).ok();
+    assert_eq!(file_names(&out), ["a.jpg", "b.jpg"]);
+    assert_eq!(ob.counts()["completed"], 2);
+}
+
+#[test]
+fn full_disk_needs_the_user_and_leaves_no_partial_file() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    let mount = if is_root() {
+        Mount::tmpfs(&out, "size=64k")
+    } else {
+        Err("not root".to_string())
+    };
+    let mount = match mount {
+        Ok(m) => m,
+        Err(why) => {
+            println!("skipped: cannot mount tmpfs here ({why})");
+            return;
+        }
+    };
+    ob.add_folder_destination("small-disk", &out);
+
+    let src = ob.dir("src");
+    // Noise does not compress: its JPEG is far bigger than the 64 KiB disk.
+    write_noise_image(&src.join("big.png"), 700, 700, 7);
+    write_image(&src.join("tiny.png"), 16, 16, 8);
+    let report = ob.add(&[&src], "small-disk", &[]);
+    assert_eq!(Outbox::added_ids(&report).len(), 2);
+
+    ob.run_until_idle(&[]).expect_code(1);
+    let big = ob.job_by_source("big.png");
+    assert_eq!(str_of(&big, "state"), "failed", "{big:#}");
+    let (class, message) = error_of(&big);
+    assert_eq!(class, "needs_user", "{message}");
+    assert!(message.contains("full"), "{message}");
+    assert!(message.contains(&s(&out)), "{message}");
+    // The small one fitted and is whole; the big one left nothing behind.
+    assert_eq!(str_of(&ob.job_by_source("tiny.png"), "state"), "completed");
+    assert_eq!(file_names(&out), ["tiny.jpg"]);
+    decode(&out.join("tiny.jpg"));
+
+    // The user frees space (here: grows the disk), then retries.
+    mount.remount("size=16m");
+    ob.run(&["retry", "--failed"]).ok();
+    ob.run_until_idle(&[]).ok();
+    assert_eq!(file_names(&out), ["big.jpg", "tiny.jpg"]);
+    assert_eq!(decode(&out.join("big.jpg")).1, 700);
+    drop(mount);
+}
+
+// --------------------------------------------------------- database faults
+
+#[test]
+fn locked_database_is_reported_within_the_busy_timeout() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let src = ob.dir("src");
+    write_image(&src.join("a.png"), 40, 40, 1);
+
+    let holder = rusqlite::Connection::open(ob.db_path()).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let add = ob.run(&["add", &s(&src), "--to", "out"]).expect_code(1);
+    let lines = add.stderr_lines();
+    assert_eq!(lines.len(), 1, "{:?}", add.stderr);
+    assert!(lines[0].contains("locked"), "{lines:?}");
+    assert!(lines[0].contains(&s(&ob.db_path())), "{lines:?}");
+    // The busy timeout is 5 s: it waited, but not for ever.
+    assert!(
+        add.elapsed >= Duration::from_secs(3) && add.elapsed < Duration::from_secs(30),
+        "took {:?}",
+        add.elapsed
+    );
+
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    assert_eq!(ob.counts()["total"], 0, "the refused add queued nothing");
+    let report = ob.add(&[&src], "out", &[]);
+    assert_eq!(Outbox::added_ids(&report).len(), 1);
+}
+
+#[test]
+fn corrupt_database_is_reported_and_left_untouched() {
+    let ob = Outbox::new();
+    std::fs::create_dir_all(&ob.data).unwrap();
+    let garbage: Vec<u8> = b"this is not a database at all. "
+        .iter()
+        .copied()
+        .cycle()
+        .take(8192)
+        .collect();
+    std::fs::write(ob.db_path(), &garbage).unwrap();
+    let out = ob.dir("out");
+    let src = ob.dir("src");
+    write_image(&src.join("a.png"), 40, 40, 1);
+
+    for args in [
+        vec!["status"],
+        vec!["history", "--json"],
+        vec!["dest", "add", "x", "--kind", "folder", "--path", &s(&out)],
+        vec!["add", &s(&src), "--to", "x"],
+        vec!["run", "--until-idle"],
+    ] {
+        let r = ob.run(&args).expect_code(1);
+        let lines = r.stderr_lines();
+        assert_eq!(lines.len(), 1, "{args:?}: {:?}", r.stderr);
+        assert!(lines[0].contains("damaged"), "{args:?}: {lines:?}");
+        assert!(lines[0].contains(&s(&ob.db_path())), "{args:?}: {lines:?}");
+        assert_eq!(
+            std::fs::read(ob.db_path()).unwrap(),
+            garbage,
+            "{args:?} changed the damaged file"
+        );
+    }
+}
+
+// ------------------------------------------------------------ queue behaviour
+
+#[test]
+fn duplicates_are_named_and_force_queues_again() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let src = ob.dir("src");
+    write_image(&src.join("a.png"), 60, 40, 1);
+    write_image(&src.join("b.png"), 60, 40, 2);
+
+    let first = Outbox::added_ids(&ob.add(&[&src], "out", &[]));
+    assert_eq!(first.len(), 2);
+
+    // While pending.
+    let again = ob.add(&[&src], "out", &[]);
+    assert!(again["batch_id"].is_null(), "{again:#}");
+    assert_eq!(again["added"], serde_json::json!([]));
+    let dups = again["duplicates"].as_array().unwrap();
+    assert_eq!(dups.len(), 2, "{again:#}");
+    for d in dups {
+        assert_eq!(str_of(d, "state"), "pending");
+        assert!(
+            first.contains(&d["existing_job"].as_i64().unwrap()),
+            "{d:#}"
+        );
+    }
+    // Text mode names the existing job too, and that is not a failure.
+    let text = ob.run(&["add", &s(&src.join("a.png")), "--to", "out"]).ok();
+    assert!(
+        text.stdout.contains(&format!("is job {}", first[0])),
+        "{}",
+        text.stdout
+    );
+
+    ob.run_until_idle(&[]).ok();
+    assert_eq!(file_names(&out), ["a.jpg", "b.jpg"]);
+
+    // After delivery: named with where it went.
+    let again = ob.add(&[&src], "out", &[]);
+    let dups = again["duplicates"].as_array().unwrap();
+    assert_eq!(dups.len(), 2, "{again:#}");
+    for d in dups {
+        assert_eq!(str_of(d, "state"), "completed");
+        let name = Path::new(str_of(d, "path")).file_stem().unwrap().to_owned();
+        let url = file_url(&out.join(name).with_extension("jpg"));
+        assert_eq!(d["url"].as_str(), Some(url.as_str()));
+    }
+    assert_eq!(ob.counts()["total"], 2);
+
+    // The same bytes under another name are caught when read.
+    let copies = ob.dir("copies");
+    std::fs::copy(src.join("a.png"), copies.join("a-copy.png")).unwrap();
+    let copy_id = Outbox::added_ids(&ob.add(&[&copies], "out", &[]))[0];
+    ob.run_until_idle(&[]).ok();
+    let copy = ob.job(copy_id);
+    assert_eq!(str_of(&copy, "state"), "cancelled", "{copy:#}");
+    let (_, message) = error_of(&copy);
+    assert!(message.contains("duplicate"), "{message}");
+    assert!(message.contains(&format!("job {}", first[0])), "{message}");
+    assert_eq!(file_names(&out), ["a.jpg", "b.jpg"]);
+
+    // --force queues them again; delivery finds its own identical files.
+    let forced = ob.add(&[&src], "out", &["--force"]);
+    let forced_ids = Outbox::added_ids(&forced);
+    assert_eq!(forced_ids.len(), 2, "{forced:#}");
+    assert_eq!(forced["duplicates"], serde_json::json!([]));
+    assert!(forced_ids.iter().all(|id| !first.contains(id)));
+    ob.run_until_idle(&[]).ok();
+    for (old, new) in first.iter().zip(&forced_ids) {
+        let (old, new) = (ob.job(*old), ob.job(*new));
+        assert_eq!(str_of(&new, "state"), "completed", "{new:#}");
+        assert_eq!(new["remote"]["url"], old["remote"]["url"]);
+    }
+    assert_eq!(file_names(&out), ["a.jpg", "b.jpg"]);
+}
+
+#[test]
+fn a_later_higher_priority_batch_is_delivered_first() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let low_src = ob.dir("low");
+    let high_src = ob.dir("high");
+    write_small_pngs(&low_src, "low-", 4, 100);
+    write_small_pngs(&high_src, "high-", 4, 200);
+
+    let low = Outbox::added_ids(&ob.add(&[&low_src], "out", &[]));
+    let high = Outbox::added_ids(&ob.add(&[&high_src], "out", &["--priority", "5"]));
+    assert!(low.iter().max() < high.iter().min(), "low was queued first");
+
+    ob.run_until_idle(&["--concurrency", "1", "--generate-concurrency", "1"])
+        .ok();
+
+    let finished = |ids: &[i64]| -> Vec<i64> {
+        ids.iter()
+            .map(|&id| {
+                let job = ob.job(id);
+                assert_eq!(str_of(&job, "state"), "completed");
+                job["finished_at"].as_i64().unwrap()
+            })
+            .collect()
+    };
+    let (low_done, high_done) = (finished(&low), finished(&high));
+    assert!(
+        high_done.iter().max() <= low_done.iter().min(),
+        "high {high_done:?} must all finish before low {low_done:?}"
+    );
+    for id in &high {
+        assert_eq!(ob.job(*id)["priority"].as_i64(), Some(5));
+    }
+    // The files' own times (nanoseconds) say the same, strictly.
+    let times = |prefix: &str| -> Vec<SystemTime> {
+        file_names(&out)
+            .iter()
+            .filter(|n| n.starts_with(prefix))
+            .map(|n| mtime(&out.join(n)))
+            .collect()
+    };
+    let (low_t, high_t) = (times("low-"), times("high-"));
+    assert_eq!((low_t.len(), high_t.len()), (4, 4));
+    assert!(high_t.iter().max() < low_t.iter().min());
+}
+
+#[test]
+fn a_sequential_batch_is_delivered_strictly_in_order() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let src = ob.dir("src");
+    // The first item is slow to generate: without --sequential the small ones
+    // behind it would be delivered before it.
+    write_noise_image(&src.join("a-big.png"), 2600, 2600, 1);
+    for (i, name) in ["b.png", "c.png", "d.png", "e.png", "f.png"]
+        .iter()
+        .enumerate()
+    {
+        write_image(&src.join(name), 40, 40, 10 + i as u64);
+    }
+    let ids = Outbox::added_ids(&ob.add(&[&src], "out", &["--sequential"]));
+    assert_eq!(ids.len(), 6);
+
+    ob.run_until_idle(&["--generate-concurrency", "2", "--concurrency", "3"])
+        .ok();
+
+    let jobs: Vec<Value> = ids.iter().map(|&id| ob.job(id)).collect();
+    let finished: Vec<i64> = jobs
+        .iter()
+        .map(|j| {
+            assert_eq!(str_of(j, "state"), "completed");
+            j["finished_at"].as_i64().unwrap()
+        })
+        .collect();
+    assert!(
+        finished.windows(2).all(|w| w[0] <= w[1]),
+        "finished_at in add order: {finished:?}"
+    );
+    let times: Vec<SystemTime> = ["a-big.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg", "f.jpg"]
+        .iter()
+        .map(|n| mtime(&out.join(n)))
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "files written in order: {times:?}"
+    );
+}
+
+#[test]
+fn a_paused_queue_delivers_nothing_until_resumed() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let src = ob.dir("src");
+    write_small_pngs(&src, "p", 3, 1);
+    ob.add(&[&src], "out", &[]);
+
+    let paused = ob.run(&["pause"]).ok();
+    assert!(
+        paused.stdout.contains("paused the queue"),
+        "{}",
+        paused.stdout
+    );
+    assert_eq!(ob.json(&["status", "--json"])["queue_paused"], true);
+
+    let run = ob.run_until_idle(&[]).ok();
+    assert!(run.stdout.contains("0 delivered"), "{}", run.stdout);
+    assert_eq!(file_names(&out), Vec::<String>::new());
+    let counts = ob.counts();
+    assert_eq!(
+        (counts["pending"], counts["completed"]),
+        (3, 0),
+        "{counts:?}"
+    );
+
+    ob.run(&["resume"]).ok();
+    assert_eq!(ob.json(&["status", "--json"])["queue_paused"], false);
+    let run = ob.run_until_idle(&[]).ok();
+    assert!(run.stdout.contains("3 delivered"), "{}", run.stdout);
+    assert_eq!(file_names(&out).len(), 3);
+}
+
+#[test]
+fn pausing_one_batch_holds_only_that_batch() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let one = ob.dir("one");
+    let two = ob.dir("two");
+    write_small_pngs(&one, "one-", 2, 1);
+    write_small_pngs(&two, "two-", 2, 10);
+    let r1 = ob.add(&[&one], "out", &[]);
+    let r2 = ob.add(&[&two], "out", &[]);
+    let (b1, b2) = (
+        r1["batch_id"].as_i64().unwrap(),
+        r2["batch_id"].as_i64().unwrap(),
+    );
+    assert_ne!(b1, b2);
+
+    let p = ob.run(&["pause", "--batch", &b1.to_string()]).ok();
+    assert!(
+        p.stdout.contains(&format!("paused batch {b1} (2 job(s))")),
+        "{}",
+        p.stdout
+    );
+    for job in ob.history_with(&["--batch", &b1.to_string()]) {
+        assert_eq!(str_of(&job, "state"), "paused", "{job:#}");
+    }
+    assert_eq!(ob.counts()["paused"], 2);
+
+    ob.run_until_idle(&[]).ok();
+    let names = file_names(&out);
+    assert_eq!(names, ["two-0000.jpg", "two-0001.jpg"]);
+    for job in ob.history_with(&["--batch", &b1.to_string()]) {
+        assert_eq!(str_of(&job, "state"), "paused", "{job:#}");
+    }
+    for job in ob.history_with(&["--batch", &b2.to_string()]) {
+        assert_eq!(str_of(&job, "state"), "completed", "{job:#}");
+    }
+
+    ob.run(&["resume", "--batch", &b1.to_string()]).ok();
+    for job in ob.history_with(&["--batch", &b1.to_string()]) {
+        assert_eq!(str_of(&job, "state"), "pending", "{job:#}");
+    }
+    ob.run_until_idle(&[]).ok();
+    assert_eq!(file_names(&out).len(), 4);
+    assert_eq!(ob.counts()["completed"], 4);
+
+    // An unknown batch is an error, not a silent no-op.
+    let bad = ob.run(&["pause", "--batch", "999"]).expect_code(1);
+    assert!(bad.stderr.contains("no batch 999"), "{}", bad.stderr);
+}
+
+#[test]
+fn a_cancelled_pending_job_is_not_delivered() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let src = ob.dir("src");
+    write_small_pngs(&src, "c", 3, 1);
+    let ids = Outbox::added_ids(&ob.add(&[&src], "out", &[]));
+
+    let c = ob.run(&["cancel", &ids[1].to_string()]).ok();
+    assert!(c.stdout.contains("cancelled 1 job(s)"), "{}", c.stdout);
+    assert_eq!(str_of(&ob.job(ids[1]), "state"), "cancelled");
+
+    ob.run_until_idle(&[]).ok();
+    assert_eq!(file_names(&out), ["c0000.jpg", "c0002.jpg"]);
+    assert_eq!(str_of(&ob.job(ids[1]), "state"), "cancelled");
+    let counts = ob.counts();
+    assert_eq!((counts["completed"], counts["cancelled"]), (2, 1));
+
+    // A completed job cannot be cancelled, nor an unknown one.
+    let bad = ob.run(&["cancel", &ids[0].to_string()]).expect_code(1);
+    assert!(
+        bad.stderr.contains("cannot become cancelled"),
+        "{}",
+        bad.stderr
+    );
+    let bad = ob.run(&["cancel", "4242"]).expect_code(1);
+    assert!(bad.stderr.contains("no job 4242"), "{}", bad.stderr);
+}
+
+#[test]
+fn retrying_a_completed_job_is_refused() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let src = ob.dir("src");
+    write_small_pngs(&src, "r", 1, 1);
+    let id = Outbox::added_ids(&ob.add(&[&src], "out", &[]))[0];
+    ob.run_until_idle(&[]).ok();
+
+    let bad = ob.run(&["retry", &id.to_string()]).expect_code(1);
+    let lines = bad.stderr_lines();
+    assert_eq!(lines.len(), 1, "{:?}", bad.stderr);
+    assert!(lines[0].contains(&format!("job {id}")), "{lines:?}");
+    assert!(lines[0].contains("cannot become pending"), "{lines:?}");
+    let job = ob.job(id);
+    assert_eq!(str_of(&job, "state"), "completed");
+    assert_eq!(job["manual_retries"].as_u64(), Some(0));
+}
+
+#[test]
+fn history_pages_newest_first_and_filters_by_state() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let src = ob.dir("src");
+    write_small_pngs(&src, "h", 5, 1);
+    let ids = Outbox::added_ids(&ob.add(&[&src], "out", &[]));
+    assert_eq!(ids.len(), 5);
+    let bad = ob.dir("bad");
+    std::fs::write(bad.join("oops.png"), "no pixels here").unwrap();
+    let bad_id = Outbox::added_ids(&ob.add(&[&bad], "out", &[]))[0];
+    ob.run_until_idle(&[]).expect_code(1);
+
+    let all: Vec<i64> = ob
+        .history()
+        .iter()
+        .map(|j| j["id"].as_i64().unwrap())
+        .collect();
+    let mut expected: Vec<i64> = ids.iter().copied().chain([bad_id]).collect();
+    expected.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(all, expected, "newest first");
+
+    let page = ob.json(&["history", "--json", "--limit", "2", "--offset", "2"]);
+    let page: Vec<i64> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(page, expected[2..4].to_vec());
+
+    let failed = ob.history_with(&["--state", "failed"]);
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0]["id"].as_i64(), Some(bad_id));
+    assert_eq!(ob.history_with(&["--state", "completed"]).len(), 5);
+    assert_eq!(ob.history_with(&["--state", "pending"]).len(), 0);
+
+    // Past the end: an empty page, not an error.
+    let empty = ob.json(&["history", "--json", "--offset", "100"]);
+    assert_eq!(empty, serde_json::json!([]));
+}
+
+#[test]
+fn clean_removes_finished_jobs_and_their_generated_outputs() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let src = ob.dir("src");
+    write_small_pngs(&src, "k", 3, 1);
+    std::fs::write(src.join("broken.png"), "not a png").unwrap();
+    ob.add(&[&src], "out", &[]);
+    ob.run_until_idle(&[]).expect_code(1);
+    assert_eq!(file_names(&ob.outputs_dir()).len(), 3);
+
+    // A job still waiting must survive the clean-up.
+    let later = ob.dir("later");
+    write_small_pngs(&later, "later-", 1, 50);
+    let waiting = Outbox::added_ids(&ob.add(&[&later], "out", &[]))[0];
+    std::thread::sleep(Duration::from_millis(20));
+
+    let clean = ob.run(&["clean", "--older-than", "0"]).ok();
+    assert!(
+        clean.stdout.contains("removed 4 finished job(s)"),
+        "{}",
+        clean.stdout
+    );
+    let counts = ob.counts();
+    assert_eq!(
+        (counts["total"], counts["pending"], counts["completed"]),
+        (1, 1, 0)
+    );
+    let left: Vec<i64> = ob
+        .history()
+        .iter()
+        .map(|j| j["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(left, [waiting]);
+    assert_eq!(file_names(&ob.outputs_dir()), Vec::<String>::new());
+    // What was delivered stays delivered.
+    assert_eq!(file_names(&out), ["k0000.jpg", "k0001.jpg", "k0002.jpg"]);
+
+    // Negative days are refused.
+    ob.run(&["clean", "--older-than=-1"]).expect_code(1);
+}
