@@ -3,7 +3,7 @@
 //! out). An evicted output is read back from its file in the data folder.
 
 use crate::model::JobId;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 pub(crate) struct OutputCache {
@@ -11,12 +11,21 @@ pub(crate) struct OutputCache {
     inner: Mutex<Lru>,
 }
 
+/// Every use stamps an entry with the next tick; the smallest tick is the
+/// least recently used, so a use and an eviction are O(log n).
 #[derive(Default)]
 struct Lru {
-    entries: HashMap<JobId, Arc<[u8]>>,
-    /// Oldest first; may hold ids already replaced or removed (skipped on eviction).
-    order: VecDeque<JobId>,
+    entries: HashMap<JobId, (Arc<[u8]>, u64)>,
+    by_use: BTreeMap<u64, JobId>,
+    tick: u64,
     bytes: usize,
+}
+
+impl Lru {
+    fn stamp(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
 }
 
 impl OutputCache {
@@ -32,20 +41,18 @@ impl OutputCache {
             return;
         }
         let mut lru = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(old) = lru.entries.insert(job, bytes.clone()) {
-            lru.bytes -= old.len();
-        }
+        let tick = lru.stamp();
         lru.bytes += bytes.len();
-        lru.order.push_back(job);
+        if let Some((old, old_tick)) = lru.entries.insert(job, (bytes, tick)) {
+            lru.bytes -= old.len();
+            lru.by_use.remove(&old_tick);
+        }
+        lru.by_use.insert(tick, job);
         while lru.bytes > self.budget {
-            let Some(oldest) = lru.order.pop_front() else {
+            let Some((_, oldest)) = lru.by_use.pop_first() else {
                 break;
             };
-            // Only evict if this is the entry's latest position in the order.
-            if lru.order.contains(&oldest) {
-                continue;
-            }
-            if let Some(evicted) = lru.entries.remove(&oldest) {
+            if let Some((evicted, _)) = lru.entries.remove(&oldest) {
                 lru.bytes -= evicted.len();
             }
         }
@@ -53,12 +60,12 @@ impl OutputCache {
 
     pub(crate) fn get(&self, job: JobId) -> Option<Arc<[u8]>> {
         let mut lru = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let hit = lru.entries.get(&job).cloned();
-        if hit.is_some() {
-            lru.order.retain(|&j| j != job);
-            lru.order.push_back(job);
-        }
-        hit
+        let tick = lru.stamp();
+        let (bytes, used) = lru.entries.get_mut(&job)?;
+        let (bytes, old_tick) = (bytes.clone(), std::mem::replace(used, tick));
+        lru.by_use.remove(&old_tick);
+        lru.by_use.insert(tick, job);
+        Some(bytes)
     }
 }
 

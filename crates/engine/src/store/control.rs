@@ -51,7 +51,7 @@ fn retry_one(tx: &Transaction<'_>, job: JobId, now: i64) -> Result<()> {
     let existing: Option<JobId> = tx
         .prepare_cached(
             "SELECT o.id FROM jobs j JOIN jobs o
-                 ON o.id <> j.id AND o.state IN ('pending', 'processing', 'completed', 'paused')
+                 ON o.id <> j.id AND o.state <> 'failed' AND o.state <> 'cancelled'
                 AND (o.source_key = j.source_key OR o.content_key = j.content_key)
               WHERE j.id = ?1 LIMIT 1",
         )?

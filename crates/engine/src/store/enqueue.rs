@@ -78,7 +78,7 @@ impl Store {
 
             let mut find_duplicate = tx.prepare_cached(
                 "SELECT id, state, remote_url FROM jobs WHERE source_key = ?1
-                   AND state IN ('pending', 'processing', 'completed', 'paused')",
+                   AND state <> 'failed' AND state <> 'cancelled'",
             )?;
             let mut insert_item = tx.prepare_cached(
                 "INSERT INTO items (batch_id, source_path, fields, source_size, source_mtime)

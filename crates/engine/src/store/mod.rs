@@ -28,7 +28,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_partial_index_predicates.sql"),
+];
 
 /// How long a statement waits for another process's write lock before the
 /// user is told the database is locked.

@@ -114,7 +114,7 @@ impl Store {
             let active: Vec<i64> = conn
                 .prepare_cached(
                     "SELECT DISTINCT batch_id FROM batch_counts
-                      WHERE n > 0 AND state IN ('pending', 'processing', 'paused')
+                      WHERE n > 0 AND state <> 'completed' AND state <> 'failed' AND state <> 'cancelled'
                       ORDER BY batch_id DESC LIMIT ?1",
                 )?
                 .query_map([STATUS_LIST_LIMIT], |r| r.get(0))?
