@@ -13,8 +13,8 @@ use outbox_engine::destinations::{
 use outbox_engine::pipeline::{Generate, GenerateError, GeneratedImage};
 use outbox_engine::recipe::{self, Recipe};
 use outbox_engine::{
-    AddOptions, Clock, DestinationView, Engine, EngineOptions, ManualClock, NewItem, Remote,
-    SystemClock, WorkerConfig,
+    source_key, AddOptions, Clock, DestinationView, Engine, EngineOptions, ManualClock, NewItem,
+    Remote, SystemClock, WorkerConfig,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::hint::black_box;
@@ -243,18 +243,6 @@ struct RefItem {
     size: i64,
     mtime: i64,
     key: [u8; 32],
-}
-
-/// The engine's duplicate key (store/enqueue.rs `source_key`).
-fn source_key(item: &NewItem, recipe_snap: i64, destination_id: i64) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(item.path.as_os_str().as_encoded_bytes());
-    h.update(&[0]);
-    h.update(&item.size.to_le_bytes());
-    h.update(&item.mtime_ms.to_le_bytes());
-    h.update(&recipe_snap.to_le_bytes());
-    h.update(&destination_id.to_le_bytes());
-    *h.finalize().as_bytes()
 }
 
 fn bench_enqueue(scratch: &Path, notes: &mut Vec<String>) -> Figure {

@@ -26,7 +26,7 @@ pub use error::{Error, Result};
 pub use events::Event;
 pub use model::*;
 pub use scan::{is_image_name, Skipped, IMAGE_EXTENSIONS};
-pub use store::{Duplicate, NewItem, RetryTarget, DEFAULT_BUSY_TIMEOUT};
+pub use store::{source_key, Duplicate, NewItem, RetryTarget, DEFAULT_BUSY_TIMEOUT};
 pub use worker::{RetryPolicy, Worker, WorkerConfig, WorkerSummary};
 
 use events::EventBus;

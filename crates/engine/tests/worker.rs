@@ -486,26 +486,32 @@ impl Generate for Hangs {
     }
 }
 
+/// A worker that dies (its task aborted, as a crash would) while it is
+/// generating `job`.
+async fn die_while_generating(bed: &TestBed, job: JobId) {
+    let crashed = tokio::spawn(
+        bed.engine
+            .worker(fast_worker())
+            .with_generator(Arc::new(Hangs))
+            .run(CancellationToken::new()),
+    );
+    wait_for("generation to start", || {
+        let j = bed.job(job);
+        (j.state == JobState::Processing && j.started_at.is_some()).then_some(())
+    })
+    .await;
+    // Give the claim a moment to be the one of this run.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    crashed.abort();
+    let _ = crashed.await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_item_that_keeps_killing_the_worker_is_quarantined() {
     let bed = TestBed::new();
     let job = bed.add(&bed.images("k", 1), to("out"))[0];
     for crash in 1..=3 {
-        let crashed = tokio::spawn(
-            bed.engine
-                .worker(fast_worker())
-                .with_generator(Arc::new(Hangs))
-                .run(CancellationToken::new()),
-        );
-        wait_for("generation to start", || {
-            let j = bed.job(job);
-            (j.state == JobState::Processing && j.started_at.is_some()).then_some(())
-        })
-        .await;
-        // Give the claim a moment to be the one of this run.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        crashed.abort();
-        let _ = crashed.await;
+        die_while_generating(&bed, job).await;
         assert_eq!(
             bed.job(job).state,
             JobState::Processing,
@@ -528,20 +534,7 @@ async fn an_item_that_keeps_killing_the_worker_is_quarantined() {
 
     // A manual retry forgets the crashes: one more crash is not a quarantine.
     bed.engine.retry(&RetryTarget::Jobs(vec![job])).unwrap();
-    let crashed = tokio::spawn(
-        bed.engine
-            .worker(fast_worker())
-            .with_generator(Arc::new(Hangs))
-            .run(CancellationToken::new()),
-    );
-    wait_for("generation to start again", || {
-        let j = bed.job(job);
-        (j.state == JobState::Processing && j.started_at.is_some()).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    crashed.abort();
-    let _ = crashed.await;
+    die_while_generating(&bed, job).await;
     let summary = bed.run_until_idle().await;
     assert_eq!(
         (summary.quarantined, summary.completed),

@@ -257,3 +257,21 @@ fn io_error(root: &Path, e: io::Error) -> DeliveryError {
         _ => DeliveryError::new(ErrorClass::Transient, format!("cannot write to {place}: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::file_url;
+    use std::path::Path;
+
+    #[test]
+    fn file_urls_escape_everything_but_unreserved_characters() {
+        assert_eq!(
+            file_url(Path::new("/srv/out/IMG_01-a.b~c.jpg")),
+            "file:///srv/out/IMG_01-a.b~c.jpg"
+        );
+        assert_eq!(
+            file_url(Path::new("/srv/my photos/#1 été.jpg")),
+            "file:///srv/my%20photos/%231%20%C3%A9t%C3%A9.jpg"
+        );
+    }
+}

@@ -49,8 +49,8 @@ pub struct Enqueued {
 
 /// The key that makes a second add of the same file to the same place a
 /// duplicate. The content key (set when the bytes are read) catches copies
-/// under other names.
-pub(crate) fn source_key(item: &NewItem, recipe_snap: i64, destination_id: i64) -> [u8; 32] {
+/// under other names. Public so the queue benchmark can write the same rows.
+pub fn source_key(item: &NewItem, recipe_snap: i64, destination_id: i64) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(item.path.as_os_str().as_encoded_bytes());
     h.update(&[0]);

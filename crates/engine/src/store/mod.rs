@@ -19,7 +19,7 @@ pub(crate) use claim::{ClaimRequest, Claimed, Finished, Generated, OutputRow, Re
 pub use control::RetryTarget;
 pub(crate) use destinations::DestinationRow;
 pub(crate) use enqueue::EnqueueBatch;
-pub use enqueue::{Duplicate, NewItem};
+pub use enqueue::{source_key, Duplicate, NewItem};
 
 use crate::error::{Error, Result};
 use crate::model::JobState;
