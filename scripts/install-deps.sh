@@ -8,7 +8,8 @@ as_root() {
 }
 
 missing_apt=()
-for pkg in build-essential pkg-config; do
+# cmake and nasm build the bundled libjpeg-turbo (the turbojpeg crate).
+for pkg in build-essential pkg-config cmake nasm; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing_apt+=("$pkg")
 done
 if [ ${#missing_apt[@]} -gt 0 ]; then

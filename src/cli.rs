@@ -52,6 +52,24 @@ pub enum Command {
         #[arg(long, value_name = "DAYS")]
         older_than: f64,
     },
+    /// Write the preview the app shows for an image (JPEG), without the queue.
+    Preview(PreviewArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PreviewArgs {
+    pub path: PathBuf,
+    /// Where to write the preview JPEG.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The longest edge, in pixels.
+    #[arg(long, value_name = "N", default_value_t = outbox_engine::preview::DEFAULT_PREVIEW_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=8192))]
+    pub size: u32,
+    /// Write the JPEG's embedded EXIF thumbnail instead (the first thing the
+    /// app shows); fails when there is none.
+    #[arg(long)]
+    pub exif_thumbnail: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -967,3 +967,76 @@ fn clean_removes_finished_jobs_and_their_generated_outputs() {
     // Negative days are refused.
     ob.run(&["clean", "--older-than=-1"]).expect_code(1);
 }
+
+// ---------------------------------------------------------------- previews
+
+#[test]
+fn preview_writes_the_apps_preview_without_touching_the_queue() {
+    let ob = Outbox::new();
+    let src = ob.dir("src");
+    write_image(&src.join("wide.jpg"), 1600, 900, 21);
+    write_image(&src.join("small.png"), 120, 80, 22);
+
+    let out = ob.path("wide-preview.jpg");
+    let run = ob
+        .run(&["preview", &s(&src.join("wide.jpg")), "-o", &s(&out)])
+        .ok();
+    assert!(run.stdout.contains("512×288"), "{}", run.stdout);
+    assert_eq!(decode(&out), (image::ImageFormat::Jpeg, 512, 288));
+
+    let out = ob.path("small-preview.jpg");
+    ob.run(&[
+        "preview",
+        &s(&src.join("small.png")),
+        "-o",
+        &s(&out),
+        "--size",
+        "64",
+    ])
+    .ok();
+    assert_eq!(decode(&out), (image::ImageFormat::Jpeg, 64, 43));
+
+    // No EXIF thumbnail in a JPEG made by the image crate: said in one line.
+    let none = ob
+        .run(&[
+            "preview",
+            &s(&src.join("wide.jpg")),
+            "-o",
+            &s(&ob.path("t.jpg")),
+            "--exif-thumbnail",
+        ])
+        .expect_code(1);
+    let lines = none.stderr_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("no embedded EXIF thumbnail"), "{lines:?}");
+    assert!(!ob.path("t.jpg").exists());
+
+    // Not an image: one clear line, nothing written.
+    std::fs::write(src.join("notes.jpg"), "shopping list\n").unwrap();
+    let bad = ob
+        .run(&[
+            "preview",
+            &s(&src.join("notes.jpg")),
+            "-o",
+            &s(&ob.path("n.jpg")),
+        ])
+        .expect_code(1);
+    let lines = bad.stderr_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("not an image"), "{lines:?}");
+    assert!(!ob.path("n.jpg").exists());
+
+    // A size of 0 is a usage error.
+    ob.run(&[
+        "preview",
+        &s(&src.join("wide.jpg")),
+        "-o",
+        &s(&out),
+        "--size",
+        "0",
+    ])
+    .expect_code(2);
+
+    // The queue was never opened: no data folder was made.
+    assert!(!ob.data.exists());
+}

@@ -3,6 +3,7 @@
 mod add;
 mod control;
 mod dest;
+mod preview;
 mod run;
 mod status;
 
@@ -12,21 +13,26 @@ use outbox_engine::{Engine, EngineOptions};
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let engine = Engine::open(EngineOptions {
-        data_dir: cli.data_dir.clone(),
-        ..EngineOptions::default()
-    })?;
+    // Opened by the commands that use the queue (a preview does not).
+    let data_dir = cli.data_dir.clone();
+    let open = move || {
+        Engine::open(EngineOptions {
+            data_dir,
+            ..EngineOptions::default()
+        })
+    };
     match cli.command {
-        Command::Dest(cmd) => dest::run(&engine, cmd),
-        Command::Add(args) => add::run(&engine, args),
-        Command::Run(args) => run::run(&engine, args),
-        Command::Status(args) => status::status(&engine, args),
-        Command::History(args) => status::history(&engine, args),
-        Command::Retry(args) => control::retry(&engine, args),
-        Command::Cancel { jobs } => control::cancel(&engine, &jobs),
-        Command::Pause(b) => control::pause(&engine, b.batch, true),
-        Command::Resume(b) => control::pause(&engine, b.batch, false),
-        Command::Clean { older_than } => control::clean(&engine, older_than),
+        Command::Dest(cmd) => dest::run(&open()?, cmd),
+        Command::Add(args) => add::run(&open()?, args),
+        Command::Run(args) => run::run(&open()?, args),
+        Command::Status(args) => status::status(&open()?, args),
+        Command::History(args) => status::history(&open()?, args),
+        Command::Retry(args) => control::retry(&open()?, args),
+        Command::Cancel { jobs } => control::cancel(&open()?, &jobs),
+        Command::Pause(b) => control::pause(&open()?, b.batch, true),
+        Command::Resume(b) => control::pause(&open()?, b.batch, false),
+        Command::Clean { older_than } => control::clean(&open()?, older_than),
+        Command::Preview(args) => preview::run(&args),
     }
 }
 

@@ -36,7 +36,7 @@ pub struct GenerateError {
 }
 
 impl GenerateError {
-    fn permanent(message: impl Into<String>) -> Self {
+    pub(crate) fn permanent(message: impl Into<String>) -> Self {
         GenerateError {
             class: ErrorClass::Permanent,
             message: message.into(),
@@ -116,7 +116,7 @@ impl Generate for LocalPipeline {
     }
 }
 
-fn read_source(source: &Path) -> Result<Vec<u8>, GenerateError> {
+pub(crate) fn read_source(source: &Path) -> Result<Vec<u8>, GenerateError> {
     let bytes = std::fs::read(source).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => GenerateError {
             class: ErrorClass::NeedsUser,
@@ -147,7 +147,7 @@ fn read_source(source: &Path) -> Result<Vec<u8>, GenerateError> {
 }
 
 /// The format the bytes say, whatever the name says.
-fn sniff_format(source: &Path, bytes: &[u8]) -> Result<ImageFormat, GenerateError> {
+pub(crate) fn sniff_format(source: &Path, bytes: &[u8]) -> Result<ImageFormat, GenerateError> {
     image::guess_format(bytes).map_err(|_| {
         let named = source
             .extension()
@@ -169,7 +169,7 @@ fn reader(bytes: &[u8], format: ImageFormat) -> ImageReader<Cursor<&[u8]>> {
     reader
 }
 
-fn check_size(width: u32, height: u32) -> Result<(), GenerateError> {
+pub(crate) fn check_size(width: u32, height: u32) -> Result<(), GenerateError> {
     if width == 0 || height == 0 {
         return Err(GenerateError::permanent(format!(
             "the image has no pixels ({width}×{height})"
@@ -203,9 +203,9 @@ fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), GenerateE
     Ok((w, h))
 }
 
-type Decoded = (DynamicImage, image::metadata::Orientation, Option<Vec<u8>>);
+pub(crate) type Decoded = (DynamicImage, image::metadata::Orientation, Option<Vec<u8>>);
 
-fn decode(bytes: &[u8], format: ImageFormat) -> Result<Decoded, GenerateError> {
+pub(crate) fn decode(bytes: &[u8], format: ImageFormat) -> Result<Decoded, GenerateError> {
     let mut decoder = reader(bytes, format).into_decoder().map_err(decode_error)?;
     let (w, h) = decoder.dimensions();
     // Refuse decompression bombs from the header, before any pixel is allocated.
@@ -252,7 +252,7 @@ fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, GenerateError> {
 }
 
 /// JPEG has no transparency: transparent pixels become white, not black.
-fn flatten_onto_white(image: &DynamicImage) -> image::RgbImage {
+pub(crate) fn flatten_onto_white(image: &DynamicImage) -> image::RgbImage {
     if !image.color().has_alpha() {
         return image.to_rgb8();
     }

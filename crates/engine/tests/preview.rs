@@ -1,0 +1,245 @@
+//! Previews: right way up, right colours, right size, from every route, and a
+//! clear error for bad bytes. Inputs are made here (JPEGs with hand-written
+//! EXIF segments), so each test knows exactly what the answer must be.
+
+use image::{ImageFormat, Rgb, RgbImage};
+use outbox_engine::exif::read_jpeg_exif;
+use outbox_engine::preview::{exif_thumbnail, preview, Preview};
+use std::io::Cursor;
+
+const RED: [u8; 3] = [220, 30, 30];
+const GREEN: [u8; 3] = [30, 200, 40];
+const BLUE: [u8; 3] = [30, 40, 210];
+const WHITE: [u8; 3] = [250, 250, 250];
+
+/// Four flat quadrants: red top left, green top right, blue bottom left,
+/// white bottom right. Every orientation puts them somewhere else.
+fn quadrants(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        Rgb(match (x < w / 2, y < h / 2) {
+            (true, true) => RED,
+            (false, true) => GREEN,
+            (true, false) => BLUE,
+            (false, false) => WHITE,
+        })
+    })
+}
+
+fn jpeg_of(image: &RgbImage) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    image.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// A little-endian TIFF block: IFD0 with the orientation, and IFD1 pointing
+/// at `thumbnail` (appended after the IFDs) when given.
+fn exif_tiff(orientation: u16, thumbnail: Option<&[u8]>) -> Vec<u8> {
+    let mut t = b"II*\0".to_vec();
+    t.extend(8u32.to_le_bytes()); // IFD0 right after the header
+    t.extend(1u16.to_le_bytes()); // one entry
+    t.extend(0x0112u16.to_le_bytes());
+    t.extend(3u16.to_le_bytes()); // SHORT
+    t.extend(1u32.to_le_bytes());
+    t.extend(u32::from(orientation).to_le_bytes());
+    let ifd1 = 8 + 2 + 12 + 4;
+    t.extend((if thumbnail.is_some() { ifd1 } else { 0u32 }).to_le_bytes());
+    if let Some(thumb) = thumbnail {
+        let data = ifd1 + 2 + 2 * 12 + 4;
+        t.extend(2u16.to_le_bytes());
+        for (tag, value) in [(0x0201u16, data), (0x0202, thumb.len() as u32)] {
+            t.extend(tag.to_le_bytes());
+            t.extend(4u16.to_le_bytes()); // LONG
+            t.extend(1u32.to_le_bytes());
+            t.extend(value.to_le_bytes());
+        }
+        t.extend(0u32.to_le_bytes());
+        t.extend(thumb);
+    }
+    t
+}
+
+/// `jpeg` with an APP1 EXIF segment holding `tiff` right after SOI.
+fn with_exif(jpeg: &[u8], tiff: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(((2 + 6 + tiff.len()) as u16).to_be_bytes());
+    out.extend(b"Exif\0\0");
+    out.extend(tiff);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+fn decoded(p: &Preview) -> RgbImage {
+    let image = image::load_from_memory_with_format(&p.jpeg, ImageFormat::Jpeg)
+        .expect("a preview is a JPEG");
+    assert_eq!((image.width(), image.height()), (p.width, p.height));
+    image.to_rgb8()
+}
+
+fn assert_close(got: &Rgb<u8>, want: [u8; 3], what: &str) {
+    let off = got.0.iter().zip(want).map(|(a, b)| a.abs_diff(b)).max();
+    assert!(off.unwrap_or(0) <= 24, "{what}: got {got:?}, want {want:?}");
+}
+
+/// Colours of the four quadrants: top left, top right, bottom left, bottom right.
+type Quadrants = [[u8; 3]; 4];
+
+/// Checks the colours at the centres of the four quadrants.
+fn assert_quadrants(image: &RgbImage, want: Quadrants, what: &str) {
+    let (w, h) = image.dimensions();
+    for ((x, y), (colour, corner)) in [
+        (w / 4, h / 4),
+        (3 * w / 4, h / 4),
+        (w / 4, 3 * h / 4),
+        (3 * w / 4, 3 * h / 4),
+    ]
+    .into_iter()
+    .zip(
+        want.into_iter()
+            .zip(["top left", "top right", "bottom left", "bottom right"]),
+    ) {
+        assert_close(image.get_pixel(x, y), colour, &format!("{what}, {corner}"));
+    }
+}
+
+#[test]
+fn every_exif_orientation_shows_upright() {
+    let stored = jpeg_of(&quadrants(64, 32));
+    // What the viewer must see for each orientation (EXIF 2.3, tag 0x0112).
+    let cases: [(u16, (u32, u32), Quadrants); 8] = [
+        (1, (64, 32), [RED, GREEN, BLUE, WHITE]),
+        (2, (64, 32), [GREEN, RED, WHITE, BLUE]), // mirrored left-right
+        (3, (64, 32), [WHITE, BLUE, GREEN, RED]), // turned half round
+        (4, (64, 32), [BLUE, WHITE, RED, GREEN]), // mirrored top-bottom
+        (5, (32, 64), [RED, BLUE, GREEN, WHITE]), // transposed
+        (6, (32, 64), [BLUE, RED, WHITE, GREEN]), // turned a quarter clockwise
+        (7, (32, 64), [WHITE, GREEN, BLUE, RED]), // transversed
+        (8, (32, 64), [GREEN, WHITE, RED, BLUE]), // turned a quarter anticlockwise
+    ];
+    for (orientation, size, want) in cases {
+        let file = with_exif(&stored, &exif_tiff(orientation, None));
+        assert_eq!(read_jpeg_exif(&file).orientation, Some(orientation));
+        let p = preview(&file, ImageFormat::Jpeg, 512).expect("preview");
+        assert_eq!((p.width, p.height), size, "orientation {orientation}");
+        assert_quadrants(&decoded(&p), want, &format!("orientation {orientation}"));
+    }
+}
+
+#[test]
+fn a_large_jpeg_is_shrunk_to_the_asked_size_keeping_its_shape() {
+    let file = jpeg_of(&quadrants(4000, 3000));
+    for (size, want) in [(512, (512, 384)), (100, (100, 75)), (2000, (2000, 1500))] {
+        let p = preview(&file, ImageFormat::Jpeg, size).expect("preview");
+        assert_eq!((p.width, p.height), want, "size {size}");
+        assert_quadrants(
+            &decoded(&p),
+            [RED, GREEN, BLUE, WHITE],
+            &format!("size {size}"),
+        );
+    }
+    // Never enlarged.
+    let small = jpeg_of(&quadrants(40, 30));
+    let p = preview(&small, ImageFormat::Jpeg, 512).expect("preview");
+    assert_eq!((p.width, p.height), (40, 30));
+}
+
+#[test]
+fn png_and_webp_previews_take_the_generic_route_and_flatten_transparency_onto_white() {
+    let image = quadrants(300, 200);
+    let mut png = Cursor::new(Vec::new());
+    image.write_to(&mut png, ImageFormat::Png).unwrap();
+    let p = preview(png.get_ref(), ImageFormat::Png, 150).expect("png preview");
+    assert_eq!((p.width, p.height), (150, 100));
+    assert_quadrants(&decoded(&p), [RED, GREEN, BLUE, WHITE], "png");
+
+    let mut webp = Cursor::new(Vec::new());
+    image.write_to(&mut webp, ImageFormat::WebP).unwrap();
+    let p = preview(webp.get_ref(), ImageFormat::WebP, 150).expect("webp preview");
+    assert_quadrants(&decoded(&p), [RED, GREEN, BLUE, WHITE], "webp");
+
+    let clear = image::RgbaImage::from_pixel(20, 20, image::Rgba([0, 0, 0, 0]));
+    let mut png = Cursor::new(Vec::new());
+    clear.write_to(&mut png, ImageFormat::Png).unwrap();
+    let p = preview(png.get_ref(), ImageFormat::Png, 512).expect("transparent png");
+    assert_close(
+        decoded(&p).get_pixel(10, 10),
+        [255, 255, 255],
+        "transparent is white",
+    );
+}
+
+#[test]
+fn the_embedded_exif_thumbnail_is_found_and_shown_upright() {
+    let main = jpeg_of(&quadrants(640, 480));
+    let thumb = jpeg_of(&quadrants(160, 120));
+    let file = with_exif(&main, &exif_tiff(6, Some(&thumb)));
+    let exif = read_jpeg_exif(&file);
+    let range = exif.thumbnail.clone().expect("a thumbnail");
+    assert_eq!(&file[range], &thumb[..]);
+
+    let t = exif_thumbnail(&file).expect("thumbnail preview");
+    assert_eq!(
+        (t.width, t.height),
+        (120, 160),
+        "turned a quarter clockwise"
+    );
+    assert_quadrants(&decoded(&t), [BLUE, RED, WHITE, GREEN], "thumbnail");
+
+    assert_eq!(exif_thumbnail(&main), None, "no EXIF, no thumbnail");
+    let without = with_exif(&main, &exif_tiff(1, None));
+    assert_eq!(exif_thumbnail(&without), None, "EXIF without a thumbnail");
+}
+
+#[test]
+fn broken_exif_is_ignored_and_the_photo_still_previews() {
+    let main = jpeg_of(&quadrants(64, 32));
+    let thumb = jpeg_of(&quadrants(16, 8));
+    let good = exif_tiff(6, Some(&thumb));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("cut short", good[..good.len() / 2].to_vec()),
+        ("offsets past the end", {
+            let mut t = good.clone();
+            // IFD1 is at 26; its first entry (the thumbnail offset) holds its value at +10.
+            t[36..40].copy_from_slice(&u32::MAX.to_le_bytes());
+            t
+        }),
+        ("not TIFF", b"XX*\0garbage".to_vec()),
+        ("empty", Vec::new()),
+    ];
+    for (what, tiff) in cases {
+        let file = with_exif(&main, &tiff);
+        assert_eq!(exif_thumbnail(&file), None, "{what}");
+        let p = preview(&file, ImageFormat::Jpeg, 512).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(p.width == 64 || p.width == 32, "{what}");
+    }
+}
+
+#[test]
+fn bad_bytes_get_a_clear_error() {
+    let whole = jpeg_of(&quadrants(400, 300));
+    let garbage: Vec<u8> = [0xFF, 0xD8, 0xFF, 0xE0]
+        .into_iter()
+        .chain((0..4000u32).map(|i| (i * 7 % 251) as u8))
+        .collect();
+    // The header of a small JPEG claiming 50000×50000 pixels: refused before decoding.
+    let mut bomb = whole.clone();
+    let sof = bomb
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("a baseline JPEG has SOF0");
+    bomb[sof + 5..sof + 7].copy_from_slice(&50000u16.to_be_bytes());
+    bomb[sof + 7..sof + 9].copy_from_slice(&50000u16.to_be_bytes());
+    for (what, bytes, needle) in [
+        (
+            "garbage after the JPEG magic",
+            garbage,
+            "damaged or truncated",
+        ),
+        ("header only", whole[..200].to_vec(), "damaged or truncated"),
+        ("50000×50000 header", bomb, "too large"),
+    ] {
+        let err = preview(&bytes, ImageFormat::Jpeg, 512).expect_err(what);
+        assert!(err.message.contains(needle), "{what}: {}", err.message);
+        assert!(!err.message.contains('\n'), "{what}: one line");
+    }
+}
