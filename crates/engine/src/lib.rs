@@ -9,10 +9,11 @@
 //! each checked against the state machine in [`JobState::can_become`].
 
 pub mod clock;
+mod codec;
 pub mod destinations;
 mod error;
 pub mod events;
-pub mod exif;
+pub mod jpeg_meta;
 mod model;
 mod output_cache;
 pub mod paths;

@@ -3,6 +3,7 @@
 //! executor. Every failure is a [`GenerateError`] naming what is wrong with
 //! this one file.
 
+use crate::codec;
 use crate::model::ErrorClass;
 use crate::recipe::{Operation, Recipe};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
@@ -80,20 +81,21 @@ impl Generate for LocalPipeline {
             });
         }
 
-        let (mut image, orientation, icc) = decode(&bytes, format)?;
+        let Decoded {
+            mut image,
+            orientation,
+            icc,
+        } = codec::decode(&bytes, format, recipe.shrink_on_load())?;
         let mut encoded = None;
         for op in &recipe.operations {
             match op {
                 Operation::AutoOrient => image.apply_orientation(orientation),
                 Operation::FitWithin { longest_edge } => {
-                    let edge = (*longest_edge).max(1);
-                    if image.width() > edge || image.height() > edge {
-                        image = image.resize(edge, edge, image::imageops::FilterType::Lanczos3);
-                    }
+                    image = codec::fit_within(image, *longest_edge)?;
                 }
                 Operation::Jpeg { quality } => {
                     encoded = Some((
-                        encode_jpeg(&image, *quality, icc.clone())?,
+                        codec::encode_jpeg(&image, *quality, icc.as_deref())?,
                         ImageFormat::Jpeg,
                     ))
                 }
@@ -102,7 +104,10 @@ impl Generate for LocalPipeline {
         }
         let (bytes, format) = match encoded {
             Some(done) => done,
-            None => (encode_jpeg(&image, 90, icc)?, ImageFormat::Jpeg),
+            None => (
+                codec::encode_jpeg(&image, 90, icc.as_deref())?,
+                ImageFormat::Jpeg,
+            ),
         };
         let extension = format.extensions_str().first().copied().unwrap_or("img");
         Ok(GeneratedImage {
@@ -203,9 +208,15 @@ fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), GenerateE
     Ok((w, h))
 }
 
-pub(crate) type Decoded = (DynamicImage, image::metadata::Orientation, Option<Vec<u8>>);
+/// Decoded pixels with what the file said about them.
+pub(crate) struct Decoded {
+    pub image: DynamicImage,
+    pub orientation: image::metadata::Orientation,
+    pub icc: Option<Vec<u8>>,
+}
 
-pub(crate) fn decode(bytes: &[u8], format: ImageFormat) -> Result<Decoded, GenerateError> {
+/// Decodes with the `image` crate, within the limits.
+pub(crate) fn decode_generic(bytes: &[u8], format: ImageFormat) -> Result<Decoded, GenerateError> {
     let mut decoder = reader(bytes, format).into_decoder().map_err(decode_error)?;
     let (w, h) = decoder.dimensions();
     // Refuse decompression bombs from the header, before any pixel is allocated.
@@ -215,32 +226,11 @@ pub(crate) fn decode(bytes: &[u8], format: ImageFormat) -> Result<Decoded, Gener
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let icc = decoder.icc_profile().ok().flatten();
     let image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
-    Ok((image, orientation, icc))
-}
-
-fn encode_jpeg(
-    image: &DynamicImage,
-    quality: u8,
-    icc: Option<Vec<u8>>,
-) -> Result<Vec<u8>, GenerateError> {
-    use image::ImageEncoder;
-    let rgb = flatten_onto_white(image);
-    let mut out = Vec::with_capacity(rgb.len() / 8);
-    let mut encoder =
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100));
-    if let Some(icc) = icc {
-        // A profile the encoder cannot embed is dropped: sRGB is then assumed.
-        let _ = encoder.set_icc_profile(icc);
-    }
-    encoder
-        .write_image(
-            &rgb,
-            rgb.width(),
-            rgb.height(),
-            image::ExtendedColorType::Rgb8,
-        )
-        .map_err(|e| GenerateError::permanent(format!("cannot encode JPEG: {e}")))?;
-    Ok(out)
+    Ok(Decoded {
+        image,
+        orientation,
+        icc,
+    })
 }
 
 fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, GenerateError> {

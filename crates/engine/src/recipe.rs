@@ -29,6 +29,21 @@ impl Recipe {
     pub fn is_passthrough(&self) -> bool {
         self.operations.is_empty()
     }
+
+    /// How many pixels on the longest edge the recipe's output can use at
+    /// most, when it shrinks before anything else looks at the pixels: the
+    /// decoder may then skip detail that would be thrown away.
+    pub fn shrink_on_load(&self) -> Option<u32> {
+        for op in &self.operations {
+            match op {
+                // Turning keeps the longest edge.
+                Operation::AutoOrient => continue,
+                Operation::FitWithin { longest_edge } => return Some(*longest_edge),
+                _ => return None,
+            }
+        }
+        None
+    }
 }
 
 /// The recipes that exist without any settings.

@@ -1,10 +1,12 @@
-//! Previews: right way up, right colours, right size, from every route, and a
-//! clear error for bad bytes. Inputs are made here (JPEGs with hand-written
+//! Previews and outputs: right way up, right colours, right size, colour
+//! profile kept, from every route, and a clear error for bad bytes. Inputs are made here (JPEGs with hand-written
 //! EXIF segments), so each test knows exactly what the answer must be.
 
 use image::{ImageFormat, Rgb, RgbImage};
-use outbox_engine::exif::read_jpeg_exif;
+use outbox_engine::jpeg_meta::{icc_profile, read_jpeg_exif, with_icc_profile};
+use outbox_engine::pipeline::{Generate, LocalPipeline};
 use outbox_engine::preview::{exif_thumbnail, preview, Preview};
+use outbox_engine::recipe::find_recipe;
 use std::io::Cursor;
 
 const RED: [u8; 3] = [220, 30, 30];
@@ -241,5 +243,156 @@ fn bad_bytes_get_a_clear_error() {
         let err = preview(&bytes, ImageFormat::Jpeg, 512).expect_err(what);
         assert!(err.message.contains(needle), "{what}: {}", err.message);
         assert!(!err.message.contains('\n'), "{what}: one line");
+    }
+}
+
+/// A stand-in ICC profile: readers here only carry the bytes, so any bytes
+/// do; big enough to need two APP2 chunks.
+fn fake_profile(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 256) as u8).collect()
+}
+
+#[test]
+fn icc_profiles_round_trip_across_several_segments() {
+    let jpeg = jpeg_of(&quadrants(32, 32));
+    assert_eq!(icc_profile(&jpeg), None);
+    for len in [100, 65_519, 65_520, 200_000] {
+        let profile = fake_profile(len);
+        let tagged = with_icc_profile(&jpeg, &profile);
+        assert_eq!(
+            icc_profile(&tagged).as_deref(),
+            Some(&profile[..]),
+            "{len} bytes"
+        );
+        // Still a JPEG that decodes to the same picture.
+        let image = image::load_from_memory_with_format(&tagged, ImageFormat::Jpeg).unwrap();
+        assert_eq!((image.width(), image.height()), (32, 32));
+    }
+    // A missing chunk makes the profile unknown rather than wrong.
+    let tagged = with_icc_profile(&jpeg, &fake_profile(100_000));
+    let second = tagged
+        .windows(14)
+        .rposition(|w| w.starts_with(b"ICC_PROFILE\0"))
+        .expect("a second chunk");
+    let mut broken = tagged.clone();
+    broken[second + 12] = 7; // its sequence number
+    assert_eq!(icc_profile(&broken), None);
+}
+
+#[test]
+fn web_output_and_preview_keep_the_colour_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = fake_profile(3000);
+    let source = dir.path().join("tagged.jpg");
+    std::fs::write(
+        &source,
+        with_icc_profile(&jpeg_of(&quadrants(3000, 2000)), &profile),
+    )
+    .unwrap();
+
+    let web = LocalPipeline
+        .generate(&source, &find_recipe("web").unwrap())
+        .expect("web output");
+    assert_eq!((web.width, web.height), (2048, 1365));
+    assert_eq!(icc_profile(&web.bytes).as_deref(), Some(&profile[..]));
+    let image = image::load_from_memory_with_format(&web.bytes, ImageFormat::Jpeg).unwrap();
+    assert_quadrants(&image.to_rgb8(), [RED, GREEN, BLUE, WHITE], "web output");
+
+    let bytes = std::fs::read(&source).unwrap();
+    let p = preview(&bytes, ImageFormat::Jpeg, 512).unwrap();
+    assert_eq!(icc_profile(&p.jpeg).as_deref(), Some(&profile[..]));
+}
+
+#[test]
+fn web_output_is_upright() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("turned.jpg");
+    std::fs::write(
+        &source,
+        with_exif(&jpeg_of(&quadrants(4000, 3000)), &exif_tiff(6, None)),
+    )
+    .unwrap();
+    let web = LocalPipeline
+        .generate(&source, &find_recipe("web").unwrap())
+        .expect("web output");
+    assert_eq!((web.width, web.height), (1536, 2048));
+    let image = image::load_from_memory_with_format(&web.bytes, ImageFormat::Jpeg).unwrap();
+    assert_quadrants(&image.to_rgb8(), [BLUE, RED, WHITE, GREEN], "web output");
+}
+
+/// Encodes with libjpeg-turbo, which writes what `image` cannot: CMYK and
+/// progressive files.
+fn turbo_jpeg(
+    pixels: &[u8],
+    w: usize,
+    h: usize,
+    format: turbojpeg::PixelFormat,
+    progressive: bool,
+    colorspace: Option<turbojpeg::Colorspace>,
+) -> Vec<u8> {
+    let mut c = turbojpeg::Compressor::new().unwrap();
+    if let Some(colorspace) = colorspace {
+        c.set_colorspace(colorspace).unwrap();
+    }
+    c.set_quality(92).unwrap();
+    c.set_progressive(progressive).unwrap();
+    c.compress_to_vec(turbojpeg::Image {
+        pixels,
+        width: w,
+        pitch: w * format.size(),
+        height: h,
+        format,
+    })
+    .unwrap()
+}
+
+#[test]
+fn progressive_and_cmyk_jpegs_show_their_real_colours() {
+    let rgb = quadrants(800, 600);
+    let progressive = turbo_jpeg(
+        rgb.as_raw(),
+        800,
+        600,
+        turbojpeg::PixelFormat::RGB,
+        true,
+        None,
+    );
+    let p = preview(&progressive, ImageFormat::Jpeg, 200).expect("progressive preview");
+    assert_eq!((p.width, p.height), (200, 150));
+    assert_quadrants(&decoded(&p), [RED, GREEN, BLUE, WHITE], "progressive");
+
+    // CMYK as printers store it (no ink = white); a wrongly inverted decode
+    // would show these colours as their negatives.
+    let cmyk: Vec<u8> = rgb
+        .pixels()
+        .flat_map(|p| {
+            let k = 255 - p.0.iter().copied().max().unwrap_or(0);
+            let ink = |c: u8| {
+                if k == 255 {
+                    0
+                } else {
+                    ((255 - c - k) as u32 * 255 / (255 - k) as u32) as u8
+                }
+            };
+            [ink(p.0[0]), ink(p.0[1]), ink(p.0[2]), k]
+        })
+        .collect();
+    // Stored as YCCK (libjpeg-turbo's default for CMYK) and as plain CMYK.
+    for colorspace in [turbojpeg::Colorspace::YCCK, turbojpeg::Colorspace::CMYK] {
+        let cmyk_jpeg = turbo_jpeg(
+            &cmyk,
+            800,
+            600,
+            turbojpeg::PixelFormat::CMYK,
+            false,
+            Some(colorspace),
+        );
+        let p = preview(&cmyk_jpeg, ImageFormat::Jpeg, 200).expect("cmyk preview");
+        assert_eq!((p.width, p.height), (200, 150));
+        assert_quadrants(
+            &decoded(&p),
+            [RED, GREEN, BLUE, WHITE],
+            &format!("{colorspace:?}"),
+        );
     }
 }

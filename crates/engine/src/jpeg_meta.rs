@@ -1,7 +1,8 @@
-//! Just enough EXIF for previews, read straight from a JPEG's APP1 segment
-//! without decoding anything: the orientation, and where the embedded
-//! thumbnail (that cameras write) lies in the file. Malformed EXIF is not an
-//! error: it reads as "nothing known".
+//! Just enough of a JPEG's metadata segments, read without decoding anything:
+//! from EXIF (APP1) the orientation and where the embedded thumbnail (that
+//! cameras write) lies; the ICC colour profile (APP2), which can also be
+//! written into a new JPEG. Malformed metadata is not an error: it reads as
+//! "nothing known".
 
 use image::metadata::Orientation;
 use std::ops::Range;
@@ -29,38 +30,105 @@ const TAG_THUMBNAIL_LENGTH: u16 = 0x0202;
 
 /// Reads the EXIF of a JPEG file's bytes (nothing for other formats).
 pub fn read_jpeg_exif(jpeg: &[u8]) -> JpegExif {
-    match exif_segment(jpeg) {
-        Some(tiff_start) => parse_tiff(jpeg, tiff_start).unwrap_or_default(),
+    let exif = segments(jpeg).find(|(marker, body)| {
+        *marker == 0xE1
+            && jpeg
+                .get(body.clone())
+                .is_some_and(|b| b.starts_with(b"Exif\0\0"))
+    });
+    match exif {
+        Some((_, body)) => parse_tiff(jpeg, body.start + 6).unwrap_or_default(),
         None => JpegExif::default(),
     }
 }
 
-/// The offset of the TIFF header inside the first `Exif\0\0` APP1 segment.
-fn exif_segment(jpeg: &[u8]) -> Option<usize> {
-    if jpeg.get(..2)? != [0xFF, 0xD8] {
+const ICC_SIGNATURE: &[u8] = b"ICC_PROFILE\0";
+/// The most profile bytes one APP2 segment holds (65535 - 2 - 14).
+const ICC_CHUNK: usize = 65519;
+
+/// The ICC profile, reassembled from its APP2 chunks in order; `None` if
+/// absent or if a chunk is missing.
+pub fn icc_profile(jpeg: &[u8]) -> Option<Vec<u8>> {
+    let mut chunks: Vec<(u8, &[u8])> = Vec::new();
+    let mut count = 0;
+    for (marker, body) in segments(jpeg) {
+        let body = jpeg.get(body)?;
+        if marker == 0xE2 && body.starts_with(ICC_SIGNATURE) && body.len() >= 14 {
+            count = body[13];
+            chunks.push((body[12], &body[14..]));
+        }
+    }
+    if chunks.is_empty() || chunks.len() != usize::from(count) {
         return None;
     }
-    let mut at = 2;
-    loop {
+    chunks.sort_by_key(|(seq, _)| *seq);
+    if chunks
+        .iter()
+        .enumerate()
+        .any(|(i, (seq, _))| usize::from(*seq) != i + 1)
+    {
+        return None;
+    }
+    Some(
+        chunks
+            .into_iter()
+            .flat_map(|(_, data)| data.iter().copied())
+            .collect(),
+    )
+}
+
+/// `jpeg` with `icc` written as APP2 segments right after its SOI marker
+/// (where readers look for it). A profile too big for 255 chunks is left out.
+pub fn with_icc_profile(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
+    let chunks: Vec<&[u8]> = icc.chunks(ICC_CHUNK).collect();
+    let (Ok(count), true) = (u8::try_from(chunks.len()), jpeg.starts_with(&[0xFF, 0xD8])) else {
+        return jpeg.to_vec();
+    };
+    let mut out = Vec::with_capacity(jpeg.len() + icc.len() + 18 * chunks.len());
+    out.extend_from_slice(&jpeg[..2]);
+    for (i, chunk) in chunks.iter().enumerate() {
+        out.extend_from_slice(&[0xFF, 0xE2]);
+        // Fits: a chunk is at most ICC_CHUNK bytes.
+        out.extend_from_slice(&((2 + 14 + chunk.len()) as u16).to_be_bytes());
+        out.extend_from_slice(ICC_SIGNATURE);
+        out.extend_from_slice(&[i as u8 + 1, count]);
+        out.extend_from_slice(chunk);
+    }
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// The header segments of a JPEG (marker and body range), up to the first
+/// scan; nothing for bytes that are not a JPEG.
+fn segments(jpeg: &[u8]) -> impl Iterator<Item = (u8, Range<usize>)> + '_ {
+    let mut at = if jpeg.starts_with(&[0xFF, 0xD8]) {
+        Some(2)
+    } else {
+        None
+    };
+    std::iter::from_fn(move || {
+        let mut here = at?;
+        at = None;
         // Markers may be padded with extra 0xFF bytes.
-        while *jpeg.get(at)? == 0xFF && *jpeg.get(at + 1)? == 0xFF {
-            at += 1;
+        while *jpeg.get(here)? == 0xFF && *jpeg.get(here + 1)? == 0xFF {
+            here += 1;
         }
-        if *jpeg.get(at)? != 0xFF {
+        if *jpeg.get(here)? != 0xFF {
             return None;
         }
-        let marker = *jpeg.get(at + 1)?;
+        let marker = *jpeg.get(here + 1)?;
         // Start of scan or end of image: the headers are over.
         if marker == 0xDA || marker == 0xD9 {
             return None;
         }
-        let length = usize::from(u16::from_be_bytes([*jpeg.get(at + 2)?, *jpeg.get(at + 3)?]));
-        let body = at + 4;
-        if marker == 0xE1 && jpeg.get(body..body + 6)? == b"Exif\0\0" {
-            return Some(body + 6);
-        }
-        at = at + 2 + length;
-    }
+        let length = usize::from(u16::from_be_bytes([
+            *jpeg.get(here + 2)?,
+            *jpeg.get(here + 3)?,
+        ]));
+        let body = here + 4..(here + 2 + length).max(here + 4);
+        at = Some(here + 2 + length);
+        Some((marker, body))
+    })
 }
 
 struct Tiff<'a> {
