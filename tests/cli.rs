@@ -1040,3 +1040,36 @@ fn preview_writes_the_apps_preview_without_touching_the_queue() {
     // The queue was never opened: no data folder was made.
     assert!(!ob.data.exists());
 }
+
+#[test]
+fn names_in_any_script_and_of_the_longest_length_are_delivered() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let long_stem = "長".repeat(83); // 249 bytes of UTF-8: with ".png", 253
+    let names = [
+        "写真 — ünïcødé 😀.png".to_string(),
+        "Ελληνικά עברית العربية.png".to_string(),
+        format!("{long_stem}.png"),
+    ];
+    // The same names twice, from two folders: the second of each needs a
+    // collision-free name, which must still fit the file system's limit.
+    for (i, dir) in ["one", "two"].into_iter().enumerate() {
+        let src = ob.dir(dir);
+        for (j, name) in names.iter().enumerate() {
+            write_image(&src.join(name), 40, 30, (10 * i + j) as u64);
+        }
+        ob.add(&[&src], "out", &[]);
+    }
+    ob.run_until_idle(&[]).ok();
+    let delivered = file_names(&out);
+    assert_eq!(delivered.len(), 6, "{delivered:#?}");
+    for name in &delivered {
+        assert!(name.len() <= 255, "{} bytes: {name}", name.len());
+        assert!(name.ends_with(".jpg"), "{name}");
+        decode(&out.join(name));
+    }
+    for stem in ["写真 — ünïcødé 😀", "Ελληνικά עברית العربية"] {
+        assert!(delivered.contains(&format!("{stem}.jpg")), "{delivered:#?}");
+    }
+}

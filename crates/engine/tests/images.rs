@@ -396,3 +396,169 @@ fn progressive_and_cmyk_jpegs_show_their_real_colours() {
         );
     }
 }
+
+fn encoded(image: &image::DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    image.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn damaged_files_of_every_format_fail_alone_with_a_reason() {
+    let picture = image::DynamicImage::ImageRgb8(quadrants(300, 200));
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    for (format, ext) in [
+        (ImageFormat::Jpeg, "jpg"),
+        (ImageFormat::Png, "png"),
+        (ImageFormat::WebP, "webp"),
+        (ImageFormat::Gif, "gif"),
+    ] {
+        let whole = encoded(&picture, format);
+        cases.push((
+            format!("truncated.{ext}"),
+            whole[..whole.len() / 3].to_vec(),
+        ));
+        let mut corrupt = whole.clone();
+        let from = (whole.len() / 4).max(40);
+        for b in &mut corrupt[from..] {
+            *b ^= 0x5A;
+        }
+        cases.push((format!("corrupt.{ext}"), corrupt));
+    }
+    cases.push(("zero.jpg".into(), Vec::new()));
+    cases.push(("notes.jpg".into(), b"remember the milk\n".to_vec()));
+    let web = find_recipe("web").unwrap();
+    for (name, bytes) in cases {
+        let path = dir.path().join(&name);
+        std::fs::write(&path, &bytes).unwrap();
+        let output = LocalPipeline.generate(&path, &web);
+        let preview = outbox_engine::preview::preview_file(&path, 256);
+        for (what, result) in [
+            ("output", output.map(|_| ())),
+            ("preview", preview.map(|_| ())),
+        ] {
+            // A decoder may salvage the top of a cut file; what it must not
+            // do is panic or fail with a vague or multi-line message.
+            if let Err(e) = result {
+                assert!(
+                    [
+                        "damaged or truncated",
+                        "empty",
+                        "not an image",
+                        "not supported"
+                    ]
+                    .iter()
+                    .any(|n| e.message.contains(n)),
+                    "{name} {what}: {}",
+                    e.message
+                );
+                assert!(!e.message.contains('\n'), "{name} {what}: one line");
+            } else {
+                assert!(
+                    name.starts_with("truncated") || name.starts_with("corrupt"),
+                    "{name} {what} succeeded"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_png_bomb_is_refused_from_its_header() {
+    // 50000×50000 pixels of nothing, a few KB on disk: refused before any
+    // pixel buffer is allocated.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.png");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), 50_000, 50_000);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::One);
+    encoder.set_compression(png::Compression::High);
+    let mut writer = encoder.write_header().unwrap();
+    let mut stream = writer.stream_writer().unwrap();
+    let row = vec![0u8; 50_000 / 8];
+    for _ in 0..50_000 {
+        std::io::Write::write_all(&mut stream, &row).unwrap();
+    }
+    stream.finish().unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < 1_000_000);
+
+    let err = LocalPipeline
+        .generate(&path, &find_recipe("web").unwrap())
+        .expect_err("a bomb");
+    assert!(err.message.contains("too large"), "{}", err.message);
+    let err = outbox_engine::preview::preview_file(&path, 512).expect_err("a bomb");
+    assert!(err.message.contains("too large"), "{}", err.message);
+}
+
+#[test]
+fn sixteen_bit_and_palette_pngs_with_transparency_come_out_right() {
+    let dir = tempfile::tempdir().unwrap();
+    // 16-bit RGBA: left half opaque red, right half fully transparent.
+    let deep = image::ImageBuffer::<image::Rgba<u16>, _>::from_fn(64, 32, |x, _| {
+        if x < 32 {
+            image::Rgba([56_000, 8_000, 8_000, 65_535])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    let path = dir.path().join("deep.png");
+    image::DynamicImage::ImageRgba16(deep).save(&path).unwrap();
+    let p = outbox_engine::preview::preview_file(&path, 512).expect("16-bit preview");
+    let got = decoded(&p);
+    assert_close(got.get_pixel(10, 16), [218, 31, 31], "16-bit opaque half");
+    assert_close(
+        got.get_pixel(54, 16),
+        [255, 255, 255],
+        "16-bit transparent half",
+    );
+
+    // Palette PNG with a transparent entry (tRNS), written with the png crate.
+    let path = dir.path().join("palette.png");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), 16, 16);
+    encoder.set_color(png::ColorType::Indexed);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_palette(vec![30, 40, 210, 0, 0, 0]);
+    encoder.set_trns(vec![255, 0]);
+    let mut writer = encoder.write_header().unwrap();
+    let pixels: Vec<u8> = (0..256).map(|i| u8::from(i % 16 >= 8)).collect();
+    writer.write_image_data(&pixels).unwrap();
+    writer.finish().unwrap();
+    let web = LocalPipeline
+        .generate(&path, &find_recipe("web").unwrap())
+        .expect("palette output");
+    let out = image::load_from_memory(&web.bytes).unwrap().to_rgb8();
+    assert_close(out.get_pixel(3, 8), BLUE, "palette colour");
+    assert_close(
+        out.get_pixel(12, 8),
+        [255, 255, 255],
+        "palette transparency",
+    );
+}
+
+#[test]
+fn an_animated_gif_gives_its_first_frame() {
+    use image::codecs::gif::GifEncoder;
+    use image::{Delay, Frame, RgbaImage};
+    let dir = tempfile::tempdir().unwrap();
+    let frame = |c: [u8; 3]| {
+        Frame::from_parts(
+            RgbaImage::from_pixel(40, 30, image::Rgba([c[0], c[1], c[2], 255])),
+            0,
+            0,
+            Delay::from_numer_denom_ms(100, 1),
+        )
+    };
+    let path = dir.path().join("anim.gif");
+    {
+        let mut encoder = GifEncoder::new(std::fs::File::create(&path).unwrap());
+        encoder
+            .encode_frames([frame(RED), frame(GREEN), frame(BLUE)])
+            .unwrap();
+    }
+    let p = outbox_engine::preview::preview_file(&path, 512).expect("gif preview");
+    assert_eq!((p.width, p.height), (40, 30));
+    assert_close(decoded(&p).get_pixel(20, 15), RED, "first GIF frame");
+}

@@ -164,20 +164,26 @@ impl Destination for FolderDestination {
     }
 }
 
+/// Longest file name (in bytes) that Linux, macOS and Windows file systems take.
+const MAX_NAME_BYTES: usize = 255;
+
 fn candidate_name(d: &Delivery, n: u32) -> String {
-    if n == 0 {
-        return d.file_name.clone();
-    }
     let (stem, ext) = match d.file_name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
         _ => (d.file_name.as_str(), String::new()),
     };
-    let hash = d.short_hash();
-    if n == 1 {
-        format!("{stem}-{hash}{ext}")
-    } else {
-        format!("{stem}-{hash}-{n}{ext}")
+    let suffix = match n {
+        0 => ext,
+        1 => format!("-{}{ext}", d.short_hash()),
+        _ => format!("-{}-{n}{ext}", d.short_hash()),
+    };
+    // A long name gives up the end of its stem, so the suffix that makes it
+    // unique always fits.
+    let mut keep = MAX_NAME_BYTES.saturating_sub(suffix.len()).min(stem.len());
+    while !stem.is_char_boundary(keep) {
+        keep -= 1;
     }
+    format!("{}{suffix}", &stem[..keep])
 }
 
 /// Whether `path` holds exactly the delivery's bytes.
@@ -254,14 +260,41 @@ fn io_error(root: &Path, e: io::Error) -> DeliveryError {
             ErrorClass::NeedsUser,
             format!("the destination folder {place} is gone ({e}); create it, then retry"),
         ),
+        // Trying again cannot make a name acceptable.
+        io::ErrorKind::InvalidFilename => DeliveryError::new(
+            ErrorClass::Permanent,
+            format!("{place} does not accept this file name ({e})"),
+        ),
         _ => DeliveryError::new(ErrorClass::Transient, format!("cannot write to {place}: {e}")),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::file_url;
-    use std::path::Path;
+    use super::*;
+
+    #[test]
+    fn names_fit_the_file_system_even_with_a_collision_suffix() {
+        let long = format!("{}.jpg", "長".repeat(83)); // 253 bytes
+        let delivery = |file_name: &str| Delivery {
+            job_id: 1,
+            file_name: file_name.to_string(),
+            mime: "image/jpeg".into(),
+            path: "/nowhere".into(),
+            size: 1,
+            hash: [7; 32],
+            bytes: None,
+        };
+        let d = delivery(&long);
+        assert_eq!(candidate_name(&d, 0), long);
+        for n in 1..4 {
+            let name = candidate_name(&d, n);
+            assert!(name.len() <= MAX_NAME_BYTES, "{n}: {} bytes", name.len());
+            assert!(name.starts_with("長長") && name.ends_with(".jpg"), "{name}");
+            assert_ne!(name, candidate_name(&d, n + 1));
+        }
+        assert_eq!(candidate_name(&delivery("a.jpg"), 0), "a.jpg");
+    }
 
     #[test]
     fn file_urls_escape_everything_but_unreserved_characters() {
