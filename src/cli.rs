@@ -54,6 +54,19 @@ pub enum Command {
     },
     /// Write the preview the app shows for an image (JPEG), without the queue.
     Preview(PreviewArgs),
+    /// Run a recipe over files and folders into a folder, without the queue.
+    Render(RenderArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, default_value = outbox_engine::recipe::DEFAULT_RECIPE)]
+    pub recipe: String,
+    /// The folder to write into (made if missing).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
 }
 
 #[derive(Args, Debug)]

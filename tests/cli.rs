@@ -1073,3 +1073,89 @@ fn names_in_any_script_and_of_the_longest_length_are_delivered() {
         assert!(delivered.contains(&format!("{stem}.jpg")), "{delivered:#?}");
     }
 }
+
+#[test]
+fn render_runs_a_recipe_into_a_folder_without_the_queue() {
+    let ob = Outbox::new();
+    let src = ob.dir("src");
+    write_image(&src.join("big.png"), 3000, 1500, 31);
+    write_image(&src.join("nested/small.jpg"), 300, 200, 32);
+    std::fs::write(src.join("broken.jpg"), b"\xFF\xD8\xFF\xE0 not really").unwrap();
+    std::fs::write(src.join("readme.txt"), "not an image").unwrap();
+    // Same stem twice, and a file already in the output folder: nothing is overwritten.
+    write_image(&ob.path("other/big.png"), 100, 100, 33);
+    let out = ob.path("rendered");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("small.jpg"), b"keep me").unwrap();
+
+    let run = ob
+        .run(&[
+            "render",
+            &s(&src),
+            &s(&ob.path("other/big.png")),
+            "-o",
+            &s(&out),
+        ])
+        .expect_code(1);
+    assert!(run.stderr.contains("broken.jpg: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("damaged or truncated"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("3 of 4 image(s) rendered"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("readme.txt"),
+        "skipped is listed: {}",
+        run.stderr
+    );
+
+    assert_eq!(std::fs::read(out.join("small.jpg")).unwrap(), b"keep me");
+    assert_eq!(
+        decode(&out.join("small-2.jpg")),
+        (image::ImageFormat::Jpeg, 300, 200)
+    );
+    let mut bigs: Vec<(u32, u32)> = ["big.jpg", "big-2.jpg"]
+        .iter()
+        .map(|n| {
+            let (_, w, h) = decode(&out.join(n));
+            (w, h)
+        })
+        .collect();
+    bigs.sort();
+    assert_eq!(bigs, [(100, 100), (2048, 1024)]);
+
+    // The thumbnail recipe; an unknown recipe is refused before anything runs.
+    let thumbs = ob.path("thumbs");
+    ob.run(&[
+        "render",
+        &s(&src.join("big.png")),
+        "--recipe",
+        "thumbnail",
+        "-o",
+        &s(&thumbs),
+    ])
+    .ok();
+    assert_eq!(decode(&thumbs.join("big.jpg")).1, 512);
+    let bad = ob
+        .run(&[
+            "render",
+            &s(&src),
+            "--recipe",
+            "nope",
+            "-o",
+            &s(&ob.path("x")),
+        ])
+        .expect_code(1);
+    assert!(
+        bad.stderr.contains("no recipe named \"nope\""),
+        "{}",
+        bad.stderr
+    );
+    assert!(!ob.path("x").exists());
+    assert!(!ob.data.exists(), "the queue was never opened");
+}

@@ -4,6 +4,7 @@ mod add;
 mod control;
 mod dest;
 mod preview;
+mod render;
 mod run;
 mod status;
 
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resume(b) => control::pause(&open()?, b.batch, false),
         Command::Clean { older_than } => control::clean(&open()?, older_than),
         Command::Preview(args) => preview::run(&args),
+        Command::Render(args) => render::run(&args),
     }
 }
 

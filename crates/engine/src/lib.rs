@@ -28,7 +28,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use events::Event;
 pub use model::*;
-pub use scan::{is_image_name, Skipped, IMAGE_EXTENSIONS};
+pub use scan::{is_image_name, scan, Scan, Skipped, IMAGE_EXTENSIONS};
 pub use store::{source_key, Duplicate, NewItem, RetryTarget, DEFAULT_BUSY_TIMEOUT};
 pub use worker::{RetryPolicy, Worker, WorkerConfig, WorkerSummary};
 

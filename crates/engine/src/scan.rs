@@ -20,7 +20,7 @@ pub struct Skipped {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Scan {
+pub struct Scan {
     pub items: Vec<NewItem>,
     pub skipped: Vec<Skipped>,
 }
@@ -34,7 +34,9 @@ impl Scan {
     }
 }
 
-pub(crate) fn scan(paths: &[PathBuf]) -> Scan {
+/// Files as they are, folders recursively (images only); what was passed
+/// over is listed with the reason.
+pub fn scan(paths: &[PathBuf]) -> Scan {
     let mut scan = Scan::default();
     let mut seen = HashSet::new();
     for path in paths {
