@@ -52,6 +52,8 @@ pub enum Error {
     #[error("no job {0}")]
     NoSuchJob(JobId),
 
+    #[error("cannot preview job {job}: {message}")]
+    Preview { job: JobId, message: String },
     #[error("no batch {0}")]
     NoSuchBatch(i64),
 

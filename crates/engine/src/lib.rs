@@ -8,6 +8,7 @@
 //! Everything that changes a job goes through the store, whose statements are
 //! each checked against the state machine in [`JobState::can_become`].
 
+pub mod byte_cache;
 pub mod clock;
 mod codec;
 pub mod destinations;
@@ -15,7 +16,6 @@ mod error;
 pub mod events;
 pub mod jpeg_meta;
 mod model;
-mod output_cache;
 pub mod paths;
 pub mod pipeline;
 pub mod preview;
@@ -32,8 +32,8 @@ pub use scan::{is_image_name, scan, Scan, Skipped, IMAGE_EXTENSIONS};
 pub use store::{source_key, Duplicate, NewItem, RetryTarget, DEFAULT_BUSY_TIMEOUT};
 pub use worker::{RetryPolicy, Worker, WorkerConfig, WorkerSummary};
 
+use byte_cache::ByteCache;
 use events::EventBus;
-use output_cache::OutputCache;
 use paths::DataDir;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -53,7 +53,8 @@ pub(crate) struct Shared {
     pub data: DataDir,
     pub events: EventBus,
     pub clock: Arc<dyn Clock>,
-    pub cache: OutputCache,
+    pub cache: ByteCache<JobId, [u8]>,
+    pub previews: ByteCache<(JobId, u32), preview::Preview>,
     /// Wakes this process's worker when work is added or changed here.
     pub notify: Notify,
 }
@@ -66,6 +67,9 @@ pub struct EngineOptions {
     pub busy_timeout: Duration,
     /// Memory for generated outputs kept for previews and uploads.
     pub output_cache_bytes: usize,
+    /// Memory for previews (least recently shown leave first; made again
+    /// from the output file when shown again).
+    pub preview_cache_bytes: usize,
 }
 
 impl Default for EngineOptions {
@@ -75,6 +79,7 @@ impl Default for EngineOptions {
             clock: Arc::new(SystemClock),
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             output_cache_bytes: 256 << 20,
+            preview_cache_bytes: 64 << 20,
         }
     }
 }
@@ -143,7 +148,8 @@ impl Engine {
                 data,
                 events: EventBus::new(),
                 clock: options.clock,
-                cache: OutputCache::new(options.output_cache_bytes),
+                cache: ByteCache::new(options.output_cache_bytes),
+                previews: ByteCache::new(options.preview_cache_bytes),
                 notify: Notify::new(),
             }),
         })
@@ -354,7 +360,7 @@ impl Engine {
 
     /// A generated output's bytes: from memory, else from its file.
     pub fn output_bytes(&self, job: JobId) -> Result<Option<Arc<[u8]>>> {
-        if let Some(bytes) = self.shared.cache.get(job) {
+        if let Some(bytes) = self.shared.cache.get(&job) {
             return Ok(Some(bytes));
         }
         let Some(path) = self.shared.store.output_path(job)? else {
@@ -365,6 +371,29 @@ impl Engine {
             .into();
         self.shared.cache.insert(job, bytes.clone());
         Ok(Some(bytes))
+    }
+
+    /// The preview of a job's generated output, at most `size` pixels on its
+    /// longest edge: from memory, else made again from the output (`None`
+    /// before the output exists).
+    pub fn preview(&self, job: JobId, size: u32) -> Result<Option<Arc<preview::Preview>>> {
+        if let Some(preview) = self.shared.previews.get(&(job, size)) {
+            return Ok(Some(preview));
+        }
+        let Some(bytes) = self.output_bytes(job)? else {
+            return Ok(None);
+        };
+        let format = image::guess_format(&bytes).map_err(|e| Error::Preview {
+            job,
+            message: format!("the output is not an image: {e}"),
+        })?;
+        let made = preview::preview(&bytes, format, size).map_err(|e| Error::Preview {
+            job,
+            message: e.message,
+        })?;
+        let made = Arc::new(made);
+        self.shared.previews.insert((job, size), made.clone());
+        Ok(Some(made))
     }
 
     fn work_changed(&self) {

@@ -562,3 +562,61 @@ fn an_animated_gif_gives_its_first_frame() {
     assert_eq!((p.width, p.height), (40, 30));
     assert_close(decoded(&p).get_pixel(20, 15), RED, "first GIF frame");
 }
+
+#[test]
+fn many_files_preview_in_parallel_each_with_its_own_result() {
+    use outbox_engine::preview::{preview_many, PreviewEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for i in 0..6 {
+        let path = dir.path().join(format!("good{i}.jpg"));
+        std::fs::write(&path, jpeg_of(&quadrants(200 + 40 * i, 100))).unwrap();
+        paths.push(path);
+    }
+    let camera = dir.path().join("camera.jpg");
+    let thumb = jpeg_of(&quadrants(80, 40));
+    std::fs::write(
+        &camera,
+        with_exif(&jpeg_of(&quadrants(800, 400)), &exif_tiff(1, Some(&thumb))),
+    )
+    .unwrap();
+    paths.push(camera);
+    let bad = dir.path().join("bad.jpg");
+    std::fs::write(&bad, b"not a jpeg at all").unwrap();
+    paths.push(bad);
+    paths.push(dir.path().join("missing.png"));
+
+    let events: Vec<PreviewEvent> = preview_many(paths.clone(), 64, 2).into_iter().collect();
+    let mut finished = vec![0; paths.len()];
+    let mut thumbnail_before_ready = false;
+    for (at, event) in events.iter().enumerate() {
+        match event {
+            PreviewEvent::Thumbnail { index, preview } => {
+                assert_eq!(*index, 6, "only the camera file has a thumbnail");
+                assert_eq!((preview.width, preview.height), (80, 40));
+                thumbnail_before_ready = events[at..]
+                    .iter()
+                    .any(|e| matches!(e, PreviewEvent::Ready { index: 6, .. }));
+            }
+            PreviewEvent::Ready { index, preview } => {
+                finished[*index] += 1;
+                assert!(*index <= 6, "{}", paths[*index].display());
+                assert_eq!(preview.width, 64);
+            }
+            PreviewEvent::Failed { index, error } => {
+                finished[*index] += 1;
+                let want = if *index == 7 { "not an image" } else { "gone" };
+                assert!(
+                    *index >= 7 && error.message.contains(want),
+                    "{index}: {}",
+                    error.message
+                );
+            }
+        }
+    }
+    assert_eq!(finished, vec![1; paths.len()], "one result per file");
+    assert!(
+        thumbnail_before_ready,
+        "the thumbnail comes before the preview"
+    );
+}

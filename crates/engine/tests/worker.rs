@@ -592,3 +592,33 @@ async fn stopping_lets_running_jobs_finish_and_ends_the_run_cleanly() {
     let summary = bed.run_until_idle().await;
     assert_eq!(summary.dead_runs_found, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_preview_comes_from_memory_or_is_made_again_from_its_output_file() {
+    for (what, cache_bytes) in [("cached", 64 << 20), ("nothing cached", 0)] {
+        let bed = TestBed::with_options(|o| {
+            o.output_cache_bytes = cache_bytes;
+            o.preview_cache_bytes = cache_bytes;
+        });
+        let source = bed.path("wide.png");
+        write_png(&source, 400, 200, 9);
+        let job = bed.add(&[source], to("out"))[0];
+        assert_eq!(
+            bed.engine.preview(job, 100).unwrap(),
+            None,
+            "{what}: no output yet"
+        );
+        bed.run_until_idle().await;
+
+        let first = bed.engine.preview(job, 100).unwrap().expect("a preview");
+        assert_eq!((first.width, first.height), (100, 50), "{what}");
+        let again = bed.engine.preview(job, 100).unwrap().expect("a preview");
+        assert_eq!(Arc::ptr_eq(&first, &again), cache_bytes > 0, "{what}");
+        assert_eq!(
+            first.jpeg, again.jpeg,
+            "{what}: the same preview either way"
+        );
+        let other_size = bed.engine.preview(job, 40).unwrap().expect("a preview");
+        assert_eq!((other_size.width, other_size.height), (40, 20), "{what}");
+    }
+}

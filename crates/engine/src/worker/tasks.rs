@@ -203,7 +203,7 @@ async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Fai
         mime: output.mime,
         size: output.size,
         hash: output.hash,
-        bytes: ctx.shared.cache.get(job),
+        bytes: ctx.shared.cache.get(&job),
         path: output.path,
     };
     if delivery.bytes.is_none() && !delivery.path.is_file() {

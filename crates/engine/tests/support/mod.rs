@@ -26,14 +26,20 @@ pub struct TestBed {
 
 impl TestBed {
     pub fn new() -> Self {
+        Self::with_options(|_| {})
+    }
+
+    /// A test bed whose engine options `adjust` changes first.
+    pub fn with_options(adjust: impl FnOnce(&mut EngineOptions)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = ManualClock::new(START_MS);
-        let engine = Engine::open(EngineOptions {
+        let mut options = EngineOptions {
             data_dir: Some(dir.path().join("data")),
             clock: Arc::new(clock.clone()) as Arc<dyn Clock>,
             ..EngineOptions::default()
-        })
-        .expect("open engine");
+        };
+        adjust(&mut options);
+        let engine = Engine::open(options).expect("open engine");
         std::fs::create_dir_all(dir.path().join("out")).expect("out dir");
         engine
             .add_destination(DestinationView {

@@ -11,6 +11,10 @@
 //! Every route resizes with SIMD (`fast_image_resize`, Lanczos3), applies the
 //! EXIF orientation, and encodes with libjpeg-turbo.
 
+mod many;
+
+pub use many::{preview_many, PreviewEvent};
+
 use crate::codec;
 use crate::jpeg_meta::read_jpeg_exif;
 use crate::pipeline::{self, Decoded, GenerateError};
@@ -64,6 +68,12 @@ pub fn exif_thumbnail(jpeg: &[u8]) -> Option<Preview> {
         image.apply_orientation(exif.orientation());
     }
     encode(&image, None).ok()
+}
+
+impl crate::byte_cache::Weigh for Preview {
+    fn bytes(&self) -> usize {
+        self.jpeg.len()
+    }
 }
 
 fn encode(image: &DynamicImage, icc: Option<&[u8]>) -> Result<Preview, GenerateError> {
