@@ -131,6 +131,21 @@ pub(crate) fn fit_within(image: DynamicImage, edge: u32) -> Result<DynamicImage,
     let ratio = f64::from(edge) / f64::from(w.max(h));
     let dw = ((f64::from(w) * ratio).round() as u32).clamp(1, edge);
     let dh = ((f64::from(h) * ratio).round() as u32).clamp(1, edge);
+    resize_exact(image, dw, dh)
+}
+
+/// Resizes to exactly `dw`×`dh` (shape as asked), Lanczos3, with SIMD.
+/// Transparency is kept (and resized premultiplied, so edges do not darken).
+pub(crate) fn resize_exact(
+    image: DynamicImage,
+    dw: u32,
+    dh: u32,
+) -> Result<DynamicImage, GenerateError> {
+    let (w, h) = (image.width(), image.height());
+    if (w, h) == (dw, dh) {
+        return Ok(image);
+    }
+    check_size(dw, dh)?;
     let (pixel_type, raw) = if image.color().has_alpha() {
         (PixelType::U8x4, image.into_rgba8().into_raw())
     } else {

@@ -14,6 +14,7 @@ mod codec;
 pub mod destinations;
 mod error;
 pub mod events;
+mod geometry;
 pub mod jpeg_meta;
 mod model;
 pub mod paths;

@@ -4,8 +4,9 @@
 //! this one file.
 
 use crate::codec;
+use crate::geometry;
 use crate::model::ErrorClass;
-use crate::recipe::{Operation, Recipe};
+use crate::recipe::{fill_pattern, parse_colour, Operation, Recipe};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use std::io::Cursor;
 use std::path::Path;
@@ -81,35 +82,74 @@ impl Generate for LocalPipeline {
             });
         }
 
+        recipe.validate().map_err(|e| {
+            GenerateError::permanent(format!("the recipe {:?} is invalid: {e}", recipe.name))
+        })?;
         let Decoded {
             mut image,
             orientation,
-            icc,
+            mut icc,
         } = codec::decode(&bytes, format, recipe.shrink_on_load())?;
-        let mut encoded = None;
+        // Shape first, in the recipe's order; the format and name ops only
+        // say how the result is written, once, at the end.
+        let mut output = Output::Jpeg { quality: 90 };
+        let mut name_pattern = None;
         for op in &recipe.operations {
             match op {
                 Operation::AutoOrient => image.apply_orientation(orientation),
                 Operation::FitWithin { longest_edge } => {
                     image = codec::fit_within(image, *longest_edge)?;
                 }
-                Operation::Jpeg { quality } => {
-                    encoded = Some((
-                        codec::encode_jpeg(&image, *quality, icc.as_deref())?,
-                        ImageFormat::Jpeg,
-                    ))
+                Operation::Resize {
+                    mode,
+                    width,
+                    height,
+                } => image = geometry::resize(image, *mode, *width, *height)?,
+                Operation::CropToAspect { width, height } => {
+                    image = geometry::crop_to_aspect(&image, *width, *height);
                 }
-                Operation::Png => encoded = Some((encode_png(&image)?, ImageFormat::Png)),
+                Operation::PadToAspect {
+                    width,
+                    height,
+                    background,
+                } => {
+                    let colour = parse_colour(background).map_err(GenerateError::permanent)?;
+                    image = geometry::pad_to_aspect(&image, *width, *height, colour);
+                }
+                Operation::Jpeg { quality } => output = Output::Jpeg { quality: *quality },
+                Operation::Png => output = Output::Png,
+                Operation::Webp => output = Output::Webp,
+                Operation::StripMetadata {
+                    keep_colour_profile,
+                } => {
+                    if !keep_colour_profile {
+                        icc = None;
+                    }
+                }
+                Operation::Rename { pattern } => name_pattern = Some(pattern),
             }
         }
-        let (bytes, format) = match encoded {
-            Some(done) => done,
-            None => (
-                codec::encode_jpeg(&image, 90, icc.as_deref())?,
+        let (bytes, format) = match output {
+            Output::Jpeg { quality } => (
+                codec::encode_jpeg(&image, quality, icc.as_deref())?,
                 ImageFormat::Jpeg,
+            ),
+            Output::Png => (
+                encode_with_image(&image, ImageFormat::Png)?,
+                ImageFormat::Png,
+            ),
+            Output::Webp => (
+                encode_with_image(&image, ImageFormat::WebP)?,
+                ImageFormat::WebP,
             ),
         };
         let extension = format.extensions_str().first().copied().unwrap_or("img");
+        let stem = match name_pattern {
+            Some(pattern) => {
+                fill_pattern(pattern, &stem, image.width(), image.height(), &recipe.name)
+            }
+            None => stem,
+        };
         Ok(GeneratedImage {
             bytes,
             mime: format.to_mime_type(),
@@ -119,6 +159,13 @@ impl Generate for LocalPipeline {
             source_hash,
         })
     }
+}
+
+/// The format an output is written in.
+enum Output {
+    Jpeg { quality: u8 },
+    Png,
+    Webp,
 }
 
 pub(crate) fn read_source(source: &Path) -> Result<Vec<u8>, GenerateError> {
@@ -233,11 +280,28 @@ pub(crate) fn decode_generic(bytes: &[u8], format: ImageFormat) -> Result<Decode
     })
 }
 
-fn encode_png(image: &DynamicImage) -> Result<Vec<u8>, GenerateError> {
+/// PNG and (lossless) WebP, with the `image` crate's encoders.
+fn encode_with_image(image: &DynamicImage, format: ImageFormat) -> Result<Vec<u8>, GenerateError> {
     let mut out = Cursor::new(Vec::new());
+    // The WebP encoder takes 8-bit pixels only.
+    let eight_bit;
+    let image = if format == ImageFormat::WebP
+        && !matches!(
+            image,
+            DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_)
+        ) {
+        eight_bit = if image.color().has_alpha() {
+            DynamicImage::ImageRgba8(image.to_rgba8())
+        } else {
+            DynamicImage::ImageRgb8(image.to_rgb8())
+        };
+        &eight_bit
+    } else {
+        image
+    };
     image
-        .write_to(&mut out, ImageFormat::Png)
-        .map_err(|e| GenerateError::permanent(format!("cannot encode PNG: {e}")))?;
+        .write_to(&mut out, format)
+        .map_err(|e| GenerateError::permanent(format!("cannot encode {format:?}: {e}")))?;
     Ok(out.into_inner())
 }
 

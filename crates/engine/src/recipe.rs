@@ -17,17 +17,89 @@ pub enum Operation {
     AutoOrient,
     /// Shrink to fit within a square of this many pixels; never enlarge.
     FitWithin { longest_edge: u32 },
-    /// Encode as JPEG (transparency flattened onto white; colour profile kept,
-    /// other metadata dropped).
+    /// Resize to a box: `fit` inside it (never enlarged), `fill` it (cover,
+    /// then centre crop), or `exact` (stretched).
+    Resize {
+        mode: ResizeMode,
+        width: u32,
+        height: u32,
+    },
+    /// Centre crop to this aspect ratio (e.g. 1:1, 4:5).
+    CropToAspect { width: u32, height: u32 },
+    /// Centre on a canvas of this aspect ratio, filled with `background`
+    /// (`#rrggbb`); nothing is cut off.
+    PadToAspect {
+        width: u32,
+        height: u32,
+        background: String,
+    },
+    /// Encode as JPEG (transparency flattened onto white).
     Jpeg { quality: u8 },
     /// Encode as PNG.
     Png,
+    /// Encode as WebP (lossless).
+    Webp,
+    /// Outputs never carry EXIF or XMP (pixels are re-encoded); this also
+    /// drops the colour profile unless `keep_colour_profile`.
+    StripMetadata { keep_colour_profile: bool },
+    /// Name the output from a pattern: `{stem}`, `{width}`, `{height}`,
+    /// `{recipe}`; the extension follows the format.
+    Rename { pattern: String },
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizeMode {
+    Fit,
+    Fill,
+    Exact,
+}
+
+/// The largest box or canvas side a recipe may ask for.
+pub const MAX_RECIPE_SIDE: u32 = 30_000;
 
 impl Recipe {
     /// Delivered unchanged: the source bytes, after checking they are an image.
     pub fn is_passthrough(&self) -> bool {
         self.operations.is_empty()
+    }
+
+    /// Checks every operation's values; says what is wrong with the first bad one.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let side = |what: &str, n: u32| {
+            if (1..=MAX_RECIPE_SIDE).contains(&n) {
+                Ok(())
+            } else {
+                Err(format!("{what} must be 1 to {MAX_RECIPE_SIDE}, not {n}"))
+            }
+        };
+        for op in &self.operations {
+            match op {
+                Operation::FitWithin { longest_edge } => side("longest_edge", *longest_edge)?,
+                Operation::Resize { width, height, .. }
+                | Operation::CropToAspect { width, height } => {
+                    side("width", *width)?;
+                    side("height", *height)?;
+                }
+                Operation::PadToAspect {
+                    width,
+                    height,
+                    background,
+                } => {
+                    side("width", *width)?;
+                    side("height", *height)?;
+                    parse_colour(background)?;
+                }
+                Operation::Jpeg { quality } if !(1..=100).contains(quality) => {
+                    return Err(format!("JPEG quality must be 1 to 100, not {quality}"));
+                }
+                Operation::Rename { pattern } => {
+                    check_pattern(pattern)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// How many pixels on the longest edge the recipe's output can use at
@@ -89,4 +161,60 @@ pub fn find_recipe(name: &str) -> Result<Recipe> {
             name: name.to_string(),
             known,
         })
+}
+
+/// `#rrggbb` to its three channels.
+pub fn parse_colour(text: &str) -> std::result::Result<[u8; 3], String> {
+    let bad = || format!("colour {text:?} is not #rrggbb");
+    let hex = text
+        .strip_prefix('#')
+        .filter(|h| h.len() == 6)
+        .ok_or_else(bad)?;
+    let channel = |i: usize| {
+        hex.get(i..i + 2)
+            .and_then(|c| u8::from_str_radix(c, 16).ok())
+            .ok_or_else(bad)
+    };
+    Ok([channel(0)?, channel(2)?, channel(4)?])
+}
+
+const PLACEHOLDERS: &[&str] = &["stem", "width", "height", "recipe"];
+
+fn check_pattern(pattern: &str) -> std::result::Result<(), String> {
+    if pattern.trim().is_empty() {
+        return Err("the rename pattern is empty".into());
+    }
+    if pattern.contains(['/', '\\', '\0']) {
+        return Err(format!(
+            "the rename pattern {pattern:?} may not contain / or \\"
+        ));
+    }
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed {{ in the rename pattern {pattern:?}"))?;
+        let name = &rest[open + 1..open + close];
+        if !PLACEHOLDERS.contains(&name) {
+            return Err(format!(
+                "unknown {{{name}}} in the rename pattern; known: {}",
+                PLACEHOLDERS
+                    .iter()
+                    .map(|p| format!("{{{p}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    Ok(())
+}
+
+/// Fills a checked rename pattern.
+pub fn fill_pattern(pattern: &str, stem: &str, width: u32, height: u32, recipe: &str) -> String {
+    pattern
+        .replace("{stem}", stem)
+        .replace("{width}", &width.to_string())
+        .replace("{height}", &height.to_string())
+        .replace("{recipe}", recipe)
 }

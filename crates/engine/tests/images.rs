@@ -620,3 +620,236 @@ fn many_files_preview_in_parallel_each_with_its_own_result() {
         "the thumbnail comes before the preview"
     );
 }
+
+mod recipes {
+    use super::*;
+    use outbox_engine::pipeline::GeneratedImage;
+    use outbox_engine::recipe::{Operation, Recipe, ResizeMode};
+
+    fn run(source: &image::DynamicImage, ops: Vec<Operation>) -> Result<GeneratedImage, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photo.png");
+        source.save(&path).unwrap();
+        let recipe = Recipe {
+            name: "test".into(),
+            operations: ops,
+        };
+        LocalPipeline
+            .generate(&path, &recipe)
+            .map_err(|e| e.message)
+    }
+
+    fn pixels(out: &GeneratedImage) -> RgbImage {
+        let image = image::load_from_memory(&out.bytes).unwrap();
+        assert_eq!((image.width(), image.height()), (out.width, out.height));
+        image.to_rgb8()
+    }
+
+    fn photo(w: u32, h: u32) -> image::DynamicImage {
+        image::DynamicImage::ImageRgb8(quadrants(w, h))
+    }
+
+    #[test]
+    fn resize_fits_fills_or_stretches_to_the_box() {
+        let fit = Operation::Resize {
+            mode: ResizeMode::Fit,
+            width: 300,
+            height: 300,
+        };
+        let out = run(&photo(600, 400), vec![fit.clone()]).unwrap();
+        assert_eq!((out.width, out.height), (300, 200));
+        assert_quadrants(&pixels(&out), [RED, GREEN, BLUE, WHITE], "fit");
+        let out = run(&photo(120, 80), vec![fit]).unwrap();
+        assert_eq!((out.width, out.height), (120, 80), "fit never enlarges");
+
+        let fill = Operation::Resize {
+            mode: ResizeMode::Fill,
+            width: 200,
+            height: 200,
+        };
+        let out = run(&photo(600, 400), vec![fill]).unwrap();
+        assert_eq!((out.width, out.height), (200, 200));
+        assert_quadrants(
+            &pixels(&out),
+            [RED, GREEN, BLUE, WHITE],
+            "fill crops the centre",
+        );
+
+        let exact = Operation::Resize {
+            mode: ResizeMode::Exact,
+            width: 100,
+            height: 300,
+        };
+        let out = run(&photo(600, 400), vec![exact]).unwrap();
+        assert_eq!((out.width, out.height), (100, 300));
+        assert_quadrants(&pixels(&out), [RED, GREEN, BLUE, WHITE], "exact");
+    }
+
+    #[test]
+    fn crop_and_pad_to_an_aspect_ratio_keep_the_centre() {
+        let out = run(
+            &photo(600, 400),
+            vec![Operation::CropToAspect {
+                width: 1,
+                height: 1,
+            }],
+        )
+        .unwrap();
+        assert_eq!((out.width, out.height), (400, 400));
+        assert_quadrants(&pixels(&out), [RED, GREEN, BLUE, WHITE], "crop");
+        let out = run(
+            &photo(400, 600),
+            vec![Operation::CropToAspect {
+                width: 4,
+                height: 5,
+            }],
+        )
+        .unwrap();
+        assert_eq!((out.width, out.height), (400, 500));
+
+        let pad = Operation::PadToAspect {
+            width: 1,
+            height: 1,
+            background: "#000000".into(),
+        };
+        let out = run(&photo(600, 300), vec![pad]).unwrap();
+        assert_eq!((out.width, out.height), (600, 600));
+        let p = pixels(&out);
+        assert_close(p.get_pixel(300, 50), [0, 0, 0], "band above");
+        assert_close(p.get_pixel(300, 560), [0, 0, 0], "band below");
+        assert_close(p.get_pixel(150, 225), RED, "picture top left");
+        assert_close(p.get_pixel(450, 375), WHITE, "picture bottom right");
+    }
+
+    #[test]
+    fn formats_names_and_metadata_follow_the_recipe() {
+        let out = run(&photo(64, 32), vec![Operation::Webp]).unwrap();
+        assert_eq!(image::guess_format(&out.bytes).unwrap(), ImageFormat::WebP);
+        assert_eq!(
+            (out.file_name.as_str(), out.mime),
+            ("photo.webp", "image/webp")
+        );
+        assert_quadrants(&pixels(&out), [RED, GREEN, BLUE, WHITE], "webp is lossless");
+
+        let clear = image::DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+            8,
+            8,
+            image::Rgba([9, 9, 9, 0]),
+        ));
+        let out = run(&clear, vec![Operation::Png]).unwrap();
+        let back = image::load_from_memory(&out.bytes).unwrap().to_rgba8();
+        assert_eq!(back.get_pixel(4, 4).0[3], 0, "PNG keeps transparency");
+
+        let renamed = run(
+            &photo(64, 32),
+            vec![Operation::Rename {
+                pattern: "{stem}-{width}x{height}-{recipe}".into(),
+            }],
+        )
+        .unwrap();
+        assert_eq!(renamed.file_name, "photo-64x32-test.jpg");
+    }
+
+    #[test]
+    fn strip_metadata_drops_the_colour_profile_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tagged.jpg");
+        let profile = fake_profile(500);
+        std::fs::write(
+            &path,
+            with_icc_profile(&jpeg_of(&quadrants(64, 32)), &profile),
+        )
+        .unwrap();
+        for (keep, want) in [(true, Some(profile.clone())), (false, None)] {
+            let recipe = Recipe {
+                name: "t".into(),
+                operations: vec![Operation::StripMetadata {
+                    keep_colour_profile: keep,
+                }],
+            };
+            let out = LocalPipeline.generate(&path, &recipe).unwrap();
+            assert_eq!(icc_profile(&out.bytes), want, "keep {keep}");
+        }
+    }
+
+    #[test]
+    fn invalid_recipes_are_refused_with_the_reason() {
+        for (op, needle) in [
+            (Operation::Jpeg { quality: 0 }, "quality must be 1 to 100"),
+            (
+                Operation::Resize {
+                    mode: ResizeMode::Fit,
+                    width: 0,
+                    height: 10,
+                },
+                "width must be 1",
+            ),
+            (
+                Operation::FitWithin {
+                    longest_edge: 40_000,
+                },
+                "longest_edge must be 1",
+            ),
+            (
+                Operation::PadToAspect {
+                    width: 1,
+                    height: 1,
+                    background: "green".into(),
+                },
+                "not #rrggbb",
+            ),
+            (
+                Operation::Rename {
+                    pattern: "../{stem}".into(),
+                },
+                "may not contain /",
+            ),
+            (
+                Operation::Rename {
+                    pattern: "{title}".into(),
+                },
+                "unknown {title}",
+            ),
+            (
+                Operation::Rename {
+                    pattern: "{stem".into(),
+                },
+                "unclosed {",
+            ),
+            (
+                Operation::Rename {
+                    pattern: "  ".into(),
+                },
+                "empty",
+            ),
+        ] {
+            let err = run(&photo(16, 16), vec![op.clone()]).expect_err(needle);
+            assert!(
+                err.contains(needle) && err.contains("invalid"),
+                "{op:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn recipes_are_data_that_round_trip_through_json() {
+        let json = r##"{"name":"square","operations":[
+            {"op":"auto_orient"},
+            {"op":"crop_to_aspect","width":1,"height":1},
+            {"op":"resize","mode":"fill","width":1080,"height":1080},
+            {"op":"pad_to_aspect","width":4,"height":5,"background":"#ffffff"},
+            {"op":"strip_metadata","keep_colour_profile":true},
+            {"op":"webp"},
+            {"op":"rename","pattern":"{stem}-square"}]}"##;
+        let recipe: Recipe = serde_json::from_str(json).unwrap();
+        assert_eq!(recipe.operations.len(), 7);
+        recipe.validate().unwrap();
+        let again: Recipe = serde_json::from_str(&serde_json::to_string(&recipe).unwrap()).unwrap();
+        assert_eq!(again, recipe);
+        let out = run(&photo(300, 200), recipe.operations).unwrap();
+        assert_eq!(
+            (out.width, out.height, out.file_name.as_str()),
+            (1080, 1350, "photo-square.webp")
+        );
+    }
+}
