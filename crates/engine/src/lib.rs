@@ -23,6 +23,7 @@ pub mod preview;
 pub mod recipe;
 mod scan;
 mod store;
+mod watermark;
 pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -7,6 +7,7 @@ use crate::codec;
 use crate::geometry;
 use crate::model::ErrorClass;
 use crate::recipe::{fill_pattern, parse_colour, Operation, Recipe};
+use crate::watermark;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use std::io::Cursor;
 use std::path::Path;
@@ -127,6 +128,15 @@ impl Generate for LocalPipeline {
                     }
                 }
                 Operation::Rename { pattern } => name_pattern = Some(pattern),
+                Operation::Watermark {
+                    image: mark,
+                    corner,
+                    width,
+                    opacity,
+                    margin,
+                } => {
+                    image = watermark::apply(image, mark, *corner, *width, *opacity, *margin)?;
+                }
             }
         }
         let (bytes, format) = match output {

@@ -42,6 +42,15 @@ pub enum Operation {
     /// Outputs never carry EXIF or XMP (pixels are re-encoded); this also
     /// drops the colour profile unless `keep_colour_profile`.
     StripMetadata { keep_colour_profile: bool },
+    /// Lay an image (a PNG with transparency, say) over a corner: `width` is
+    /// its share of the output's width (0–1), `opacity` 0–1, `margin` in pixels.
+    Watermark {
+        image: std::path::PathBuf,
+        corner: Corner,
+        width: f32,
+        opacity: f32,
+        margin: u32,
+    },
     /// Name the output from a pattern: `{stem}`, `{width}`, `{height}`,
     /// `{recipe}`; the extension follows the format.
     Rename { pattern: String },
@@ -53,6 +62,15 @@ pub enum ResizeMode {
     Fit,
     Fill,
     Exact,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Corner {
+    TopLeft,
+    TopRight,
+    BottomLeft,
+    BottomRight,
 }
 
 /// The largest box or canvas side a recipe may ask for.
@@ -95,6 +113,16 @@ impl Recipe {
                 }
                 Operation::Rename { pattern } => {
                     check_pattern(pattern)?;
+                }
+                Operation::Watermark { width, opacity, .. } => {
+                    if !(*width > 0.0 && *width <= 1.0) {
+                        return Err(format!(
+                            "watermark width must be above 0 and at most 1, not {width}"
+                        ));
+                    }
+                    if !(0.0..=1.0).contains(opacity) {
+                        return Err(format!("watermark opacity must be 0 to 1, not {opacity}"));
+                    }
                 }
                 _ => {}
             }

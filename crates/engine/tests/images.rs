@@ -852,4 +852,56 @@ mod recipes {
             (1080, 1350, "photo-square.webp")
         );
     }
+
+    #[test]
+    fn a_watermark_lands_in_its_corner_at_its_opacity() {
+        use outbox_engine::recipe::Corner;
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("mark.png");
+        image::RgbaImage::from_pixel(20, 10, image::Rgba([255, 255, 255, 255]))
+            .save(&mark)
+            .unwrap();
+        let black = image::DynamicImage::ImageRgb8(RgbImage::from_pixel(200, 100, Rgb([0, 0, 0])));
+        let op = |opacity: f32, corner: Corner| Operation::Watermark {
+            image: mark.clone(),
+            corner,
+            width: 0.25,
+            opacity,
+            margin: 5,
+        };
+        // 50×25 pixels, 5 pixels in from the bottom right corner.
+        let out = run(&black, vec![op(1.0, Corner::BottomRight), Operation::Png]).unwrap();
+        let p = pixels(&out);
+        assert_close(p.get_pixel(170, 82), [255, 255, 255], "inside the mark");
+        assert_close(p.get_pixel(140, 82), [0, 0, 0], "left of it");
+        assert_close(p.get_pixel(170, 65), [0, 0, 0], "above it");
+        assert_close(p.get_pixel(197, 97), [0, 0, 0], "in the margin");
+
+        let out = run(&black, vec![op(0.5, Corner::TopLeft), Operation::Png]).unwrap();
+        let p = pixels(&out);
+        assert_close(p.get_pixel(20, 15), [128, 128, 128], "half opacity");
+        assert_close(p.get_pixel(170, 82), [0, 0, 0], "not in the other corner");
+
+        let gone = Operation::Watermark {
+            image: dir.path().join("missing.png"),
+            corner: Corner::TopLeft,
+            width: 0.25,
+            opacity: 1.0,
+            margin: 0,
+        };
+        let err = run(&black, vec![gone]).expect_err("missing mark");
+        assert!(
+            err.contains("the watermark") && err.contains("missing.png"),
+            "{err}"
+        );
+        let bad = Operation::Watermark {
+            image: mark.clone(),
+            corner: Corner::TopLeft,
+            width: 1.5,
+            opacity: 1.0,
+            margin: 0,
+        };
+        let err = run(&black, vec![bad]).expect_err("too wide");
+        assert!(err.contains("watermark width must be"), "{err}");
+    }
 }
