@@ -1014,8 +1014,8 @@ fn bench_web(corpus: &Corpus, tools: &Tools, notes: &mut Vec<String>) -> Vec<Fig
         median(samples.next().expect("samples")),
     );
     notes.push(format!(
-        "web of the 12 MP orientation-6 JPEG: {} with AutoOrient (turned before the resize, as \
-         the recipe orders it), {} without it: turning costs {}",
+        "web of the 12 MP orientation-6 JPEG: {} with AutoOrient (the pipeline turns after the \
+         fit, which commutes with it), {} without it: turning costs {}",
         ms(with),
         ms(without),
         ms(with.saturating_sub(without)),
