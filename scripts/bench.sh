@@ -8,15 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 
-missing_bench=()
-for pkg in libvips-tools libjpeg-turbo-progs imagemagick time; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing_bench+=("$pkg")
-done
-if [ ${#missing_bench[@]} -gt 0 ]; then
-  echo "installing: ${missing_bench[*]}"
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing_bench[@]}"
-fi
+install_missing_apt libvips-tools libjpeg-turbo-progs imagemagick time
 
 # The image bench spawns the release CLI (process against process).
 cargo build --release -p outbox

@@ -7,16 +7,21 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-missing_apt=()
+# Installs, with apt, those of the given Debian packages that are missing.
+install_missing_apt() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  fi
+}
+
 # cmake and nasm build the bundled libjpeg-turbo (the turbojpeg crate).
-for pkg in build-essential pkg-config cmake nasm; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing_apt+=("$pkg")
-done
-if [ ${#missing_apt[@]} -gt 0 ]; then
-  echo "installing: ${missing_apt[*]}"
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing_apt[@]}"
-fi
+install_missing_apt build-essential pkg-config cmake nasm
 
 # Rust: the toolchain from rustup (Debian's cargo is too old for this code).
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then

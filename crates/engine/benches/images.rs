@@ -18,10 +18,13 @@
 //!
 //! The last run's figures and where the time goes: docs/PERFORMANCE.md.
 
+mod report;
+
 use image::{ImageFormat, RgbImage};
 use outbox_engine::pipeline::{Generate, LocalPipeline};
 use outbox_engine::preview::{exif_thumbnail, preview, preview_file};
 use outbox_engine::recipe::{self, Operation, Recipe};
+use report::{machine_line, median, ms, print_table, progress, Figure};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -105,31 +108,9 @@ fn main() {
 // ---------------------------------------------------------------------------
 // Reporting
 
-struct Figure {
-    name: String,
-    outbox: String,
-    reference: String,
-    ratio: Option<f64>,
-    target: &'static str,
-    /// `None`: no target, or the reference was skipped.
-    met: Option<bool>,
-}
-
 fn header(scratch: &Path, tools: &Tools) {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
     println!("Outbox image benchmark");
-    println!("  machine: {cores} core(s) (nproc), CPU: {cpu}");
+    println!("{}", machine_line());
     println!(
         "  vipsthumbnail: {}",
         tools
@@ -188,61 +169,6 @@ fn version_of(tool: &Path, args: &[&str]) -> String {
     }
 }
 
-fn print_table(figures: &[Figure]) {
-    let head = ["figure", "outbox", "reference", "ratio", "target", "met?"];
-    let rows: Vec<[String; 6]> = figures
-        .iter()
-        .map(|f| {
-            [
-                f.name.clone(),
-                f.outbox.clone(),
-                f.reference.clone(),
-                f.ratio
-                    .map(|r| format!("{r:.2}"))
-                    .unwrap_or_else(|| "–".into()),
-                f.target.to_string(),
-                match f.met {
-                    Some(true) => "yes",
-                    Some(false) => "NO",
-                    None => "–",
-                }
-                .to_string(),
-            ]
-        })
-        .collect();
-    let mut widths = head.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| {
-                let pad = w.saturating_sub(c.chars().count());
-                format!("{c}{}", " ".repeat(pad))
-            })
-            .collect();
-        println!("{}", padded.join(" | ").trim_end());
-    };
-    line(&head.map(String::from));
-    line(&widths.map(|w| "-".repeat(w)));
-    for row in &rows {
-        line(row);
-    }
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
 fn ms_list(samples: &[Duration]) -> String {
     let list: Vec<String> = samples
         .iter()
@@ -253,10 +179,6 @@ fn ms_list(samples: &[Duration]) -> String {
 
 fn ratio(outbox: Duration, reference: Duration) -> f64 {
     outbox.as_secs_f64() / reference.as_secs_f64()
-}
-
-fn progress(what: &str) {
-    eprintln!("[bench] {what}");
 }
 
 fn megabytes(bytes: u64) -> String {
@@ -744,45 +666,44 @@ fn bench_preview(
 
     let mut figures = Vec::new();
     let name = "preview 512 of 24 MP JPEG, process vs process (median of 9)".to_string();
-    match &tools.vips {
-        Some(_) => {
-            let vips = samples.next().expect("vips samples");
-            notes.push(format!(
-                "preview 512 process runs: vipsthumbnail {}",
-                ms_list(&vips)
-            ));
-            let vips = median(vips);
-            let r = ratio(outbox_time, vips);
-            figures.push(Figure {
-                name: format!("{name}: vs vipsthumbnail -s 512"),
-                outbox: ms(outbox_time),
-                reference: ms(vips),
-                ratio: Some(r),
-                target: "<= 0.6x",
-                met: Some(r <= 0.6),
-            });
+    // The references, in the order their commands were queued above.
+    let references = [
+        (
+            tools.vips.is_some(),
+            "vipsthumbnail",
+            "vipsthumbnail -s 512",
+            "<= 0.6x",
+            0.6,
+        ),
+        (
+            tools.djpeg.is_some(),
+            "djpeg",
+            "djpeg -scale 1/8 > /dev/null",
+            "<= 1.15x",
+            1.15,
+        ),
+    ];
+    for (present, tool, command, target, limit) in references {
+        if !present {
+            notes.push(format!("preview 512: {tool} missing, reference skipped"));
+            continue;
         }
-        None => notes.push("preview 512: vipsthumbnail missing, reference skipped".into()),
-    }
-    match &tools.djpeg {
-        Some(_) => {
-            let djpeg = samples.next().expect("djpeg samples");
-            notes.push(format!(
-                "preview 512 process runs: djpeg -scale 1/8 {}",
-                ms_list(&djpeg)
-            ));
-            let djpeg = median(djpeg);
-            let r = ratio(outbox_time, djpeg);
-            figures.push(Figure {
-                name: format!("{name}: vs djpeg -scale 1/8 > /dev/null"),
-                outbox: ms(outbox_time),
-                reference: ms(djpeg),
-                ratio: Some(r),
-                target: "<= 1.15x",
-                met: Some(r <= 1.15),
-            });
-        }
-        None => notes.push("preview 512: djpeg missing, reference skipped".into()),
+        let runs = samples.next().expect("reference samples");
+        let label = command.trim_end_matches(" > /dev/null");
+        notes.push(format!(
+            "preview 512 process runs: {label} {}",
+            ms_list(&runs)
+        ));
+        let reference = median(runs);
+        let r = ratio(outbox_time, reference);
+        figures.push(Figure {
+            name: format!("{name}: vs {command}"),
+            outbox: ms(outbox_time),
+            reference: ms(reference),
+            ratio: Some(r),
+            target,
+            met: Some(r <= limit),
+        });
     }
     figures
 }

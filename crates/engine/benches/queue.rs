@@ -7,6 +7,8 @@
 //!
 //! Where the time goes, and the last run's figures: docs/PERFORMANCE.md.
 
+mod report;
+
 use outbox_engine::destinations::{
     BoxFuture, Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination,
 };
@@ -16,6 +18,7 @@ use outbox_engine::{
     source_key, AddOptions, Clock, DestinationView, Engine, EngineOptions, ManualClock, NewItem,
     Remote, SystemClock, WorkerConfig,
 };
+use report::{machine_line, median, ms, print_table, progress, Figure};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -79,30 +82,9 @@ fn main() {
 // ---------------------------------------------------------------------------
 // Reporting
 
-struct Figure {
-    name: &'static str,
-    outbox: String,
-    reference: String,
-    ratio: f64,
-    target: &'static str,
-    met: bool,
-}
-
 fn header(scratch: &Path) {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
     println!("Outbox queue benchmark");
-    println!("  machine: {cores} core(s) (nproc), CPU: {cpu}");
+    println!("{}", machine_line());
     println!("  SQLite {} (rusqlite, bundled)", rusqlite::version());
     println!(
         "  scratch folder (databases, outputs): {}",
@@ -111,57 +93,8 @@ fn header(scratch: &Path) {
     println!();
 }
 
-fn print_table(figures: &[Figure]) {
-    let head = ["figure", "outbox", "reference", "ratio", "target", "met?"];
-    let rows: Vec<[String; 6]> = figures
-        .iter()
-        .map(|f| {
-            [
-                f.name.to_string(),
-                f.outbox.clone(),
-                f.reference.clone(),
-                format!("{:.2}", f.ratio),
-                f.target.to_string(),
-                if f.met { "yes" } else { "NO" }.to_string(),
-            ]
-        })
-        .collect();
-    let mut widths = head.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", padded.join(" | ").trim_end());
-    };
-    line(&head.map(String::from));
-    line(&widths.map(|w| "-".repeat(w)));
-    for row in &rows {
-        line(row);
-    }
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
 fn us(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
-}
-
-fn progress(what: &str) {
-    eprintln!("[bench] {what}");
 }
 
 // ---------------------------------------------------------------------------
@@ -405,12 +338,12 @@ fn bench_enqueue(scratch: &Path, notes: &mut Vec<String>) -> Figure {
     let (engine, reference) = (median(engine_times), median(ref_times));
     let ratio = engine.as_secs_f64() / reference.as_secs_f64();
     Figure {
-        name: "enqueue 10,000 items, one add (median of 7)",
+        name: "enqueue 10,000 items, one add (median of 7)".into(),
         outbox: ms(engine),
         reference: ms(reference),
-        ratio,
+        ratio: Some(ratio),
         target: "<= 30 ms and <= 1.5x",
-        met: engine <= Duration::from_millis(30) && ratio <= 1.5,
+        met: Some(engine <= Duration::from_millis(30) && ratio <= 1.5),
     }
 }
 
@@ -648,20 +581,20 @@ fn bench_worker(scratch: &Path, notes: &mut Vec<String>) -> Vec<Figure> {
     let ref_rate = per_second(ref_elapsed);
     vec![
         Figure {
-            name: "worker claim+complete (upload phase), no-op destination",
+            name: "worker claim+complete (upload phase), no-op destination".into(),
             outbox: format!("{upload_rate:.0} jobs/s"),
             reference: format!("{ref_rate:.0} jobs/s"),
-            ratio: ref_rate / upload_rate,
+            ratio: Some(ref_rate / upload_rate),
             target: ">= 10,000 jobs/s",
-            met: upload_rate >= 10_000.0,
+            met: Some(upload_rate >= 10_000.0),
         },
         Figure {
-            name: "worker generate phase, no-op generator",
+            name: "worker generate phase, no-op generator".into(),
             outbox: format!("{generate_rate:.0} jobs/s"),
             reference: format!("{ref_rate:.0} jobs/s"),
-            ratio: ref_rate / generate_rate,
+            ratio: Some(ref_rate / generate_rate),
             target: "(none: an fsync per output)",
-            met: true,
+            met: None,
         },
     ]
 }
@@ -756,20 +689,20 @@ fn bench_status(scratch: &Path, notes: &mut Vec<String>) -> Vec<Figure> {
     ));
     vec![
         Figure {
-            name: "counts() on 1,000,000 jobs (median of 2,000)",
+            name: "counts() on 1,000,000 jobs (median of 2,000)".into(),
             outbox: us(counts_time),
             reference: us(reference),
-            ratio: counts_time.as_secs_f64() / reference.as_secs_f64(),
+            ratio: Some(counts_time.as_secs_f64() / reference.as_secs_f64()),
             target: "<= 1 ms",
-            met: counts_time <= Duration::from_millis(1),
+            met: Some(counts_time <= Duration::from_millis(1)),
         },
         Figure {
-            name: "status() on 1,000,000 jobs (median of 500)",
+            name: "status() on 1,000,000 jobs (median of 500)".into(),
             outbox: us(status_time),
             reference: us(reference),
-            ratio: status_time.as_secs_f64() / reference.as_secs_f64(),
+            ratio: Some(status_time.as_secs_f64() / reference.as_secs_f64()),
             target: "(none; counts <= 1 ms)",
-            met: true,
+            met: None,
         },
     ]
 }
@@ -903,11 +836,11 @@ fn bench_recovery(scratch: &Path, notes: &mut Vec<String>) -> Figure {
     ));
     let (outbox, reference) = (median(to_first), median(ref_times));
     Figure {
-        name: "recovery, 100,000 in flight: open -> first claim",
+        name: "recovery, 100,000 in flight: open -> first claim".into(),
         outbox: ms(outbox),
         reference: ms(reference),
-        ratio: outbox.as_secs_f64() / reference.as_secs_f64(),
+        ratio: Some(outbox.as_secs_f64() / reference.as_secs_f64()),
         target: "<= 200 ms",
-        met: outbox <= Duration::from_millis(200),
+        met: Some(outbox <= Duration::from_millis(200)),
     }
 }

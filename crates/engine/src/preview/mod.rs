@@ -18,7 +18,6 @@ pub use many::{preview_many, PreviewEvent};
 use crate::codec;
 use crate::jpeg_meta::read_jpeg_exif;
 use crate::pipeline::{self, Decoded, GenerateError};
-use image::metadata::Orientation;
 use image::{DynamicImage, ImageFormat};
 use std::path::Path;
 
@@ -64,9 +63,7 @@ pub fn exif_thumbnail(jpeg: &[u8]) -> Option<Preview> {
     let thumbnail = jpeg.get(exif.thumbnail.clone()?)?;
     let pixels = codec::decode_small_jpeg(thumbnail, MAX_THUMBNAIL_PIXELS)?;
     let mut image = DynamicImage::ImageRgb8(pixels);
-    if exif.orientation() != Orientation::NoTransforms {
-        image.apply_orientation(exif.orientation());
-    }
+    image.apply_orientation(exif.orientation());
     encode(&image, None).ok()
 }
 
