@@ -606,7 +606,7 @@ fn bench_preview(
         black_box(preview_file(big, PREVIEW_SIZE).expect("preview_file"));
         from_file.push(start.elapsed());
         let start = Instant::now();
-        black_box(turbo_decode_eighth(&bytes));
+        black_box(turbo_decode_scaled(&bytes, ScalingFactor::ONE_EIGHTH));
         decode_only.push(start.elapsed());
     }
     notes.push(format!(
@@ -708,13 +708,14 @@ fn bench_preview(
     figures
 }
 
-fn turbo_decode_eighth(bytes: &[u8]) -> Vec<u8> {
+/// libjpeg-turbo's own decode at `scale`, as RGB: (pixels, width, height).
+fn turbo_decode_scaled(bytes: &[u8], scale: ScalingFactor) -> (Vec<u8>, usize, usize) {
     let mut decompressor = Decompressor::new().expect("a libjpeg-turbo decompressor");
     let header = decompressor.read_header(bytes).expect("a JPEG header");
     decompressor
-        .set_scaling_factor(ScalingFactor::ONE_EIGHTH)
-        .expect("scale 1/8");
-    let scaled = header.scaled(ScalingFactor::ONE_EIGHTH);
+        .set_scaling_factor(scale)
+        .expect("a supported scale");
+    let scaled = header.scaled(scale);
     let mut image = turbojpeg::Image {
         pixels: vec![0; 3 * scaled.width * scaled.height],
         width: scaled.width,
@@ -724,8 +725,8 @@ fn turbo_decode_eighth(bytes: &[u8]) -> Vec<u8> {
     };
     decompressor
         .decompress(bytes, image.as_deref_mut())
-        .expect("decode at 1/8");
-    image.pixels
+        .expect("a scaled decode");
+    (image.pixels, scaled.width, scaled.height)
 }
 
 // ---------------------------------------------------------------------------
@@ -950,27 +951,12 @@ fn bench_web(corpus: &Corpus, tools: &Tools, notes: &mut Vec<String>) -> Vec<Fig
 /// encoding the reference itself at q90 costs.
 fn psnr_breakdown(source: &Path, reference: &RgbImage) -> String {
     let bytes = std::fs::read(source).expect("read the 24 MP JPEG");
-    let mut decompressor = Decompressor::new().expect("a libjpeg-turbo decompressor");
-    let header = decompressor.read_header(&bytes).expect("a JPEG header");
-    decompressor
-        .set_scaling_factor(ScalingFactor::ONE_HALF)
-        .expect("scale 1/2");
-    let half = header.scaled(ScalingFactor::ONE_HALF);
-    let mut image = turbojpeg::Image {
-        pixels: vec![0; 3 * half.width * half.height],
-        width: half.width,
-        pitch: 3 * half.width,
-        height: half.height,
-        format: PixelFormat::RGB,
-    };
-    decompressor
-        .decompress(&bytes, image.as_deref_mut())
-        .expect("decode at 1/2");
+    let (pixels, half_width, half_height) = turbo_decode_scaled(&bytes, ScalingFactor::ONE_HALF);
     let (w, h) = reference.dimensions();
     let source = fast_image_resize::images::Image::from_vec_u8(
-        u32::try_from(half.width).expect("a width"),
-        u32::try_from(half.height).expect("a height"),
-        image.pixels,
+        u32::try_from(half_width).expect("a width"),
+        u32::try_from(half_height).expect("a height"),
+        pixels,
         fast_image_resize::PixelType::U8x3,
     )
     .expect("a resizer image");
