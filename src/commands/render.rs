@@ -3,7 +3,7 @@
 
 use crate::cli::RenderArgs;
 use anyhow::{bail, Context, Result};
-use outbox_engine::pipeline::{Generate, GeneratedImage, LocalPipeline};
+use outbox_engine::pipeline::{Generate, GeneratedImage, LocalPipeline, SourceItem};
 use outbox_engine::recipe::find_recipe;
 use outbox_engine::scan;
 use std::fs::OpenOptions;
@@ -30,8 +30,8 @@ pub fn run(args: &RenderArgs) -> Result<ExitCode> {
         for _ in 0..workers.min(scanned.items.len()) {
             s.spawn(|| {
                 while let Some(item) = scanned.items.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let written = LocalPipeline
-                        .generate(&item.path, &recipe)
+                    let written = LocalPipeline::default()
+                        .generate(SourceItem::file(&item.path), &recipe)
                         .map_err(anyhow::Error::from)
                         .and_then(|image| Ok((write_new(&args.output, &image)?, image)));
                     match written {

@@ -21,7 +21,7 @@
 mod report;
 
 use image::{ImageFormat, RgbImage};
-use outbox_engine::pipeline::{Generate, LocalPipeline};
+use outbox_engine::pipeline::{Generate, LocalPipeline, SourceItem};
 use outbox_engine::preview::{exif_thumbnail, preview, preview_file};
 use outbox_engine::recipe::{self, Operation, Recipe};
 use report::{machine_line, median, ms, print_table, progress, Figure};
@@ -781,13 +781,19 @@ fn bench_web(corpus: &Corpus, tools: &Tools, notes: &mut Vec<String>) -> Vec<Fig
     let vips_out = out_dir.join("vips.jpg");
     let vips_arg = format!("{}[Q=90]", vips_out.display());
     let edge_string = WEB_EDGE.to_string();
-    let pipeline = LocalPipeline;
-    let output = pipeline.generate(&corpus.big, &web).expect("generate web");
+    let pipeline = LocalPipeline::default();
+    let output = pipeline
+        .generate(SourceItem::file(&corpus.big), &web)
+        .expect("generate web");
     assert_eq!((output.width, output.height), (2048, 1365), "web size");
 
     let mut commands: Vec<Box<dyn FnMut() -> Duration + '_>> = vec![Box::new(|| {
         let start = Instant::now();
-        black_box(pipeline.generate(&corpus.big, &web).expect("generate web"));
+        black_box(
+            pipeline
+                .generate(SourceItem::file(&corpus.big), &web)
+                .expect("generate web"),
+        );
         start.elapsed()
     })];
     let (edge_arg, vips_arg_ref) = (edge_string.as_str(), vips_arg.as_str());
@@ -916,14 +922,18 @@ fn bench_web(corpus: &Corpus, tools: &Tools, notes: &mut Vec<String>) -> Vec<Fig
     let mut commands: Vec<Box<dyn FnMut() -> Duration + '_>> = vec![
         Box::new(|| {
             let start = Instant::now();
-            black_box(pipeline.generate(&corpus.exif, &web).expect("generate web"));
+            black_box(
+                pipeline
+                    .generate(SourceItem::file(&corpus.exif), &web)
+                    .expect("generate web"),
+            );
             start.elapsed()
         }),
         Box::new(|| {
             let start = Instant::now();
             black_box(
                 pipeline
-                    .generate(&corpus.exif, &no_orient)
+                    .generate(SourceItem::file(&corpus.exif), &no_orient)
                     .expect("generate"),
             );
             start.elapsed()

@@ -12,7 +12,7 @@ mod report;
 use outbox_engine::destinations::{
     BoxFuture, Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination,
 };
-use outbox_engine::pipeline::{Generate, GenerateError, GeneratedImage};
+use outbox_engine::pipeline::{Generate, GenerateError, GeneratedImage, SourceItem};
 use outbox_engine::recipe::{self, Recipe};
 use outbox_engine::{
     source_key, AddOptions, Clock, DestinationView, Engine, EngineOptions, ManualClock, NewItem,
@@ -397,12 +397,17 @@ fn tiny_image(source: &Path) -> GeneratedImage {
         file_name: format!("{stem}.jpg"),
         width: 1,
         height: 1,
+        preview: None,
     }
 }
 
 impl Generate for NoopGenerator {
-    fn generate(&self, source: &Path, _recipe: &Recipe) -> Result<GeneratedImage, GenerateError> {
-        Ok(tiny_image(source))
+    fn generate(
+        &self,
+        item: SourceItem<'_>,
+        _recipe: &Recipe,
+    ) -> Result<GeneratedImage, GenerateError> {
+        Ok(tiny_image(item.path))
     }
 }
 
@@ -717,7 +722,12 @@ struct FirstCall {
 }
 
 impl Generate for FirstCall {
-    fn generate(&self, source: &Path, _recipe: &Recipe) -> Result<GeneratedImage, GenerateError> {
+    fn generate(
+        &self,
+        item: SourceItem<'_>,
+        _recipe: &Recipe,
+    ) -> Result<GeneratedImage, GenerateError> {
+        let source = item.path;
         let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
         if first.is_none() {
             *first = Some(Instant::now());

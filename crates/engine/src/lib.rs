@@ -23,6 +23,7 @@ pub mod preview;
 pub mod recipe;
 mod scan;
 mod store;
+pub mod template;
 mod watermark;
 pub mod worker;
 

@@ -6,7 +6,9 @@
 use crate::codec;
 use crate::geometry;
 use crate::model::ErrorClass;
-use crate::recipe::{fill_pattern, parse_colour, Operation, Recipe};
+use crate::preview::{self, Preview};
+use crate::recipe::{parse_colour, Operation, Recipe};
+use crate::template::{self, Fields};
 use crate::watermark;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use std::io::Cursor;
@@ -29,6 +31,27 @@ pub struct GeneratedImage {
     pub width: u32,
     pub height: u32,
     pub source_hash: [u8; 32],
+    /// The output's preview, made from the same decoded pixels, when the
+    /// generator was asked for one.
+    pub preview: Option<Preview>,
+}
+
+/// What a generator works from: the source file and the item's fields.
+#[derive(Clone, Copy, Debug)]
+pub struct SourceItem<'a> {
+    pub path: &'a Path,
+    pub fields: Option<&'a Fields>,
+}
+
+impl<'a> SourceItem<'a> {
+    /// A file with no fields.
+    pub fn file(path: &'a Path) -> Self {
+        SourceItem { path, fields: None }
+    }
+
+    fn field(&self, name: &str) -> Option<String> {
+        self.fields.and_then(|f| template::field_text(f, name))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -50,15 +73,36 @@ impl GenerateError {
 /// Something that turns a source into an output: the local pipeline here, an
 /// AI provider later, a no-op in benchmarks.
 pub trait Generate: Send + Sync + 'static {
-    fn generate(&self, source: &Path, recipe: &Recipe) -> Result<GeneratedImage, GenerateError>;
+    fn generate(
+        &self,
+        item: SourceItem<'_>,
+        recipe: &Recipe,
+    ) -> Result<GeneratedImage, GenerateError>;
 }
 
-/// Local operations with the `image` crate.
+/// Local operations: libjpeg-turbo, SIMD resizing, the `image` crate.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct LocalPipeline;
+pub struct LocalPipeline {
+    /// Also make the output's preview of this size, from the pixels already
+    /// decoded (far cheaper than decoding the output again).
+    pub preview_size: Option<u32>,
+}
+
+impl LocalPipeline {
+    pub fn with_preview(size: u32) -> Self {
+        LocalPipeline {
+            preview_size: Some(size),
+        }
+    }
+}
 
 impl Generate for LocalPipeline {
-    fn generate(&self, source: &Path, recipe: &Recipe) -> Result<GeneratedImage, GenerateError> {
+    fn generate(
+        &self,
+        item: SourceItem<'_>,
+        recipe: &Recipe,
+    ) -> Result<GeneratedImage, GenerateError> {
+        let source = item.path;
         let bytes = read_source(source)?;
         let source_hash = *blake3::hash(&bytes).as_bytes();
         let format = sniff_format(source, &bytes)?;
@@ -80,6 +124,7 @@ impl Generate for LocalPipeline {
                 width,
                 height,
                 source_hash,
+                preview: None,
             });
         }
 
@@ -144,7 +189,24 @@ impl Generate for LocalPipeline {
                     opacity,
                     margin,
                 } => {
-                    image = watermark::apply(image, mark, *corner, *width, *opacity, *margin)?;
+                    image =
+                        watermark::apply_image(image, mark, *corner, *width, *opacity, *margin)?;
+                }
+                Operation::TextWatermark {
+                    text,
+                    corner,
+                    height,
+                    colour,
+                    opacity,
+                    margin,
+                } => {
+                    let text = template::fill(text, |name| item.field(name)).map_err(|e| {
+                        GenerateError::permanent(format!("the watermark text: {e}"))
+                    })?;
+                    let colour = parse_colour(colour).map_err(GenerateError::permanent)?;
+                    image = watermark::apply_text(
+                        image, &text, *corner, *height, colour, *opacity, *margin,
+                    )?;
                 }
             }
         }
@@ -167,10 +229,12 @@ impl Generate for LocalPipeline {
         };
         let extension = format.extensions_str().first().copied().unwrap_or("img");
         let stem = match name_pattern {
-            Some(pattern) => {
-                fill_pattern(pattern, &stem, image.width(), image.height(), &recipe.name)
-            }
+            Some(pattern) => output_name(pattern, &item, &stem, &image, &recipe.name)?,
             None => stem,
+        };
+        let preview = match self.preview_size {
+            Some(size) => Some(preview::from_pixels(image.clone(), size, icc.as_deref())?),
+            None => None,
         };
         Ok(GeneratedImage {
             bytes,
@@ -179,8 +243,38 @@ impl Generate for LocalPipeline {
             width: image.width(),
             height: image.height(),
             source_hash,
+            preview,
         })
     }
+}
+
+/// The rename pattern filled: the pipeline's values first, then the item's
+/// fields, each made safe for a file name.
+fn output_name(
+    pattern: &str,
+    item: &SourceItem<'_>,
+    stem: &str,
+    image: &DynamicImage,
+    recipe: &str,
+) -> Result<String, GenerateError> {
+    let name = template::fill(pattern, |name| {
+        let value = match name {
+            "stem" => stem.to_string(),
+            "width" => image.width().to_string(),
+            "height" => image.height().to_string(),
+            "recipe" => recipe.to_string(),
+            field => item.field(field)?,
+        };
+        Some(value.replace(|c: char| matches!(c, '/' | '\\') || c.is_control(), "_"))
+    })
+    .map_err(|e| GenerateError::permanent(format!("cannot name the output: {e}")))?;
+    let name = name.trim();
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(GenerateError::permanent(format!(
+            "cannot name the output: the pattern {pattern:?} gives an empty name"
+        )));
+    }
+    Ok(name.to_string())
 }
 
 /// The format an output is written in.

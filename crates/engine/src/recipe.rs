@@ -2,6 +2,7 @@
 //! queued with them. The built-in ones need no configuration.
 
 use crate::error::{Error, Result};
+use crate::template;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,8 +52,21 @@ pub enum Operation {
         opacity: f32,
         margin: u32,
     },
+    /// Write a line of text over a corner: `text` may name the item's fields
+    /// (`© {photographer}`), `height` is the font size as a share of the
+    /// output's height (0–1), `colour` `#rrggbb`, `opacity` 0–1, `margin` in
+    /// pixels. Text too long for the width is made smaller.
+    TextWatermark {
+        text: String,
+        corner: Corner,
+        height: f32,
+        colour: String,
+        opacity: f32,
+        margin: u32,
+    },
     /// Name the output from a pattern: `{stem}`, `{width}`, `{height}`,
-    /// `{recipe}`; the extension follows the format.
+    /// `{recipe}` or any of the item's fields (`{sku}`); the extension
+    /// follows the format. An item without a named field fails with the reason.
     Rename { pattern: String },
 }
 
@@ -115,14 +129,23 @@ impl Recipe {
                     check_pattern(pattern)?;
                 }
                 Operation::Watermark { width, opacity, .. } => {
-                    if !(*width > 0.0 && *width <= 1.0) {
-                        return Err(format!(
-                            "watermark width must be above 0 and at most 1, not {width}"
-                        ));
+                    share("watermark width", *width)?;
+                    check_opacity(*opacity)?;
+                }
+                Operation::TextWatermark {
+                    text,
+                    height,
+                    colour,
+                    opacity,
+                    ..
+                } => {
+                    if text.trim().is_empty() {
+                        return Err("the watermark text is empty".into());
                     }
-                    if !(0.0..=1.0).contains(opacity) {
-                        return Err(format!("watermark opacity must be 0 to 1, not {opacity}"));
-                    }
+                    template::check(text).map_err(|e| format!("the watermark text: {e}"))?;
+                    share("watermark height", *height)?;
+                    parse_colour(colour)?;
+                    check_opacity(*opacity)?;
                 }
                 _ => {}
             }
@@ -206,7 +229,21 @@ pub fn parse_colour(text: &str) -> std::result::Result<[u8; 3], String> {
     Ok([channel(0)?, channel(2)?, channel(4)?])
 }
 
-const PLACEHOLDERS: &[&str] = &["stem", "width", "height", "recipe"];
+fn share(what: &str, value: f32) -> std::result::Result<(), String> {
+    if value > 0.0 && value <= 1.0 {
+        Ok(())
+    } else {
+        Err(format!("{what} must be above 0 and at most 1, not {value}"))
+    }
+}
+
+fn check_opacity(opacity: f32) -> std::result::Result<(), String> {
+    if (0.0..=1.0).contains(&opacity) {
+        Ok(())
+    } else {
+        Err(format!("watermark opacity must be 0 to 1, not {opacity}"))
+    }
+}
 
 fn check_pattern(pattern: &str) -> std::result::Result<(), String> {
     if pattern.trim().is_empty() {
@@ -217,32 +254,5 @@ fn check_pattern(pattern: &str) -> std::result::Result<(), String> {
             "the rename pattern {pattern:?} may not contain / or \\"
         ));
     }
-    let mut rest = pattern;
-    while let Some(open) = rest.find('{') {
-        let close = rest[open..]
-            .find('}')
-            .ok_or_else(|| format!("unclosed {{ in the rename pattern {pattern:?}"))?;
-        let name = &rest[open + 1..open + close];
-        if !PLACEHOLDERS.contains(&name) {
-            return Err(format!(
-                "unknown {{{name}}} in the rename pattern; known: {}",
-                PLACEHOLDERS
-                    .iter()
-                    .map(|p| format!("{{{p}}}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        rest = &rest[open + close + 1..];
-    }
-    Ok(())
-}
-
-/// Fills a checked rename pattern.
-pub fn fill_pattern(pattern: &str, stem: &str, width: u32, height: u32, recipe: &str) -> String {
-    pattern
-        .replace("{stem}", stem)
-        .replace("{width}", &width.to_string())
-        .replace("{height}", &height.to_string())
-        .replace("{recipe}", recipe)
+    template::check(pattern).map_err(|e| format!("the rename pattern: {e}"))
 }

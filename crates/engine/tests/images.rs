@@ -4,7 +4,7 @@
 
 use image::{ImageFormat, Rgb, RgbImage};
 use outbox_engine::jpeg_meta::{icc_profile, read_jpeg_exif, with_icc_profile};
-use outbox_engine::pipeline::{Generate, LocalPipeline};
+use outbox_engine::pipeline::{Generate, LocalPipeline, SourceItem};
 use outbox_engine::preview::{exif_thumbnail, preview, Preview};
 use outbox_engine::recipe::find_recipe;
 use std::io::Cursor;
@@ -290,8 +290,8 @@ fn web_output_and_preview_keep_the_colour_profile() {
     )
     .unwrap();
 
-    let web = LocalPipeline
-        .generate(&source, &find_recipe("web").unwrap())
+    let web = LocalPipeline::default()
+        .generate(SourceItem::file(&source), &find_recipe("web").unwrap())
         .expect("web output");
     assert_eq!((web.width, web.height), (2048, 1365));
     assert_eq!(icc_profile(&web.bytes).as_deref(), Some(&profile[..]));
@@ -312,8 +312,8 @@ fn web_output_is_upright() {
         with_exif(&jpeg_of(&quadrants(4000, 3000)), &exif_tiff(6, None)),
     )
     .unwrap();
-    let web = LocalPipeline
-        .generate(&source, &find_recipe("web").unwrap())
+    let web = LocalPipeline::default()
+        .generate(SourceItem::file(&source), &find_recipe("web").unwrap())
         .expect("web output");
     assert_eq!((web.width, web.height), (1536, 2048));
     let image = image::load_from_memory_with_format(&web.bytes, ImageFormat::Jpeg).unwrap();
@@ -432,7 +432,7 @@ fn damaged_files_of_every_format_fail_alone_with_a_reason() {
     for (name, bytes) in cases {
         let path = dir.path().join(&name);
         std::fs::write(&path, &bytes).unwrap();
-        let output = LocalPipeline.generate(&path, &web);
+        let output = LocalPipeline::default().generate(SourceItem::file(&path), &web);
         let preview = outbox_engine::preview::preview_file(&path, 256);
         for (what, result) in [
             ("output", output.map(|_| ())),
@@ -484,8 +484,8 @@ fn a_png_bomb_is_refused_from_its_header() {
     stream.finish().unwrap();
     assert!(std::fs::metadata(&path).unwrap().len() < 1_000_000);
 
-    let err = LocalPipeline
-        .generate(&path, &find_recipe("web").unwrap())
+    let err = LocalPipeline::default()
+        .generate(SourceItem::file(&path), &find_recipe("web").unwrap())
         .expect_err("a bomb");
     assert!(err.message.contains("too large"), "{}", err.message);
     let err = outbox_engine::preview::preview_file(&path, 512).expect_err("a bomb");
@@ -526,8 +526,8 @@ fn sixteen_bit_and_palette_pngs_with_transparency_come_out_right() {
     let pixels: Vec<u8> = (0..256).map(|i| u8::from(i % 16 >= 8)).collect();
     writer.write_image_data(&pixels).unwrap();
     writer.finish().unwrap();
-    let web = LocalPipeline
-        .generate(&path, &find_recipe("web").unwrap())
+    let web = LocalPipeline::default()
+        .generate(SourceItem::file(&path), &find_recipe("web").unwrap())
         .expect("palette output");
     let out = image::load_from_memory(&web.bytes).unwrap().to_rgb8();
     assert_close(out.get_pixel(3, 8), BLUE, "palette colour");
@@ -624,9 +624,19 @@ fn many_files_preview_in_parallel_each_with_its_own_result() {
 mod recipes {
     use super::*;
     use outbox_engine::pipeline::GeneratedImage;
-    use outbox_engine::recipe::{Operation, Recipe, ResizeMode};
+    use outbox_engine::recipe::{Corner, Operation, Recipe, ResizeMode};
+    use serde_json::json;
 
     fn run(source: &image::DynamicImage, ops: Vec<Operation>) -> Result<GeneratedImage, String> {
+        run_with(source, ops, None)
+    }
+
+    /// Generates from `source` saved as `photo.png`, with the item's `fields`.
+    fn run_with(
+        source: &image::DynamicImage,
+        ops: Vec<Operation>,
+        fields: Option<serde_json::Value>,
+    ) -> Result<GeneratedImage, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("photo.png");
         source.save(&path).unwrap();
@@ -634,8 +644,13 @@ mod recipes {
             name: "test".into(),
             operations: ops,
         };
-        LocalPipeline
-            .generate(&path, &recipe)
+        let fields = fields.map(|f| f.as_object().cloned().unwrap());
+        let item = SourceItem {
+            path: &path,
+            fields: fields.as_ref(),
+        };
+        LocalPipeline::default()
+            .generate(item, &recipe)
             .map_err(|e| e.message)
     }
 
@@ -767,7 +782,9 @@ mod recipes {
                     keep_colour_profile: keep,
                 }],
             };
-            let out = LocalPipeline.generate(&path, &recipe).unwrap();
+            let out = LocalPipeline::default()
+                .generate(SourceItem::file(&path), &recipe)
+                .unwrap();
             assert_eq!(icc_profile(&out.bytes), want, "keep {keep}");
         }
     }
@@ -806,15 +823,31 @@ mod recipes {
             ),
             (
                 Operation::Rename {
-                    pattern: "{title}".into(),
-                },
-                "unknown {title}",
-            ),
-            (
-                Operation::Rename {
                     pattern: "{stem".into(),
                 },
-                "unclosed {",
+                "without its }",
+            ),
+            (
+                Operation::TextWatermark {
+                    text: "© {owner".into(),
+                    corner: Corner::TopLeft,
+                    height: 0.1,
+                    colour: "#ffffff".into(),
+                    opacity: 1.0,
+                    margin: 0,
+                },
+                "watermark text",
+            ),
+            (
+                Operation::TextWatermark {
+                    text: "ok".into(),
+                    corner: Corner::TopLeft,
+                    height: 0.0,
+                    colour: "#ffffff".into(),
+                    opacity: 1.0,
+                    margin: 0,
+                },
+                "watermark height must be",
             ),
             (
                 Operation::Rename {
@@ -855,7 +888,6 @@ mod recipes {
 
     #[test]
     fn a_watermark_lands_in_its_corner_at_its_opacity() {
-        use outbox_engine::recipe::Corner;
         let dir = tempfile::tempdir().unwrap();
         let mark = dir.path().join("mark.png");
         image::RgbaImage::from_pixel(20, 10, image::Rgba([255, 255, 255, 255]))
@@ -903,5 +935,120 @@ mod recipes {
         };
         let err = run(&black, vec![bad]).expect_err("too wide");
         assert!(err.contains("watermark width must be"), "{err}");
+    }
+
+    #[test]
+    fn rename_patterns_take_the_items_fields_made_safe_for_a_file_name() {
+        let rename = |pattern: &str| {
+            vec![Operation::Rename {
+                pattern: pattern.into(),
+            }]
+        };
+        let fields = json!({"sku": "A/17", "colour": "bleu ciel", "size": 42});
+        let out = run_with(
+            &photo(40, 20),
+            rename("{sku}_{colour}_{size}_{width}"),
+            Some(fields.clone()),
+        )
+        .unwrap();
+        assert_eq!(out.file_name, "A_17_bleu ciel_42_40.jpg");
+
+        let err = run_with(&photo(40, 20), rename("{stem}-{title}"), Some(fields)).unwrap_err();
+        assert!(
+            err.contains("cannot name the output") && err.contains("no {title}"),
+            "{err}"
+        );
+        let err = run(&photo(40, 20), rename("{sku}")).unwrap_err();
+        assert!(err.contains("no {sku}"), "an item without fields: {err}");
+    }
+
+    #[test]
+    fn a_text_watermark_writes_the_items_fields_in_its_corner() {
+        let grey =
+            image::DynamicImage::ImageRgb8(RgbImage::from_pixel(400, 200, Rgb([60, 60, 60])));
+        let text = |text: &str, corner: Corner| Operation::TextWatermark {
+            text: text.into(),
+            corner,
+            height: 0.1,
+            colour: "#ffd700".into(),
+            opacity: 1.0,
+            margin: 8,
+        };
+        let fields = Some(json!({"owner": "Ada"}));
+        let out = run_with(
+            &grey,
+            vec![text("© {owner}", Corner::BottomRight), Operation::Png],
+            fields.clone(),
+        )
+        .unwrap();
+        let p = pixels(&out);
+        // The text's box: at most 20 px tall, right-aligned 8 px in.
+        let inked = |x0: u32, y0: u32, x1: u32, y1: u32| {
+            (x0..x1)
+                .flat_map(|x| (y0..y1).map(move |y| (x, y)))
+                .filter(|&(x, y)| p.get_pixel(x, y).0 != [60, 60, 60])
+                .collect::<Vec<_>>()
+        };
+        let ink = inked(300, 160, 392, 192);
+        assert!(
+            ink.len() > 100,
+            "text drawn in the bottom right: {} pixels",
+            ink.len()
+        );
+        assert!(
+            ink.iter()
+                .any(|&(x, y)| p.get_pixel(x, y).0 == [255, 215, 0]),
+            "in its colour"
+        );
+        assert!(inked(0, 0, 400, 150).is_empty(), "nothing elsewhere");
+        assert!(inked(392, 0, 400, 200).is_empty(), "the margin is kept");
+
+        // Too long for the width: made smaller, still inside the margins.
+        let long = "a very long caption that cannot fit across at this size";
+        let out = run(&grey, vec![text(long, Corner::TopLeft), Operation::Png]).unwrap();
+        let p = pixels(&out);
+        let ink: Vec<_> = (0..400u32)
+            .flat_map(|x| (0..200u32).map(move |y| (x, y)))
+            .filter(|&(x, y)| p.get_pixel(x, y).0 != [60, 60, 60])
+            .collect();
+        assert!(!ink.is_empty());
+        assert!(
+            ink.iter().all(|&(x, y)| (8..392).contains(&x) && y < 40),
+            "fits: {:?}",
+            ink.iter().max()
+        );
+
+        let err = run(&grey, vec![text("© {owner}", Corner::TopLeft)]).unwrap_err();
+        assert!(
+            err.contains("watermark text") && err.contains("no {owner}"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_outputs_preview_comes_from_the_same_pixels() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photo.jpg");
+        std::fs::write(&path, jpeg_of(&quadrants(1600, 1200))).unwrap();
+        let web = outbox_engine::recipe::find_recipe("web").unwrap();
+        let out = LocalPipeline::with_preview(512)
+            .generate(SourceItem::file(&path), &web)
+            .unwrap();
+        let preview = out.preview.expect("a preview was asked for");
+        assert_eq!((preview.width, preview.height), (512, 384));
+        let shown = image::load_from_memory(&preview.jpeg).unwrap().to_rgb8();
+        assert_quadrants(
+            &shown,
+            [RED, GREEN, BLUE, WHITE],
+            "the preview shows the output",
+        );
+        let made_again =
+            outbox_engine::preview::preview(&out.bytes, image::ImageFormat::Jpeg, 512).unwrap();
+        assert_eq!((made_again.width, made_again.height), (512, 384));
+        let plain = LocalPipeline::default()
+            .generate(SourceItem::file(&path), &web)
+            .unwrap();
+        assert!(plain.preview.is_none(), "none unless asked");
+        assert_eq!(plain.bytes, out.bytes, "the output is the same either way");
     }
 }

@@ -5,13 +5,12 @@
 mod support;
 
 use outbox_engine::destinations::DeliveryError;
-use outbox_engine::pipeline::{Generate, GenerateError, GeneratedImage, LocalPipeline};
+use outbox_engine::pipeline::{Generate, GenerateError, GeneratedImage, LocalPipeline, SourceItem};
 use outbox_engine::recipe::Recipe;
 use outbox_engine::{
     AddOptions, Clock, DestinationView, ErrorClass, JobId, JobState, Phase, Remote, RetryTarget,
     WorkerConfig,
 };
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -164,13 +163,22 @@ struct RecordingGenerator {
 }
 
 impl Generate for RecordingGenerator {
-    fn generate(&self, source: &Path, recipe: &Recipe) -> Result<GeneratedImage, GenerateError> {
-        let name = source.file_name().unwrap().to_string_lossy().into_owned();
+    fn generate(
+        &self,
+        item: SourceItem<'_>,
+        recipe: &Recipe,
+    ) -> Result<GeneratedImage, GenerateError> {
+        let name = item
+            .path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         self.order.lock().unwrap().push(name.clone());
         if self.slow.contains(&name) {
             std::thread::sleep(Duration::from_millis(300));
         }
-        LocalPipeline.generate(source, recipe)
+        LocalPipeline::default().generate(item, recipe)
     }
 }
 
@@ -477,7 +485,7 @@ async fn an_interrupted_upload_that_did_not_arrive_is_sent_after_reconciling() {
 /// the end, so it gives up after a while).
 struct Hangs;
 impl Generate for Hangs {
-    fn generate(&self, _: &Path, _: &Recipe) -> Result<GeneratedImage, GenerateError> {
+    fn generate(&self, _: SourceItem<'_>, _: &Recipe) -> Result<GeneratedImage, GenerateError> {
         std::thread::sleep(Duration::from_millis(1500));
         Err(GenerateError {
             class: ErrorClass::Transient,
@@ -621,4 +629,29 @@ async fn a_jobs_preview_comes_from_memory_or_is_made_again_from_its_output_file(
         let other_size = bed.engine.preview(job, 40).unwrap().expect("a preview");
         assert_eq!((other_size.width, other_size.height), (40, 20), "{what}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_keeps_the_preview_it_made_while_generating() {
+    let bed = TestBed::with_options(|o| o.output_cache_bytes = 0);
+    let source = bed.path("big.png");
+    write_png(&source, 1200, 600, 3);
+    let job = bed.add(&[source], to("out"))[0];
+    bed.run_until_idle().await;
+    // With the output neither in memory nor on disk, only the preview made
+    // from the decoded pixels can answer.
+    for entry in std::fs::read_dir(bed.engine.data_dir().join("outputs")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let size = outbox_engine::preview::DEFAULT_PREVIEW_SIZE;
+    let preview = bed
+        .engine
+        .preview(job, size)
+        .unwrap()
+        .expect("kept from generation");
+    assert_eq!((preview.width, preview.height), (512, 256));
+    assert!(
+        bed.engine.preview(job, 100).is_err(),
+        "another size needs the output, which is gone"
+    );
 }

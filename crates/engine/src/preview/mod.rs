@@ -57,6 +57,15 @@ pub fn preview(bytes: &[u8], format: ImageFormat, size: u32) -> Result<Preview, 
     encode(&image, icc.as_deref())
 }
 
+/// The preview of pixels already decoded and upright (an output's, say).
+pub fn from_pixels(
+    image: DynamicImage,
+    size: u32,
+    icc: Option<&[u8]>,
+) -> Result<Preview, GenerateError> {
+    encode(&codec::fit_within(image, size.max(1))?, icc)
+}
+
 /// The JPEG's embedded EXIF thumbnail, upright, if it has a usable one.
 pub fn exif_thumbnail(jpeg: &[u8]) -> Option<Preview> {
     let exif = read_jpeg_exif(jpeg);

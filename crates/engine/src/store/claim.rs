@@ -16,6 +16,8 @@ pub(crate) struct Claimed {
     pub destination_id: i64,
     pub phase: Phase,
     pub source: PathBuf,
+    /// The item's fields as JSON text, when it has any.
+    pub fields: Option<String>,
     pub recipe_json: String,
     pub destination_json: String,
     pub output: Option<OutputRow>,
@@ -385,7 +387,8 @@ fn claim(
     let mut load = tx.prepare_cached(
         "SELECT j.id, j.destination_id, j.phase, i.source_path,
                 rs.json, ds.json, j.attempts, j.max_attempts, j.outcome_unknown,
-                o.path, o.file_name, o.mime, o.size, o.width, o.height, o.hash
+                o.path, o.file_name, o.mime, o.size, o.width, o.height, o.hash,
+                i.fields
            FROM jobs j
            JOIN items i ON i.id = j.item_id
            JOIN snapshots rs ON rs.id = j.recipe_snap
@@ -512,6 +515,7 @@ fn row_to_claimed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Claimed> {
         destination_id: r.get(1)?,
         phase: Phase::parse(&phase).unwrap_or(Phase::Generate),
         source: PathBuf::from(r.get::<_, String>(3)?),
+        fields: r.get(16)?,
         recipe_json: r.get(4)?,
         destination_json: r.get(5)?,
         attempts: r.get(6)?,

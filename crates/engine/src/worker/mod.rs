@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::model::{ErrorClass, JobId, JobState, Phase, Remote};
 use crate::pipeline::{Generate, LocalPipeline};
+use crate::preview::DEFAULT_PREVIEW_SIZE;
 use crate::store::{ClaimRequest, Finished, Recorded};
 use crate::Shared;
 use serde::Serialize;
@@ -115,7 +116,7 @@ impl Worker {
         Worker {
             shared,
             config,
-            generator: Arc::new(LocalPipeline),
+            generator: Arc::new(LocalPipeline::with_preview(DEFAULT_PREVIEW_SIZE)),
             destinations: Arc::new(BuiltinDestinations),
         }
     }

@@ -7,9 +7,11 @@ use crate::destinations::{
 };
 use crate::events::Event;
 use crate::model::{ErrorClass, JobId, Phase};
-use crate::pipeline::{Generate, GeneratedImage};
+use crate::pipeline::{Generate, GeneratedImage, SourceItem};
+use crate::preview::DEFAULT_PREVIEW_SIZE;
 use crate::recipe::Recipe;
 use crate::store::{Claimed, Generated, OutputRow};
+use crate::template::Fields;
 use crate::Shared;
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -113,13 +115,27 @@ async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, F
             ))
         }
     };
+    let fields: Option<Fields> = match claimed.fields.as_deref().map(serde_json::from_str) {
+        None => None,
+        Some(Ok(fields)) => Some(fields),
+        Some(Err(e)) => {
+            return Err(failed(
+                ErrorClass::Permanent,
+                format!("the item's fields are unreadable: {e}"),
+            ))
+        }
+    };
     let generator = ctx.generator.clone();
     let outputs = ctx.shared.data.outputs();
     let job = claimed.job_id;
     let source = claimed.source.clone();
     let result = tokio::task::spawn_blocking(move || {
+        let item = SourceItem {
+            path: &source,
+            fields: fields.as_ref(),
+        };
         let image = generator
-            .generate(&source, &recipe)
+            .generate(item, &recipe)
             .map_err(|e| failed(e.class, e.message))?;
         let path = write_output(&outputs, job, &image)?;
         Ok::<_, Failure>((image, path))
@@ -138,10 +154,22 @@ async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, F
         width,
         height,
         source_hash,
+        preview,
     } = image;
     let hash = *blake3::hash(&bytes).as_bytes();
     let size = bytes.len() as u64;
     ctx.shared.cache.insert(job, Arc::from(bytes));
+    if let Some(preview) = preview {
+        // Kept where `Engine::preview(job, DEFAULT_PREVIEW_SIZE)` looks, when
+        // it is that preview: that size, or the output's own when smaller.
+        let longest = preview.width.max(preview.height);
+        if longest == DEFAULT_PREVIEW_SIZE
+            || (longest < DEFAULT_PREVIEW_SIZE && longest == width.max(height))
+        {
+            let key = (job, DEFAULT_PREVIEW_SIZE);
+            ctx.shared.previews.insert(key, Arc::new(preview));
+        }
+    }
     Ok(Outcome::Generated(Generated {
         output: OutputRow {
             path,
