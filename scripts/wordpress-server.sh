@@ -47,7 +47,11 @@ log() { echo "wordpress-server: $*" >&2; }
 
 # ---------------------------------------------------------------- processes
 
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# A zombie (exited, not yet reaped by its new parent) counts as gone.
+alive() {
+  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null \
+    && [ "$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
 
 # True when pid $1 is one of ours: its command line names DIR.
 ours() { alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$DIR"; }

@@ -28,6 +28,9 @@ pub enum Command {
     /// Manage destinations.
     #[command(subcommand)]
     Dest(DestCommand),
+    /// Manage recipes (saved ones beside the built-in web, thumbnail, original).
+    #[command(subcommand)]
+    Recipe(RecipeCommand),
     /// Queue image files and folders (recursively; non-images are listed as skipped).
     Add(AddArgs),
     /// Run the worker: generate outputs and deliver them.
@@ -108,6 +111,25 @@ pub enum DestCommand {
     Remove { name: String },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum RecipeCommand {
+    /// Save a recipe from a JSON file (`-` reads standard input), replacing
+    /// the one of the same name; queued jobs keep the copy they were queued with.
+    Save {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// List the recipes.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a recipe as JSON (a starting point for your own).
+    Show { name: String },
+    /// Remove a saved recipe.
+    Remove { name: String },
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum DestKind {
     Folder,
@@ -120,7 +142,7 @@ pub struct AddArgs {
     /// Destination name (default: the folder ~/Pictures/Outbox).
     #[arg(long, value_name = "DEST")]
     pub to: Option<String>,
-    /// Recipe: web (default), thumbnail, original.
+    /// Recipe: web (default), thumbnail, original, or a saved one.
     #[arg(long, value_name = "NAME")]
     pub recipe: Option<String>,
     /// Higher runs first.

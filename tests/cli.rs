@@ -1141,6 +1141,12 @@ fn render_runs_a_recipe_into_a_folder_without_the_queue() {
     ])
     .ok();
     assert_eq!(decode(&thumbs.join("big.jpg")).1, 512);
+    assert!(
+        !ob.data.exists(),
+        "built-in recipes need no database: it was never opened"
+    );
+    // An unknown name is looked up among the saved recipes, then refused
+    // before anything runs.
     let bad = ob
         .run(&[
             "render",
@@ -1157,5 +1163,144 @@ fn render_runs_a_recipe_into_a_folder_without_the_queue() {
         bad.stderr
     );
     assert!(!ob.path("x").exists());
-    assert!(!ob.data.exists(), "the queue was never opened");
+}
+
+// ---------------------------------------------------------------- recipes
+
+#[test]
+fn saved_recipes_are_listed_queued_and_rendered_by_name() {
+    let ob = Outbox::new();
+    let recipes = ob.dir("recipes");
+    write_image(&recipes.join("mark.png"), 40, 20, 41);
+    let square = r##"{"name": "square", "operations": [
+        {"op": "crop_to_aspect", "width": 1, "height": 1},
+        {"op": "resize", "mode": "fill", "width": 300, "height": 300},
+        {"op": "watermark", "image": "mark.png", "corner": "bottom_right",
+         "width": 0.2, "opacity": 0.8, "margin": 4},
+        {"op": "png"},
+        {"op": "rename", "pattern": "{stem}-sq"}]}"##;
+    std::fs::write(recipes.join("square.json"), square).unwrap();
+    let saved = ob
+        .run(&["recipe", "save", &s(&recipes.join("square.json"))])
+        .ok();
+    assert!(
+        saved.stdout.contains("saved recipe \"square\""),
+        "{}",
+        saved.stdout
+    );
+
+    let list = ob.json(&["recipe", "list", "--json"]);
+    let names: Vec<(&str, bool)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (str_of(r, "name"), r["builtin"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("web", true),
+            ("thumbnail", true),
+            ("original", true),
+            ("square", false)
+        ]
+    );
+    // The watermark named relative to the recipe file was made absolute.
+    let shown = ob.json(&["recipe", "show", "square"]);
+    assert_eq!(
+        shown["operations"][2]["image"],
+        s(&recipes.join("mark.png"))
+    );
+
+    let src = ob.dir("src");
+    write_image(&src.join("wide.jpg"), 900, 600, 42);
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    ob.add(&[&src], "out", &["--recipe", "square"]);
+    // Moving the recipe file away changes nothing: the recipe is saved.
+    std::fs::remove_file(recipes.join("square.json")).unwrap();
+    ob.run_until_idle(&[]).ok();
+    assert_eq!(
+        decode(&out.join("wide-sq.png")),
+        (image::ImageFormat::Png, 300, 300)
+    );
+
+    let rendered = ob.path("rendered");
+    ob.run(&[
+        "render",
+        &s(&src),
+        "--recipe",
+        "square",
+        "-o",
+        &s(&rendered),
+    ])
+    .ok();
+    assert_eq!(decode(&rendered.join("wide-sq.png")).1, 300);
+
+    ob.run(&["recipe", "remove", "square"]).ok();
+    let gone = ob
+        .run(&["add", &s(&src), "--to", "out", "--recipe", "square"])
+        .expect_code(1);
+    assert!(
+        gone.stderr.contains("no recipe named \"square\"")
+            && gone.stderr.contains("web, thumbnail, original"),
+        "{}",
+        gone.stderr
+    );
+}
+
+#[test]
+fn bad_recipes_are_refused_with_the_reason_and_nothing_is_saved() {
+    let ob = Outbox::new();
+    let file = |name: &str, text: &str| {
+        let path = ob.path(name);
+        std::fs::write(&path, text).unwrap();
+        s(&path)
+    };
+    for (path, needle) in [
+        (
+            file("web.json", r#"{"name":"web","operations":[]}"#),
+            "\"web\" is a built-in recipe",
+        ),
+        (
+            file("broken.json", r#"{"name":"x","operations":["#),
+            "is not a recipe",
+        ),
+        (
+            file(
+                "unknown.json",
+                r#"{"name":"x","operations":[{"op":"sepia"}]}"#,
+            ),
+            "unknown variant `sepia`",
+        ),
+        (
+            file(
+                "q.json",
+                r#"{"name":"x","operations":[{"op":"jpeg","quality":101}]}"#,
+            ),
+            "JPEG quality must be 1 to 100",
+        ),
+        (
+            file(
+                "text.json",
+                r##"{"name":"x","operations":[{"op":"text_watermark","text":"© {owner",
+                    "corner":"top_left","height":0.05,"colour":"#fff","opacity":1,"margin":0}]}"##,
+            ),
+            "without its }",
+        ),
+        (s(&ob.path("missing.json")), "cannot read"),
+    ] {
+        let out = ob.run(&["recipe", "save", &path]).expect_code(1);
+        assert!(out.stderr.contains(needle), "{path}: {}", out.stderr);
+    }
+    let list = ob.json(&["recipe", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 3, "only the built-in ones");
+    let out = ob.run(&["recipe", "remove", "thumbnail"]).expect_code(1);
+    assert!(out.stderr.contains("built-in"), "{}", out.stderr);
+    let out = ob.run(&["recipe", "remove", "nope"]).expect_code(1);
+    assert!(
+        out.stderr.contains("no recipe named \"nope\""),
+        "{}",
+        out.stderr
+    );
 }

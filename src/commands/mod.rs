@@ -4,6 +4,7 @@ mod add;
 mod control;
 mod dest;
 mod preview;
+mod recipe;
 mod render;
 mod run;
 mod status;
@@ -14,7 +15,7 @@ use outbox_engine::{Engine, EngineOptions};
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    // Opened by the commands that use the queue (a preview does not).
+    // Opened by the commands that use the database (a preview does not).
     let data_dir = cli.data_dir.clone();
     let open = move || {
         Engine::open(EngineOptions {
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     };
     match cli.command {
         Command::Dest(cmd) => dest::run(&open()?, cmd),
+        Command::Recipe(cmd) => recipe::run(&open()?, cmd),
         Command::Add(args) => add::run(&open()?, args),
         Command::Run(args) => run::run(&open()?, args),
         Command::Status(args) => status::status(&open()?, args),
@@ -34,7 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resume(b) => control::pause(&open()?, b.batch, false),
         Command::Clean { older_than } => control::clean(&open()?, older_than),
         Command::Preview(args) => preview::run(&args),
-        Command::Render(args) => render::run(&args),
+        Command::Render(args) => render::run(&args, open),
     }
 }
 

@@ -5,7 +5,7 @@ use crate::cli::RenderArgs;
 use anyhow::{bail, Context, Result};
 use outbox_engine::pipeline::{Generate, GeneratedImage, LocalPipeline, SourceItem};
 use outbox_engine::recipe::find_recipe;
-use outbox_engine::scan;
+use outbox_engine::{scan, Engine};
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -15,8 +15,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// How many `stem-N` names to try before giving up on a file.
 const MAX_SAME_NAME: u32 = 10_000;
 
-pub fn run(args: &RenderArgs) -> Result<ExitCode> {
-    let recipe = find_recipe(&args.recipe)?;
+/// `open` gives the engine, for a saved recipe (built-in ones need no database).
+pub fn run(
+    args: &RenderArgs,
+    open: impl FnOnce() -> outbox_engine::Result<Engine>,
+) -> Result<ExitCode> {
+    let recipe = match find_recipe(&args.recipe) {
+        Ok(recipe) => recipe,
+        Err(_) => open()?.recipe(&args.recipe)?,
+    };
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot make {}", args.output.display()))?;
     let scanned = scan(&args.paths);

@@ -46,6 +46,12 @@ pub enum Error {
     #[error("no recipe named {name:?}; the recipes are: {known}")]
     UnknownRecipe { name: String, known: String },
 
+    #[error("{0:?} is a built-in recipe; save yours under another name")]
+    BuiltinRecipe(String),
+
+    #[error("the saved recipe {name:?} is unreadable: {message}")]
+    CorruptRecipe { name: String, message: String },
+
     #[error("invalid setting: {0}")]
     InvalidSetting(String),
 

@@ -38,6 +38,7 @@ pub use worker::{RetryPolicy, Worker, WorkerConfig, WorkerSummary};
 use byte_cache::ByteCache;
 use events::EventBus;
 use paths::DataDir;
+use recipe::Recipe;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -177,8 +178,7 @@ impl Engine {
     /// Queues items already found (by a scan, a manifest import, a paste).
     /// Durable when it returns: the commit waits for the disk.
     pub fn enqueue(&self, items: Vec<NewItem>, options: &AddOptions) -> Result<AddReport> {
-        let recipe =
-            recipe::find_recipe(options.recipe.as_deref().unwrap_or(recipe::DEFAULT_RECIPE))?;
+        let recipe = self.recipe(options.recipe.as_deref().unwrap_or(recipe::DEFAULT_RECIPE))?;
         let destination = self.destination_for_add(options.destination.as_deref())?;
         if options.max_attempts == 0 {
             return Err(Error::InvalidSetting(
@@ -273,6 +273,90 @@ impl Engine {
 
     pub fn remove_destination(&self, name: &str) -> Result<()> {
         self.shared.store.remove_destination(name)
+    }
+
+    /// Saves a recipe under its name (replacing the one saved before, never a
+    /// built-in one). Queued jobs keep the copy they were queued with.
+    pub fn save_recipe(&self, recipe: &Recipe) -> Result<()> {
+        if recipe.name.trim().is_empty() {
+            return Err(Error::InvalidSetting("a recipe needs a name".into()));
+        }
+        if recipe::builtin_recipes()
+            .iter()
+            .any(|r| r.name == recipe.name)
+        {
+            return Err(Error::BuiltinRecipe(recipe.name.clone()));
+        }
+        recipe
+            .validate()
+            .map_err(|e| Error::InvalidSetting(format!("recipe {:?}: {e}", recipe.name)))?;
+        let json = serde_json::to_string(recipe)
+            .map_err(|e| Error::InvalidSetting(format!("recipe {:?}: {e}", recipe.name)))?;
+        self.shared
+            .store
+            .save_recipe(recipe, &json, self.shared.clock.now_ms())
+    }
+
+    /// The recipe called `name`: a saved one, else a built-in one.
+    pub fn recipe(&self, name: &str) -> Result<Recipe> {
+        if let Some(json) = self.shared.store.recipe_json(name)? {
+            return parse_saved_recipe(name, &json);
+        }
+        match recipe::builtin_recipes()
+            .into_iter()
+            .find(|r| r.name == name)
+        {
+            Some(recipe) => Ok(recipe),
+            None => Err(self.unknown_recipe(name)),
+        }
+    }
+
+    /// The built-in recipes, then the saved ones by name.
+    pub fn recipes(&self) -> Result<Vec<RecipeView>> {
+        let builtin = recipe::builtin_recipes()
+            .into_iter()
+            .map(|recipe| RecipeView {
+                recipe,
+                builtin: true,
+            });
+        let saved = self
+            .shared
+            .store
+            .recipes_json()?
+            .into_iter()
+            .map(|(name, json)| {
+                Ok(RecipeView {
+                    recipe: parse_saved_recipe(&name, &json)?,
+                    builtin: false,
+                })
+            });
+        builtin.map(Ok).chain(saved).collect()
+    }
+
+    /// Removes a saved recipe.
+    pub fn remove_recipe(&self, name: &str) -> Result<()> {
+        if recipe::builtin_recipes().iter().any(|r| r.name == name) {
+            return Err(Error::BuiltinRecipe(name.to_string()));
+        }
+        if self.shared.store.remove_recipe(name)? {
+            Ok(())
+        } else {
+            Err(self.unknown_recipe(name))
+        }
+    }
+
+    fn unknown_recipe(&self, name: &str) -> Error {
+        let mut known: Vec<String> = recipe::builtin_recipes()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        if let Ok(saved) = self.shared.store.recipes_json() {
+            known.extend(saved.into_iter().map(|(name, _)| name));
+        }
+        Error::UnknownRecipe {
+            name: name.to_string(),
+            known: known.join(", "),
+        }
     }
 
     pub fn status(&self) -> Result<Status> {
@@ -408,4 +492,19 @@ impl Engine {
             }
         }
     }
+}
+
+/// A recipe as the settings show it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RecipeView {
+    #[serde(flatten)]
+    pub recipe: Recipe,
+    pub builtin: bool,
+}
+
+fn parse_saved_recipe(name: &str, json: &str) -> Result<Recipe> {
+    serde_json::from_str(json).map_err(|e| Error::CorruptRecipe {
+        name: name.to_string(),
+        message: e.to_string(),
+    })
 }

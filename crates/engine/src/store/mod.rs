@@ -12,6 +12,7 @@ mod control;
 mod destinations;
 mod enqueue;
 mod query;
+mod recipes;
 mod runs;
 mod snapshots;
 
@@ -31,6 +32,7 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_partial_index_predicates.sql"),
+    include_str!("migrations/0003_recipes.sql"),
 ];
 
 /// How long a statement waits for another process's write lock before the
