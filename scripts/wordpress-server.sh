@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # PHP code in single quotes: its $ are PHP's
 # A real WordPress site on 127.0.0.1 for integration tests, from Debian's
 # packages only (wordpress, php, mariadb), with everything it writes inside DIR.
 #
@@ -18,8 +19,9 @@
 #   post_id             a published post; posts also take {"acf":{"hero_image":ID}},
 #                       an ACF-style image field (a mu-plugin; ACF itself is not packaged)
 # Environment: WP_PORT picks the main port (default: a free one, the last one
-# used if still free). A second `start` while the servers run prints the same
-# JSON again. The first start installs (apt, only what is missing) and sets up
+# used if still free; the other two ports likewise), WP_WORKERS the PHP workers
+# per server (4). A second `start` while the servers run prints the same JSON
+# again (stop first to change ports). The first start installs (apt, only what is missing) and sets up
 # the site; later starts only start the servers.
 # Logs: DIR/logs (mariadb.log, http-*.log, php-errors.log).
 set -euo pipefail
@@ -54,7 +56,7 @@ alive() {
 }
 
 # True when pid $1 is one of ours: its command line names DIR.
-ours() { alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$DIR"; }
+ours() { alive "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$DIR/"; }
 
 # Stops the server whose pid is in file $1 (its whole process group: php -S
 # forks workers), waiting up to $2 seconds before SIGKILL.
@@ -115,6 +117,8 @@ if [ -f "$RUN/state.json" ] && ours "$(cat "$RUN/mariadb.pid" 2>/dev/null)" \
   exit 0
 fi
 stop_all   # whatever is left of an earlier run
+# A start that fails half-way leaves nothing running.
+trap 'rc=$?; [ "$rc" -eq 0 ] || stop_all; exit "$rc"' EXIT
 
 mkdir -p "$RUN" "$LOGS" "$TOOLS"
 
@@ -305,17 +309,25 @@ add_action('rest_api_init', function () {
 });
 PHP
 
-  mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$DATA" \
+  # mariadb-install-db (a shell script) breaks on a datadir with spaces: it
+  # gets a space-free symlink to it.
+  mkdir -p "$DATA"
+  datadir=$DATA
+  case $DATA in *[[:space:]]*)
+    datadir=$(mktemp -u /tmp/outbox-wp-db.XXXXXX) && ln -s "$DATA" "$datadir" ;;
+  esac
+  mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$datadir" \
     --auth-root-authentication-method=normal --skip-test-db \
     --innodb-log-file-size=8M --innodb-buffer-pool-size=32M --innodb-flush-log-at-trx-commit=0 \
     >"$LOGS/mariadb-install-db.log" 2>&1 || { cat "$LOGS/mariadb-install-db.log" >&2; exit 1; }
+  [ "$datadir" = "$DATA" ] || rm -f "$datadir"
   db_start
   mariadb --no-defaults --socket="$SOCK" -uroot \
     -e 'CREATE DATABASE IF NOT EXISTS wordpress CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'
 
   cat >"$TOOLS/install.php" <<'PHP'
 <?php
-// Installs WordPress (what install.php does in a browser) and sets the site up.
+// Installs WordPress: what wp-admin/install.php does in a browser.
 $_SERVER['HTTP_HOST'] = '127.0.0.1';
 define('WP_INSTALLING', true);
 require getenv('OUTBOX_WP_SITE') . '/wp-load.php';
@@ -373,6 +385,7 @@ free_port() {
 
 # Starts php -S for server $1 (main|strip|sub) with document root $2, extra
 # environment in the rest; prefers WP_PORT (main) or the port it had last time.
+# PHP_CLI_SERVER_WORKERS: concurrent requests (php -S serves one at a time otherwise).
 http_start() {
   local name=$1 docroot=$2 port
   shift 2
@@ -399,14 +412,22 @@ http_start sub "$SUBROOT" OUTBOX_WP_BASE=/blog
 url=http://127.0.0.1:$(cat "$RUN/http-main.port")
 url_strip=http://127.0.0.1:$(cat "$RUN/http-strip.port")
 url_sub=http://127.0.0.1:$(cat "$RUN/http-sub.port")/blog
-for check in "$url/?rest_route=/" "$url_strip/?rest_route=/" "$url_sub/?rest_route=/"; do
-  ok=""
+# Each server's first request compiles WordPress (about half a second): in parallel.
+wait_http() {
+  local i
   for ((i = 0; i < 100; i++)); do
-    if curl -fsS -o /dev/null --max-time 10 "$check" 2>/dev/null; then ok=1; break; fi
+    curl -fsS -o /dev/null --max-time 10 "$1" 2>/dev/null && return 0
     sleep 0.1
   done
-  [ -n "$ok" ] || { log "no answer from $check; see $LOGS"; exit 1; }
+  log "no answer from $1; see $LOGS"
+  return 1
+}
+checks=()
+for check in "$url" "$url_strip" "$url_sub"; do
+  wait_http "$check/?rest_route=/wp/v2/types/post" &
+  checks+=($!)
 done
+for pid in "${checks[@]}"; do wait "$pid" || exit 1; done
 
 php -r '$s = json_decode(file_get_contents($argv[1]), true);
   echo json_encode(["url" => $argv[2], "url_subpath" => $argv[3], "url_stripping_auth" => $argv[4],

@@ -55,7 +55,7 @@ pub enum Command {
         #[arg(long, value_name = "DAYS")]
         older_than: f64,
     },
-    /// Write the preview the app shows for an image (JPEG), without the queue.
+    /// Write the preview the app shows for an image (JPEG), or for many, without the queue.
     Preview(PreviewArgs),
     /// Run a recipe over files and folders into a folder, without the queue.
     Render(RenderArgs),
@@ -74,9 +74,11 @@ pub struct RenderArgs {
 
 #[derive(Args, Debug)]
 pub struct PreviewArgs {
-    pub path: PathBuf,
-    /// Where to write the preview JPEG.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Where to write the preview JPEG; with several paths, a folder (made if
+    /// missing) that gets one `NAME.jpg` per file, previewed on all cores.
+    #[arg(short, long, value_name = "FILE|DIR")]
     pub output: PathBuf,
     /// The longest edge, in pixels.
     #[arg(long, value_name = "N", default_value_t = outbox_engine::preview::DEFAULT_PREVIEW_SIZE,

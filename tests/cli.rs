@@ -1037,6 +1037,41 @@ fn preview_writes_the_apps_preview_without_touching_the_queue() {
     ])
     .expect_code(2);
 
+    // Many files: one preview each into a folder; a bad file fails alone.
+    let many = ob.path("many");
+    let other = ob.dir("other");
+    write_image(&other.join("wide.jpg"), 300, 100, 23);
+    let run = ob
+        .run(&[
+            "preview",
+            &s(&src.join("wide.jpg")),
+            &s(&src.join("small.png")),
+            &s(&src.join("notes.jpg")),
+            &s(&other.join("wide.jpg")),
+            "-o",
+            &s(&many),
+            "--size",
+            "100",
+        ])
+        .expect_code(1);
+    assert!(
+        run.stderr.contains("notes.jpg: ") && run.stderr.contains("3 of 4 preview(s) written"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        file_names(&many),
+        ["small.png.jpg", "wide.jpg-2.jpg", "wide.jpg.jpg"]
+    );
+    let mut wides = [
+        decode(&many.join("wide.jpg.jpg")),
+        decode(&many.join("wide.jpg-2.jpg")),
+    ];
+    wides.sort_by_key(|d| d.2);
+    // 1600×900 is decoded at 1/8 to 200×113 (libjpeg rounds up), then fitted.
+    assert_eq!(wides.map(|d| (d.1, d.2)), [(100, 33), (100, 57)]);
+    assert_eq!(decode(&many.join("small.png.jpg")).1, 100);
+
     // The queue was never opened: no data folder was made.
     assert!(!ob.data.exists());
 }

@@ -3,6 +3,7 @@
 mod add;
 mod control;
 mod dest;
+mod new_file;
 mod preview;
 mod recipe;
 mod render;

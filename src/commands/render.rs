@@ -1,19 +1,14 @@
 //! `outbox render`: a recipe over files, straight into a folder, one image
 //! per core at a time. Each file succeeds or fails on its own.
 
+use super::new_file::write_new;
 use crate::cli::RenderArgs;
-use anyhow::{bail, Context, Result};
-use outbox_engine::pipeline::{Generate, GeneratedImage, LocalPipeline, SourceItem};
+use anyhow::{Context, Result};
+use outbox_engine::pipeline::{Generate, LocalPipeline, SourceItem};
 use outbox_engine::recipe::find_recipe;
 use outbox_engine::{scan, Engine};
-use std::fs::OpenOptions;
-use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// How many `stem-N` names to try before giving up on a file.
-const MAX_SAME_NAME: u32 = 10_000;
 
 /// `open` gives the engine, for a saved recipe (built-in ones need no database).
 pub fn run(
@@ -40,7 +35,10 @@ pub fn run(
                     let written = LocalPipeline::default()
                         .generate(SourceItem::file(&item.path), &recipe)
                         .map_err(anyhow::Error::from)
-                        .and_then(|image| Ok((write_new(&args.output, &image)?, image)));
+                        .and_then(|image| {
+                            let path = write_new(&args.output, &image.file_name, &image.bytes)?;
+                            Ok((path, image))
+                        });
                     match written {
                         Ok((path, image)) => println!(
                             "{} -> {} ({}×{})",
@@ -68,35 +66,4 @@ pub fn run(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes under the output's name, or `stem-2.ext`, `stem-3.ext`… when taken:
-/// never over an existing file (`create_new` makes each claim atomic, also
-/// between the worker threads).
-fn write_new(dir: &Path, image: &GeneratedImage) -> Result<PathBuf> {
-    let (stem, ext) = match image.file_name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
-        _ => (image.file_name.as_str(), String::new()),
-    };
-    for n in 1..=MAX_SAME_NAME {
-        let name = match n {
-            1 => image.file_name.clone(),
-            _ => format!("{stem}-{n}{ext}"),
-        };
-        let path = dir.join(name);
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut file) => {
-                file.write_all(&image.bytes)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                return Ok(path);
-            }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
-        }
-    }
-    bail!(
-        "{MAX_SAME_NAME} files named like {} exist already in {}",
-        image.file_name,
-        dir.display()
-    )
 }

@@ -787,15 +787,23 @@ fn bench_web(corpus: &Corpus, tools: &Tools, notes: &mut Vec<String>) -> Vec<Fig
         .expect("generate web");
     assert_eq!((output.width, output.height), (2048, 1365), "web size");
 
-    let mut commands: Vec<Box<dyn FnMut() -> Duration + '_>> = vec![Box::new(|| {
-        let start = Instant::now();
-        black_box(
-            pipeline
-                .generate(SourceItem::file(&corpus.big), &web)
-                .expect("generate web"),
-        );
-        start.elapsed()
-    })];
+    // The worker's generator also makes the output's preview from the same
+    // decoded pixels; timed beside the output alone.
+    let with_preview = LocalPipeline::with_preview(PREVIEW_SIZE);
+    let web_ref = &web;
+    let timed = |pipeline: LocalPipeline| {
+        move || {
+            let start = Instant::now();
+            black_box(
+                pipeline
+                    .generate(SourceItem::file(&corpus.big), web_ref)
+                    .expect("generate web"),
+            );
+            start.elapsed()
+        }
+    };
+    let mut commands: Vec<Box<dyn FnMut() -> Duration + '_>> =
+        vec![Box::new(timed(pipeline)), Box::new(timed(with_preview))];
     let (edge_arg, vips_arg_ref) = (edge_string.as_str(), vips_arg.as_str());
     if let Some(vips) = &tools.vips {
         commands.push(Box::new(move || {
@@ -811,10 +819,13 @@ fn bench_web(corpus: &Corpus, tools: &Tools, notes: &mut Vec<String>) -> Vec<Fig
     drop(commands);
     let outbox_times = samples.next().expect("outbox samples");
     let outbox_time = median(outbox_times.clone());
+    let both_times = samples.next().expect("output and preview samples");
+    let both_time = median(both_times.clone());
     notes.push(format!(
         "web: LocalPipeline::generate (reads the file, hashes it, decodes, orients, resizes, \
-         encodes) {}",
-        ms_list(&outbox_times)
+         encodes) {}; with the {PREVIEW_SIZE} px preview from the same decode {}",
+        ms_list(&outbox_times),
+        ms_list(&both_times)
     ));
 
     // Quality: against a full-resolution Lanczos3 reference made with `image`.
@@ -848,7 +859,18 @@ fn bench_web(corpus: &Corpus, tools: &Tools, notes: &mut Vec<String>) -> Vec<Fig
         ms(resize_time),
     ));
 
-    let mut figures = Vec::new();
+    let r = ratio(both_time, outbox_time);
+    let mut figures = vec![Figure {
+        name: format!(
+            "web output and its {PREVIEW_SIZE} px preview from one decode vs the output alone \
+             (in process, median of {WEB_RUNS})"
+        ),
+        outbox: ms(both_time),
+        reference: ms(outbox_time),
+        ratio: Some(r),
+        target: "<= 1.1x",
+        met: Some(r <= 1.1),
+    }];
     match &tools.vips {
         Some(_) => {
             let vips = samples.next().expect("vips samples");
@@ -1198,19 +1220,85 @@ fn bench_memory(
                 out.as_os_str(),
             ]);
             let r = outbox_kb as f64 / vips_kb as f64;
-            vec![Figure {
+            let mut figures = vec![Figure {
                 name: "peak memory, preview 512 of 24 MP JPEG, process vs process".into(),
                 outbox: format!("{:.1} MB", outbox_kb as f64 / 1024.0),
                 reference: format!("{:.1} MB (vipsthumbnail)", vips_kb as f64 / 1024.0),
                 ratio: Some(r),
                 target: "<= 0.5x",
                 met: Some(r <= 0.5),
-            }]
+            }];
+            figures.push(memory_of_many(corpus, time, outbox, vips, &report));
+            figures
         }
         None => {
             notes.push("memory: vipsthumbnail missing, reference skipped".into());
             Vec::new()
         }
+    }
+}
+
+/// Peak memory while previewing 100 × 24 MP files in one process (`outbox
+/// preview` on all cores; `vipsthumbnail` over the same files), one run each.
+fn memory_of_many(
+    corpus: &Corpus,
+    time: &Path,
+    outbox: &Path,
+    vips: &Path,
+    report: &Path,
+) -> Figure {
+    let many = corpus.root.join("many-24mp");
+    std::fs::create_dir_all(&many).expect("create the folder of 100 files");
+    let files: Vec<PathBuf> = (0..100)
+        .map(|i| {
+            let link = many.join(format!("big-{i:03}.jpg"));
+            if !link.exists() {
+                // Hard links: 100 files of 24 MP without 700 MB of disk.
+                std::fs::hard_link(&corpus.big, &link).expect("link the 24 MP file");
+            }
+            link
+        })
+        .collect();
+    let out = corpus.root.join("out-many");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("create the output folder");
+    let size = PREVIEW_SIZE.to_string();
+    let mut ours: Vec<&std::ffi::OsStr> = vec![outbox.as_os_str(), "preview".as_ref()];
+    ours.extend(files.iter().map(|f| f.as_os_str()));
+    ours.extend([
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--size".as_ref(),
+        size.as_ref(),
+    ]);
+    let start = Instant::now();
+    let outbox_kb = peak_kb(time, &ours, report);
+    let outbox_time = start.elapsed();
+    let pattern = out.join("%s-vips.jpg");
+    let mut theirs: Vec<&std::ffi::OsStr> = vec![vips.as_os_str()];
+    theirs.extend(files.iter().map(|f| f.as_os_str()));
+    theirs.extend([
+        "-s".as_ref(),
+        size.as_ref(),
+        "-o".as_ref(),
+        pattern.as_os_str(),
+    ]);
+    let start = Instant::now();
+    let vips_kb = peak_kb(time, &theirs, report);
+    let vips_time = start.elapsed();
+    let r = outbox_kb as f64 / vips_kb as f64;
+    Figure {
+        name: format!(
+            "peak memory, previews 512 of 100 × 24 MP JPEGs in one process (outbox {}, \
+             vipsthumbnail {})",
+            ms(outbox_time),
+            ms(vips_time)
+        ),
+        outbox: format!("{:.1} MB", outbox_kb as f64 / 1024.0),
+        reference: format!("{:.1} MB (vipsthumbnail)", vips_kb as f64 / 1024.0),
+        ratio: Some(r),
+        target: "< 1 GiB",
+        met: Some(outbox_kb < 1 << 20),
     }
 }
 

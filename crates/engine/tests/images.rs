@@ -563,6 +563,58 @@ fn an_animated_gif_gives_its_first_frame() {
     assert_close(decoded(&p).get_pixel(20, 15), RED, "first GIF frame");
 }
 
+/// An animated WebP (VP8X + ANIM + one ANMF per frame) of lossless frames
+/// encoded by the `image` crate, which writes no animations itself.
+fn animated_webp(frames: &[[u8; 3]], w: u32, h: u32) -> Vec<u8> {
+    fn chunk(fourcc: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut c = fourcc.to_vec();
+        c.extend((payload.len() as u32).to_le_bytes());
+        c.extend(payload);
+        if payload.len() % 2 == 1 {
+            c.push(0);
+        }
+        c
+    }
+    let u24 = |v: u32| v.to_le_bytes()[..3].to_vec();
+    let mut body = b"WEBP".to_vec();
+    let mut vp8x = vec![0x02, 0, 0, 0]; // the animation flag
+    vp8x.extend(u24(w - 1));
+    vp8x.extend(u24(h - 1));
+    body.extend(chunk(b"VP8X", &vp8x));
+    body.extend(chunk(b"ANIM", &[0, 0, 0, 0, 0, 0]));
+    for colour in frames {
+        let mut still = Vec::new();
+        RgbImage::from_pixel(w, h, Rgb(*colour))
+            .write_to(&mut Cursor::new(&mut still), image::ImageFormat::WebP)
+            .unwrap();
+        // A still lossless WebP is RIFF, size, WEBP, then its VP8L chunk.
+        assert_eq!(&still[12..16], b"VP8L");
+        let mut frame = [u24(0), u24(0), u24(w - 1), u24(h - 1), u24(100)].concat();
+        frame.push(0);
+        frame.extend(&still[12..]);
+        body.extend(chunk(b"ANMF", &frame));
+    }
+    let mut riff = b"RIFF".to_vec();
+    riff.extend((body.len() as u32).to_le_bytes());
+    riff.extend(body);
+    riff
+}
+
+#[test]
+fn an_animated_webp_gives_its_first_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anim.webp");
+    std::fs::write(&path, animated_webp(&[GREEN, RED, BLUE], 48, 32)).unwrap();
+    let p = outbox_engine::preview::preview_file(&path, 512).expect("webp preview");
+    assert_eq!((p.width, p.height), (48, 32));
+    assert_close(decoded(&p).get_pixel(24, 16), GREEN, "first WebP frame");
+    let web = LocalPipeline::default()
+        .generate(SourceItem::file(&path), &find_recipe("web").unwrap())
+        .expect("web output");
+    let out = image::load_from_memory(&web.bytes).unwrap().to_rgb8();
+    assert_close(out.get_pixel(24, 16), GREEN, "the output too");
+}
+
 #[test]
 fn many_files_preview_in_parallel_each_with_its_own_result() {
     use outbox_engine::preview::{preview_many, PreviewEvent};
