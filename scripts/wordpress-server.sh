@@ -118,9 +118,14 @@ if [ -f "$RUN/state.json" ] && ours "$(cat "$RUN/mariadb.pid" 2>/dev/null)" \
 fi
 stop_all   # whatever is left of an earlier run
 # A start that fails half-way leaves nothing running.
-trap 'rc=$?; [ "$rc" -eq 0 ] || stop_all; exit "$rc"' EXIT
+on_exit() {
+  local rc=$?
+  [ "$rc" -eq 0 ] || stop_all
+  exit "$rc"
+}
+trap on_exit EXIT
 
-mkdir -p "$RUN" "$LOGS" "$TOOLS"
+mkdir -p "$RUN" "$LOGS" "$TOOLS" "$DIR/opcache"
 
 # ---------------------------------------------------------------- files written every start
 
@@ -386,6 +391,7 @@ free_port() {
 # Starts php -S for server $1 (main|strip|sub) with document root $2, extra
 # environment in the rest; prefers WP_PORT (main) or the port it had last time.
 # PHP_CLI_SERVER_WORKERS: concurrent requests (php -S serves one at a time otherwise).
+# opcache.file_cache: compiled WordPress kept across restarts (warm start 2 s -> 1 s).
 http_start() {
   local name=$1 docroot=$2 port
   shift 2
@@ -402,6 +408,7 @@ http_start() {
     env "$@" OUTBOX_WP_DB_SOCKET="$SOCK" PHP_CLI_SERVER_WORKERS="${WP_WORKERS:-4}" \
     php -d display_errors=0 -d log_errors=1 -d error_log="$LOGS/php-errors.log" \
     -d upload_max_filesize=128M -d post_max_size=128M -d memory_limit=512M \
+    -d opcache.file_cache="$DIR/opcache" \
     -S "127.0.0.1:$port" -t "$docroot" "$TOOLS/router.php"
 }
 

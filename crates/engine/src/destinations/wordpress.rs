@@ -1,0 +1,513 @@
+//! The WordPress destination: the media library over the REST API with an
+//! Application Password.
+//!
+//! A delivery is a chain of steps, each saved when done, so a retry resumes
+//! at the step that failed (a failed ACF update never uploads the image
+//! again): upload → thumbnails finished (`post-process`, when the upload
+//! answered 5xx after the attachment existed) → title, alt text, caption,
+//! description and attachment to a post → the post's featured image → an
+//! ACF image field on the post.
+//!
+//! Duplicates: the file name carries a short content-hash token; when an
+//! upload's outcome is unknown, the media library is searched for the token
+//! (`?search=` matches file names) before uploading again.
+
+use super::http_outcome::{failure, transport_failure};
+use super::{upload_body, BoxFuture, Delivery, DeliveryError, Destination, Steps};
+use crate::model::{ErrorClass, Remote};
+use crate::template::{field_text, Fields};
+use reqwest::header::{HeaderMap, CONTENT_DISPOSITION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The settings saved for a WordPress destination (never the password).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WordPressSettings {
+    /// The site's address, with its sub-path if any (`https://example.com/blog`).
+    pub url: String,
+    pub user: String,
+    /// Sites without pretty permalinks answer REST only at `?rest_route=`.
+    #[serde(default)]
+    pub plain_permalinks: bool,
+    /// Attach uploads to this post (an item's `post` field overrides it).
+    #[serde(default)]
+    pub post: Option<u64>,
+    /// Make the upload the post's featured image.
+    #[serde(default)]
+    pub featured: bool,
+    /// Also set this ACF image field on the post to the upload.
+    #[serde(default)]
+    pub acf_field: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_timeout() -> u64 {
+    300
+}
+
+/// What has been done for one delivery, saved after each step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Progress {
+    media_id: Option<u64>,
+    url: Option<String>,
+    /// The upload answered 5xx after the attachment existed: finish its
+    /// thumbnails instead of uploading again.
+    needs_post_process: bool,
+    details_set: bool,
+    featured_set: bool,
+    acf_set: bool,
+}
+
+pub struct WordPressDestination {
+    settings: WordPressSettings,
+    client: reqwest::Client,
+    /// `Basic …`, built once; marked sensitive so it is never logged.
+    authorization: reqwest::header::HeaderValue,
+}
+
+impl WordPressDestination {
+    pub fn new(settings: WordPressSettings, password: Option<&str>) -> Result<Self, DeliveryError> {
+        let url = reqwest::Url::parse(&settings.url).map_err(|e| {
+            DeliveryError::new(
+                ErrorClass::Permanent,
+                format!("the site address {:?} is not valid: {e}", settings.url),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(DeliveryError::new(
+                ErrorClass::Permanent,
+                format!("the site address {:?} is not http(s)", settings.url),
+            ));
+        }
+        let password = password.ok_or_else(|| {
+            DeliveryError::new(
+                ErrorClass::NeedsUser,
+                "the application password for this site is not in the keychain; set it again",
+            )
+        })?;
+        let mut authorization = reqwest::header::HeaderValue::from_str(&format!(
+            "Basic {}",
+            base64(format!("{}:{}", settings.user, password.replace(' ', "")).as_bytes())
+        ))
+        .map_err(|_| {
+            DeliveryError::new(
+                ErrorClass::Permanent,
+                "the user name has characters a header cannot carry",
+            )
+        })?;
+        authorization.set_sensitive(true);
+        let client = super::http_client(Duration::from_secs(settings.timeout_seconds.max(1)))?;
+        Ok(WordPressDestination {
+            settings,
+            client,
+            authorization,
+        })
+    }
+
+    /// The address of a REST route (`/wp/v2/media`), pretty or plain.
+    fn route(&self, route: &str) -> String {
+        let base = self.settings.url.trim_end_matches('/');
+        if self.settings.plain_permalinks {
+            let (path, query) = route.split_once('?').unwrap_or((route, ""));
+            let query = if query.is_empty() {
+                String::new()
+            } else {
+                format!("&{query}")
+            };
+            format!("{base}/?rest_route={path}{query}")
+        } else {
+            format!("{base}/wp-json{route}")
+        }
+    }
+
+    async fn call(
+        &self,
+        what: &str,
+        method: Method,
+        route: &str,
+        body: Option<Value>,
+    ) -> Result<Value, DeliveryError> {
+        let mut request = self
+            .client
+            .request(method, self.route(route))
+            .header(reqwest::header::AUTHORIZATION, self.authorization.clone());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_failure(what, &e))?;
+        read_json(what, response).await.map(|(_, _, v)| v)
+    }
+
+    async fn upload(
+        &self,
+        d: &Delivery,
+        steps: &dyn Steps,
+        progress: &mut Progress,
+    ) -> Result<(), DeliveryError> {
+        let name = upload_name(&d.file_name, &token(d));
+        let what = format!("uploading {name} to the media library");
+        let response = self
+            .client
+            .post(self.route("/wp/v2/media"))
+            .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
+            .header(CONTENT_TYPE, &d.mime)
+            .header(CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
+            .body(upload_body(d, steps).await?)
+            .send()
+            .await
+            .map_err(|e| transport_failure(&what, &e))?;
+        // Sent before the thumbnails are made: a 5xx while resizing leaves an
+        // attachment that `post-process` can finish.
+        let created = response
+            .headers()
+            .get("X-WP-Upload-Attachment-ID")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        match read_json(&what, response).await {
+            Ok((_, _, media)) => {
+                progress.media_id = media.get("id").and_then(Value::as_u64).or(created);
+                progress.url = media
+                    .get("source_url")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                if progress.media_id.is_none() {
+                    return Err(DeliveryError::new(
+                        ErrorClass::Permanent,
+                        format!("{what}: the answer has no media id"),
+                    ));
+                }
+            }
+            Err(e) if e.class == ErrorClass::Transient && created.is_some() => {
+                progress.media_id = created;
+                progress.needs_post_process = true;
+                save(steps, progress)?;
+                return Err(e);
+            }
+            Err(e) if is_disallowed_type(&e) => {
+                return Err(DeliveryError::new(ErrorClass::Permanent, e.message));
+            }
+            Err(e) => return Err(e),
+        }
+        save(steps, progress)
+    }
+
+    /// Finds this output in the media library by its token.
+    async fn find(&self, d: &Delivery) -> Result<Option<(u64, Option<String>)>, DeliveryError> {
+        let token = token(d);
+        let found = self
+            .call(
+                "searching the media library",
+                Method::GET,
+                &format!("/wp/v2/media?search={token}&per_page=100&context=edit"),
+                None,
+            )
+            .await?;
+        Ok(found.as_array().into_iter().flatten().find_map(|m| {
+            let file = m
+                .pointer("/media_details/file")
+                .or_else(|| m.get("source_url"))
+                .and_then(Value::as_str)?;
+            if !file.contains(&token) {
+                return None;
+            }
+            let id = m.get("id").and_then(Value::as_u64)?;
+            let url = m.get("source_url").and_then(Value::as_str).map(str::to_string);
+            Some((id, url))
+        }))
+    }
+
+    async fn run(&self, d: &Delivery, steps: &dyn Steps) -> Result<Remote, DeliveryError> {
+        let mut progress: Progress = steps
+            .saved()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        if progress.media_id.is_none() {
+            self.upload(d, steps, &mut progress).await?;
+        }
+        let id = progress.media_id.unwrap_or_default();
+        if progress.needs_post_process {
+            self.call(
+                "finishing the thumbnails",
+                Method::POST,
+                &format!("/wp/v2/media/{id}/post-process"),
+                Some(json!({"action": "create-image-subsizes"})),
+            )
+            .await?;
+            progress.needs_post_process = false;
+            save(steps, &progress)?;
+        }
+        let post = post_of(d.fields.as_ref()).or(self.settings.post);
+        if !progress.details_set {
+            let mut details = details_of(d);
+            if let Some(post) = post {
+                details["post"] = json!(post);
+            }
+            let media = self
+                .call(
+                    "setting the title, alt text and caption",
+                    Method::POST,
+                    &format!("/wp/v2/media/{id}"),
+                    Some(details),
+                )
+                .await?;
+            if let Some(url) = media.get("source_url").and_then(Value::as_str) {
+                progress.url = Some(url.to_string());
+            }
+            progress.details_set = true;
+            save(steps, &progress)?;
+        }
+        if let Some(post) = post {
+            if self.settings.featured && !progress.featured_set {
+                self.call(
+                    &format!("making it the featured image of post {post}"),
+                    Method::POST,
+                    &format!("/wp/v2/posts/{post}"),
+                    Some(json!({"featured_media": id})),
+                )
+                .await?;
+                progress.featured_set = true;
+                save(steps, &progress)?;
+            }
+            if let Some(field) = &self.settings.acf_field {
+                if !progress.acf_set {
+                    let updated = self
+                        .call(
+                            &format!("setting the ACF field {field:?} of post {post}"),
+                            Method::POST,
+                            &format!("/wp/v2/posts/{post}"),
+                            Some(json!({"acf": {field: id}})),
+                        )
+                        .await?;
+                    if updated.pointer(&format!("/acf/{field}")).is_none() {
+                        return Err(DeliveryError::new(
+                            ErrorClass::NeedsUser,
+                            format!(
+                                "the post has no ACF field {field:?} in the REST API (is the field \
+                                 group shown in REST?)"
+                            ),
+                        ));
+                    }
+                    progress.acf_set = true;
+                    save(steps, &progress)?;
+                }
+            }
+        }
+        Ok(Remote {
+            id: Some(id.to_string()),
+            url: progress.url,
+        })
+    }
+}
+
+impl Destination for WordPressDestination {
+    fn deliver<'a>(
+        &'a self,
+        delivery: &'a Delivery,
+        steps: &'a dyn Steps,
+    ) -> BoxFuture<'a, Result<Remote, DeliveryError>> {
+        Box::pin(self.run(delivery, steps))
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        delivery: &'a Delivery,
+    ) -> BoxFuture<'a, Result<Option<Remote>, DeliveryError>> {
+        Box::pin(async move {
+            Ok(self.find(delivery).await?.map(|(id, url)| Remote {
+                id: Some(id.to_string()),
+                url,
+            }))
+        })
+    }
+}
+
+/// Reads a JSON answer; a non-success status is a classified failure.
+async fn read_json(
+    what: &str,
+    response: reqwest::Response,
+) -> Result<(StatusCode, HeaderMap, Value), DeliveryError> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_failure(what, &e))?;
+    if !status.is_success() {
+        return Err(failure(what, status, &headers, &body));
+    }
+    let value = serde_json::from_slice(&body).map_err(|e| {
+        DeliveryError::new(
+            ErrorClass::Transient,
+            format!("{what}: the answer is not JSON ({e}); is this a WordPress site?"),
+        )
+    })?;
+    Ok((status, headers, value))
+}
+
+/// WordPress answers 500 `rest_upload_sideload_error` for a file type the
+/// site does not allow: retrying cannot help.
+fn is_disallowed_type(e: &DeliveryError) -> bool {
+    e.message.contains("rest_upload_sideload_error")
+        || e.message.contains("rest_upload_unknown_error")
+}
+
+fn save(steps: &dyn Steps, progress: &Progress) -> Result<(), DeliveryError> {
+    steps.save(&serde_json::to_value(progress).unwrap_or(Value::Null))
+}
+
+/// The token that marks this output's file name: 12 hex digits of its hash.
+fn token(d: &Delivery) -> String {
+    format!("ob{}", &d.short_hash()[..10])
+}
+
+/// The file name WordPress receives: plain ASCII (the raw-body upload reads
+/// only `filename="…"`), with the token before the extension.
+pub(crate) fn upload_name(file_name: &str, token: &str) -> String {
+    let (stem, ext) = match file_name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, ext),
+        _ => (file_name, "jpg"),
+    };
+    let ascii = |s: &str| -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            match fold_to_ascii(c) {
+                Some(a) => out.push_str(a),
+                None if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') => out.push(c),
+                None if !out.ends_with('-') => out.push('-'),
+                None => {}
+            }
+        }
+        out.trim_matches(['-', '.']).to_string()
+    };
+    let mut stem = ascii(stem);
+    stem.truncate(80);
+    let stem = if stem.is_empty() { "image".into() } else { stem };
+    let ext = ascii(ext).to_ascii_lowercase();
+    format!("{stem}-{token}.{ext}")
+}
+
+/// Latin letters with accents to their base letters.
+fn fold_to_ascii(c: char) -> Option<&'static str> {
+    Some(match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => "a",
+        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => "A",
+        'æ' => "ae",
+        'Æ' => "AE",
+        'ç' => "c",
+        'Ç' => "C",
+        'è' | 'é' | 'ê' | 'ë' => "e",
+        'È' | 'É' | 'Ê' | 'Ë' => "E",
+        'ì' | 'í' | 'î' | 'ï' => "i",
+        'Ì' | 'Í' | 'Î' | 'Ï' => "I",
+        'ñ' => "n",
+        'Ñ' => "N",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => "o",
+        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => "O",
+        'ù' | 'ú' | 'û' | 'ü' => "u",
+        'Ù' | 'Ú' | 'Û' | 'Ü' => "U",
+        'ý' | 'ÿ' => "y",
+        'ß' => "ss",
+        _ => return None,
+    })
+}
+
+/// The post an item names in its `post` field, if any.
+fn post_of(fields: Option<&Fields>) -> Option<u64> {
+    field_text(fields?, "post")?.trim().parse().ok()
+}
+
+/// Title, alt text, caption and description from the item's fields; the
+/// title falls back to the file's stem.
+fn details_of(d: &Delivery) -> Value {
+    let field = |names: &[&str]| {
+        let fields = d.fields.as_ref()?;
+        names.iter().find_map(|n| field_text(fields, n))
+    };
+    let stem = d
+        .file_name
+        .rsplit_once('.')
+        .map_or(d.file_name.as_str(), |(s, _)| s);
+    let mut details = json!({ "title": field(&["title"]).unwrap_or_else(|| stem.to_string()) });
+    for (key, names) in [
+        ("alt_text", &["alt_text", "alt"][..]),
+        ("caption", &["caption"][..]),
+        ("description", &["description"][..]),
+    ] {
+        if let Some(value) = field(names) {
+            details[key] = json!(value);
+        }
+    }
+    details
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_names_are_plain_ascii_with_the_token() {
+        assert_eq!(upload_name("Été à Paris.JPG", "ob1234"), "Ete-a-Paris-ob1234.jpg");
+        assert_eq!(upload_name("東京.png", "ob1"), "image-ob1.png");
+        assert_eq!(upload_name("a\"b\\c.jpg", "ob1"), "a-b-c-ob1.jpg");
+    }
+
+    #[test]
+    fn base64_matches_the_rfc_examples() {
+        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn routes_follow_the_permalink_style_and_sub_path() {
+        let settings = WordPressSettings {
+            url: "http://127.0.0.1:8080/blog/".into(),
+            user: "editor".into(),
+            plain_permalinks: false,
+            post: None,
+            featured: false,
+            acf_field: None,
+            timeout_seconds: 5,
+        };
+        let pretty = WordPressDestination::new(settings.clone(), Some("abcd efgh")).unwrap();
+        assert_eq!(pretty.route("/wp/v2/media"), "http://127.0.0.1:8080/blog/wp-json/wp/v2/media");
+        let plain = WordPressDestination::new(
+            WordPressSettings {
+                plain_permalinks: true,
+                ..settings
+            },
+            Some("x"),
+        )
+        .unwrap();
+        assert_eq!(
+            plain.route("/wp/v2/media?search=ob1"),
+            "http://127.0.0.1:8080/blog/?rest_route=/wp/v2/media&search=ob1"
+        );
+    }
+}
