@@ -5,4 +5,17 @@ cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+
+# The destination tests start real servers (WordPress on PHP and MariaDB,
+# moto for S3). Their scripts install what is missing; a start and stop here
+# does that once, up front, so tests running in parallel never race apt or pip.
+warm=$(mktemp -d)
+trap 'rm -rf "$warm"' EXIT
+scripts/wordpress-server.sh start "$warm/wp" >/dev/null
+scripts/wordpress-server.sh stop "$warm/wp"
+scripts/s3-server.sh start "$warm/s3" >/dev/null
+scripts/s3-server.sh stop "$warm/s3"
+
+# Credentials live in the OS keychain: the tests get a real Secret Service
+# (gnome-keyring) in a private D-Bus session.
+scripts/with-keyring.sh cargo test --workspace

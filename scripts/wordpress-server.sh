@@ -93,7 +93,7 @@ fi
 # it also pulls apache2 (for its "apache2 | httpd" dependency), which this
 # script never starts. mariadb-server-core has mariadbd and mariadb-install-db
 # without the system service.
-need=(wordpress php-cli php-mysql php-gd mariadb-server-core mariadb-client curl)
+need=(wordpress php-cli php-mysql php-gd php-xml mariadb-server-core mariadb-client curl)
 missing=()
 for pkg in "${need[@]}"; do
   [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || missing+=("$pkg")

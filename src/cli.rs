@@ -92,25 +92,97 @@ pub struct PreviewArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum DestCommand {
-    /// Add a destination.
-    Add {
-        name: String,
-        #[arg(long, value_enum)]
-        kind: DestKind,
-        /// The folder (kind folder).
-        #[arg(long, value_name = "DIR")]
-        path: Option<PathBuf>,
-        /// At most this many uploads at once to it.
-        #[arg(long, value_name = "N")]
-        max_concurrent: Option<u32>,
-    },
+    /// Add a destination. A password, token or key is read from standard
+    /// input (`--secret-stdin`) or `OUTBOX_SECRET`, and kept in the OS keychain.
+    Add(Box<DestAddArgs>),
     /// List destinations.
     List {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a destination (refused while it has unfinished jobs).
+    /// Check that a destination is reachable and takes its credentials.
+    Test { name: String },
+    /// Replace a destination's password, token or key (read as for `add`).
+    Secret {
+        name: String,
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// Remove a destination (refused while it has unfinished jobs) and its secret.
     Remove { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct DestAddArgs {
+    pub name: String,
+    #[arg(long, value_enum)]
+    pub kind: DestKind,
+    /// Read the password, token or key from standard input (one line).
+    #[arg(long)]
+    pub secret_stdin: bool,
+    /// At most this many uploads at once to it.
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<u32>,
+    /// Seconds without an answer before an upload is given up and retried.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+
+    /// folder: the folder.
+    #[arg(long, value_name = "DIR", help_heading = "folder")]
+    pub path: Option<PathBuf>,
+
+    /// wordpress: the site's address (with its sub-path); http: the URL
+    /// template ({file_name}, {hash}, {job}).
+    #[arg(long, value_name = "URL", help_heading = "wordpress, http")]
+    pub url: Option<String>,
+    /// wordpress: the user the application password belongs to.
+    #[arg(long, value_name = "USER", help_heading = "wordpress")]
+    pub user: Option<String>,
+    /// wordpress: the site has plain permalinks (REST at ?rest_route=).
+    #[arg(long, help_heading = "wordpress")]
+    pub plain_permalinks: bool,
+    /// wordpress: attach uploads to this post (an item's `post` field wins).
+    #[arg(long, value_name = "ID", help_heading = "wordpress")]
+    pub post: Option<u64>,
+    /// wordpress: make each upload the post's featured image.
+    #[arg(long, help_heading = "wordpress")]
+    pub featured: bool,
+    /// wordpress: also set this ACF image field of the post.
+    #[arg(long, value_name = "FIELD", help_heading = "wordpress")]
+    pub acf_field: Option<String>,
+
+    /// http: `post` (multipart) or `put` (raw body).
+    #[arg(long, value_enum, default_value = "post", help_heading = "http")]
+    pub method: HttpMethodArg,
+    /// http: the multipart field of the file.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "file",
+        help_heading = "http"
+    )]
+    pub field: String,
+    /// http: a header sent with every upload, `Name: value` (not secret).
+    #[arg(long = "header", value_name = "NAME: VALUE", help_heading = "http")]
+    pub headers: Vec<String>,
+    /// http: how the secret is sent: `bearer`, or `header:NAME` (an API key).
+    #[arg(long, value_name = "AUTH", help_heading = "http")]
+    pub auth: Option<String>,
+    /// http: the uploaded file's URL is at this JSON pointer of the answer.
+    #[arg(long, value_name = "POINTER", help_heading = "http")]
+    pub result_json_pointer: Option<String>,
+    /// http: the uploaded file's URL is in this header of the answer.
+    #[arg(long, value_name = "HEADER", help_heading = "http")]
+    pub result_header: Option<String>,
+    /// http: send the content hash in this header (e.g. Idempotency-Key).
+    #[arg(long, value_name = "HEADER", help_heading = "http")]
+    pub idempotency_header: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum HttpMethodArg {
+    Post,
+    Put,
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,6 +207,8 @@ pub enum RecipeCommand {
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum DestKind {
     Folder,
+    Wordpress,
+    Http,
 }
 
 #[derive(Args, Debug)]
@@ -147,6 +221,10 @@ pub struct AddArgs {
     /// Recipe: web (default), thumbnail, original, or a saved one.
     #[arg(long, value_name = "NAME")]
     pub recipe: Option<String>,
+    /// A field for every item added, `key=value` (title, alt_text, caption,
+    /// description, post…; recipes and destinations read them). Repeatable.
+    #[arg(long = "field", value_name = "KEY=VALUE")]
+    pub fields: Vec<String>,
     /// Higher runs first.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub priority: i64,

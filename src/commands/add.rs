@@ -1,12 +1,22 @@
 use super::print_json;
 use crate::cli::AddArgs;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use outbox_engine::{AddOptions, Engine};
 use std::process::ExitCode;
 
 pub fn run(engine: &Engine, args: AddArgs) -> Result<ExitCode> {
-    let report = engine.add(
-        &args.paths,
+    let fields = parse_fields(&args.fields)?;
+    let scanned = outbox_engine::scan(&args.paths);
+    let items = scanned
+        .items
+        .into_iter()
+        .map(|mut item| {
+            item.fields = fields.clone();
+            item
+        })
+        .collect();
+    let mut report = engine.enqueue(
+        items,
         &AddOptions {
             destination: args.to,
             recipe: args.recipe,
@@ -17,6 +27,7 @@ pub fn run(engine: &Engine, args: AddArgs) -> Result<ExitCode> {
             max_attempts: args.max_attempts,
         },
     )?;
+    report.skipped = scanned.skipped;
     if args.json {
         print_json(&report)?;
     } else {
@@ -51,4 +62,21 @@ pub fn run(engine: &Engine, args: AddArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--field key=value`, repeated: the same fields for every item added.
+fn parse_fields(pairs: &[String]) -> Result<Option<serde_json::Value>> {
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let mut fields = serde_json::Map::new();
+    for pair in pairs {
+        match pair.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                fields.insert(key.trim().to_string(), value.into());
+            }
+            _ => bail!("--field {pair:?} is not key=value"),
+        }
+    }
+    Ok(Some(fields.into()))
 }

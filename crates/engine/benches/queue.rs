@@ -10,7 +10,7 @@
 mod report;
 
 use outbox_engine::destinations::{
-    BoxFuture, Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination,
+    BoxFuture, Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination, Steps,
 };
 use outbox_engine::pipeline::{Generate, GenerateError, GeneratedImage, SourceItem};
 use outbox_engine::recipe::{self, Recipe};
@@ -113,12 +113,15 @@ fn open_engine(data: &Path, clock: Arc<dyn Clock>) -> Engine {
 fn fresh_engine(data: &Path, out: &Path, clock: Arc<dyn Clock>) -> Engine {
     let engine = open_engine(data, clock);
     engine
-        .add_destination(DestinationView {
-            name: DEST.into(),
-            kind: "folder".into(),
-            settings: serde_json::json!({ "path": out }),
-            max_concurrent: None,
-        })
+        .add_destination(
+            DestinationView {
+                name: DEST.into(),
+                kind: "folder".into(),
+                settings: serde_json::json!({ "path": out }),
+                max_concurrent: None,
+            },
+            None,
+        )
         .expect("add the bench destination");
     engine
 }
@@ -428,6 +431,7 @@ impl Destination for NoopDestination {
     fn deliver<'a>(
         &'a self,
         delivery: &'a Delivery,
+        _steps: Arc<dyn Steps>,
     ) -> BoxFuture<'a, Result<Remote, DeliveryError>> {
         Box::pin(async move {
             Ok(Remote {
@@ -442,6 +446,10 @@ impl Destination for NoopDestination {
         _delivery: &'a Delivery,
     ) -> BoxFuture<'a, Result<Option<Remote>, DeliveryError>> {
         Box::pin(async { Ok(None) })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<String, DeliveryError>> {
+        Box::pin(async { Ok("accepts everything".into()) })
     }
 }
 

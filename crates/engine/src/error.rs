@@ -52,6 +52,12 @@ pub enum Error {
     #[error("the saved recipe {name:?} is unreadable: {message}")]
     CorruptRecipe { name: String, message: String },
 
+    #[error("{0}")]
+    Keychain(#[from] crate::secrets::SecretError),
+
+    #[error("{0}")]
+    DestinationCheck(String),
+
     #[error("invalid setting: {0}")]
     InvalidSetting(String),
 

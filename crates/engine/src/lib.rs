@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod preview;
 pub mod recipe;
 mod scan;
+pub mod secrets;
 mod store;
 pub mod template;
 mod watermark;
@@ -36,9 +37,11 @@ pub use store::{source_key, Duplicate, NewItem, RetryTarget, DEFAULT_BUSY_TIMEOU
 pub use worker::{RetryPolicy, Worker, WorkerConfig, WorkerSummary};
 
 use byte_cache::ByteCache;
+use destinations::ResolveDestination;
 use events::EventBus;
 use paths::DataDir;
 use recipe::Recipe;
+use secrets::{Keychain, Secrets};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,6 +64,8 @@ pub(crate) struct Shared {
     pub previews: ByteCache<(JobId, u32), preview::Preview>,
     /// Wakes this process's worker when work is added or changed here.
     pub notify: Notify,
+    /// Where destinations' passwords and tokens are kept.
+    pub secrets: Arc<dyn Secrets>,
 }
 
 pub struct EngineOptions {
@@ -74,6 +79,8 @@ pub struct EngineOptions {
     /// Memory for previews (least recently shown leave first; made again
     /// from the output file when shown again).
     pub preview_cache_bytes: usize,
+    /// Where destinations' secrets are kept: the OS keychain.
+    pub secrets: Arc<dyn Secrets>,
 }
 
 impl Default for EngineOptions {
@@ -84,6 +91,7 @@ impl Default for EngineOptions {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             output_cache_bytes: 256 << 20,
             preview_cache_bytes: 64 << 20,
+            secrets: Keychain::shared(),
         }
     }
 }
@@ -155,6 +163,7 @@ impl Engine {
                 cache: ByteCache::new(options.output_cache_bytes),
                 previews: ByteCache::new(options.preview_cache_bytes),
                 notify: Notify::new(),
+                secrets: options.secrets,
             }),
         })
     }
@@ -249,16 +258,39 @@ impl Engine {
             .ok_or_else(|| Error::UnknownDestination(name.to_string()))
     }
 
-    /// Saves a destination after checking its settings.
-    pub fn add_destination(&self, destination: DestinationView) -> Result<()> {
+    /// Saves a destination after checking its settings; its secret (a
+    /// password, token or key), if any, goes to the keychain, never the
+    /// database.
+    pub fn add_destination(
+        &self,
+        destination: DestinationView,
+        secret: Option<&str>,
+    ) -> Result<()> {
         destinations::validate_settings(&destination.kind, &destination.settings)
             .map_err(Error::InvalidSetting)?;
         if destination.name.trim().is_empty() {
             return Err(Error::InvalidSetting("a destination needs a name".into()));
         }
+        if self.shared.store.destination(&destination.name)?.is_some() {
+            return Err(Error::DestinationExists(destination.name));
+        }
+        if let Some(secret) = secret {
+            self.set_destination_secret(&destination.name, secret)?;
+        }
         self.shared
             .store
             .add_destination(&destination, self.shared.clock.now_ms())
+    }
+
+    /// Replaces a destination's secret in the keychain.
+    pub fn set_destination_secret(&self, name: &str, secret: &str) -> Result<()> {
+        if secret.is_empty() {
+            return Err(Error::InvalidSetting("the secret is empty".into()));
+        }
+        self.shared
+            .secrets
+            .set(&secrets::destination_key(name), secret)
+            .map_err(Error::Keychain)
     }
 
     pub fn destinations(&self) -> Result<Vec<DestinationView>> {
@@ -271,8 +303,40 @@ impl Engine {
             .collect())
     }
 
+    /// Removes a destination and its secret.
     pub fn remove_destination(&self, name: &str) -> Result<()> {
-        self.shared.store.remove_destination(name)
+        let kind = self.shared.store.destination(name)?.map(|d| d.view.kind);
+        self.shared.store.remove_destination(name)?;
+        if kind.as_deref() != Some("folder") {
+            if let Err(e) = self.shared.secrets.delete(&secrets::destination_key(name)) {
+                tracing::warn!(destination = name, "its secret stays in the keychain: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that a destination is reachable and takes its credentials;
+    /// says what was checked, or what is wrong, in one sentence.
+    pub async fn test_destination(&self, name: &str) -> Result<String> {
+        let row = self
+            .shared
+            .store
+            .destination(name)?
+            .ok_or_else(|| Error::UnknownDestination(name.to_string()))?;
+        let snapshot = destinations::DestinationSnapshot {
+            name: row.view.name.clone(),
+            kind: row.view.kind.clone(),
+            settings: row.view.settings.clone(),
+        };
+        let resolver = destinations::BuiltinDestinations::new(self.shared.secrets.clone());
+        let destination = tokio::task::spawn_blocking(move || resolver.resolve(&snapshot))
+            .await
+            .map_err(|e| Error::DestinationCheck(e.to_string()))?
+            .map_err(|e| Error::DestinationCheck(e.message))?;
+        destination
+            .check()
+            .await
+            .map_err(|e| Error::DestinationCheck(e.message))
     }
 
     /// Saves a recipe under its name (replacing the one saved before, never a

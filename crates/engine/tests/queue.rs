@@ -252,12 +252,15 @@ async fn a_retry_goes_where_the_job_was_first_sent_even_after_the_destination_ch
     let bed = TestBed::new();
     let first = bed.path("first-place");
     bed.engine
-        .add_destination(DestinationView {
-            name: "photos".into(),
-            kind: "folder".into(),
-            settings: serde_json::json!({ "path": first }),
-            max_concurrent: None,
-        })
+        .add_destination(
+            DestinationView {
+                name: "photos".into(),
+                kind: "folder".into(),
+                settings: serde_json::json!({ "path": first }),
+                max_concurrent: None,
+            },
+            None,
+        )
         .unwrap();
     // The folder is missing: the job fails, needing the user.
     let job = bed.add(&bed.images("f", 1), to("photos"))[0];
@@ -272,12 +275,15 @@ async fn a_retry_goes_where_the_job_was_first_sent_even_after_the_destination_ch
     std::fs::create_dir_all(&second).unwrap();
     bed.engine.remove_destination("photos").unwrap();
     bed.engine
-        .add_destination(DestinationView {
-            name: "photos".into(),
-            kind: "folder".into(),
-            settings: serde_json::json!({ "path": second }),
-            max_concurrent: None,
-        })
+        .add_destination(
+            DestinationView {
+                name: "photos".into(),
+                kind: "folder".into(),
+                settings: serde_json::json!({ "path": second }),
+                max_concurrent: None,
+            },
+            None,
+        )
         .unwrap();
     std::fs::create_dir_all(&first).unwrap();
     bed.engine.retry(&RetryTarget::AllFailed).unwrap();

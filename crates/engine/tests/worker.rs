@@ -380,12 +380,15 @@ async fn a_destination_limit_caps_its_concurrent_uploads() {
     let bed = TestBed::new();
     std::fs::create_dir_all(bed.path("slow-out")).unwrap();
     bed.engine
-        .add_destination(DestinationView {
-            name: "slow".into(),
-            kind: "folder".into(),
-            settings: serde_json::json!({ "path": bed.path("slow-out") }),
-            max_concurrent: Some(1),
-        })
+        .add_destination(
+            DestinationView {
+                name: "slow".into(),
+                kind: "folder".into(),
+                settings: serde_json::json!({ "path": bed.path("slow-out") }),
+                max_concurrent: Some(1),
+            },
+            None,
+        )
         .unwrap();
     let dest = Scripted::new();
     *dest.delay.lock().unwrap() = Duration::from_millis(40);

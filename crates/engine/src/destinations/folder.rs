@@ -7,11 +7,12 @@
 //! output delivered before, so a repeated delivery finds it instead of
 //! writing a second copy.
 
-use super::{BoxFuture, Delivery, DeliveryError, Destination};
+use super::{BoxFuture, Delivery, DeliveryError, Destination, Steps};
 use crate::model::{ErrorClass, Remote};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How many names are tried before giving up.
 const MAX_CANDIDATES: u32 = 1000;
@@ -132,6 +133,22 @@ impl FolderDestination {
         ))
     }
 
+    /// The folder exists (or may be made) and takes a file.
+    fn check_blocking(&self) -> Result<String, DeliveryError> {
+        self.ensure_root()?;
+        let probe = self
+            .root
+            .join(format!(".outbox-check-{}", std::process::id()));
+        File::create(&probe)
+            .and_then(|mut f| f.write_all(b"outbox"))
+            .map_err(|e| io_error(&self.root, e))?;
+        let _ = fs::remove_file(&probe);
+        Ok(format!(
+            "the folder {} takes new files",
+            self.root.display()
+        ))
+    }
+
     /// Hidden, and the same for every attempt of a job, so a leftover from a
     /// crash is overwritten or swept rather than piling up.
     fn temp_path(&self, d: &Delivery) -> PathBuf {
@@ -140,7 +157,11 @@ impl FolderDestination {
 }
 
 impl Destination for FolderDestination {
-    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<Remote, DeliveryError>> {
+    fn deliver<'a>(
+        &'a self,
+        d: &'a Delivery,
+        _steps: Arc<dyn Steps>,
+    ) -> BoxFuture<'a, Result<Remote, DeliveryError>> {
         Box::pin(async move {
             let this = self.clone();
             let d = d.clone();
@@ -158,6 +179,15 @@ impl Destination for FolderDestination {
             let this = self.clone();
             let d = d.clone();
             tokio::task::spawn_blocking(move || this.reconcile_blocking(&d))
+                .await
+                .map_err(|e| DeliveryError::new(ErrorClass::Transient, e.to_string()))?
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<String, DeliveryError>> {
+        Box::pin(async move {
+            let this = self.clone();
+            tokio::task::spawn_blocking(move || this.check_blocking())
                 .await
                 .map_err(|e| DeliveryError::new(ErrorClass::Transient, e.to_string()))?
         })
@@ -284,6 +314,7 @@ mod tests {
             size: 1,
             hash: [7; 32],
             bytes: None,
+            fields: None,
         };
         let d = delivery(&long);
         assert_eq!(candidate_name(&d, 0), long);

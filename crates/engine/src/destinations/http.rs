@@ -11,6 +11,7 @@ use crate::model::{ErrorClass, Remote};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The settings saved for an HTTP destination (never the secret).
@@ -141,9 +142,9 @@ impl HttpDestination {
         })
     }
 
-    async fn send(&self, d: &Delivery, steps: &dyn Steps) -> Result<Remote, DeliveryError> {
+    async fn send(&self, d: &Delivery, steps: &Arc<dyn Steps>) -> Result<Remote, DeliveryError> {
         let url = fill_url(&self.settings.url, &d.file_name, &d.short_hash(), d.job_id);
-        let body = upload_body(d, steps).await?;
+        let body = upload_body(d, steps.clone()).await?;
         let request = match self.settings.method {
             HttpMethod::Put => self
                 .client
@@ -157,8 +158,7 @@ impl HttpDestination {
                     .map_err(|e| {
                         DeliveryError::new(ErrorClass::Permanent, format!("content type: {e}"))
                     })?;
-                let form =
-                    reqwest::multipart::Form::new().part(self.settings.field.clone(), part);
+                let form = reqwest::multipart::Form::new().part(self.settings.field.clone(), part);
                 self.client.post(&url).multipart(form)
             }
         };
@@ -208,9 +208,37 @@ impl Destination for HttpDestination {
     fn deliver<'a>(
         &'a self,
         delivery: &'a Delivery,
-        steps: &'a dyn Steps,
+        steps: Arc<dyn Steps>,
     ) -> BoxFuture<'a, Result<Remote, DeliveryError>> {
-        Box::pin(self.send(delivery, steps))
+        Box::pin(async move { self.send(delivery, &steps).await })
+    }
+
+    /// A HEAD with the credentials: refused credentials show as 401/403;
+    /// any other answer means the server is there (uploading is the only
+    /// full proof, and a test must not leave files behind).
+    fn check(&self) -> BoxFuture<'_, Result<String, DeliveryError>> {
+        Box::pin(async move {
+            let url = fill_url(&self.settings.url, "outbox-check.jpg", "0", 0);
+            let what = format!("reaching {}", redact(&url));
+            let response = self
+                .client
+                .head(&url)
+                .headers(self.headers.clone())
+                .send()
+                .await
+                .map_err(|e| transport_failure(&what, &e))?;
+            let status = response.status();
+            if matches!(status.as_u16(), 401 | 403) {
+                return Err(DeliveryError::new(
+                    ErrorClass::NeedsUser,
+                    format!("{what}: the server refused the credentials ({status})"),
+                ));
+            }
+            Ok(format!(
+                "{} answers ({status}); the credentials were not refused",
+                redact(&url)
+            ))
+        })
     }
 
     /// A generic endpoint cannot be asked; a resend carries the same
@@ -283,7 +311,12 @@ mod tests {
     #[test]
     fn url_templates_encode_the_file_name() {
         assert_eq!(
-            fill_url("http://h/up/{job}/{hash}/{file_name}", "été 1/2.jpg", "ab12", 7),
+            fill_url(
+                "http://h/up/{job}/{hash}/{file_name}",
+                "été 1/2.jpg",
+                "ab12",
+                7
+            ),
             "http://h/up/7/ab12/%C3%A9t%C3%A9%201%2F2.jpg"
         );
     }

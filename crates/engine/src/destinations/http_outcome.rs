@@ -111,13 +111,10 @@ pub(crate) fn transport_failure(what: &str, error: &reqwest::Error) -> DeliveryE
         ErrorClass::Transient
     };
     // reqwest's message names the URL (never credentials: they go in headers).
-    let detail = std::iter::successors(
-        Some(error as &dyn std::error::Error),
-        |e| e.source(),
-    )
-    .last()
-    .map(|e| e.to_string())
-    .unwrap_or_default();
+    let detail = std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source())
+        .last()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     DeliveryError::new(class, format!("{what}: {kind} ({detail})"))
 }
 
@@ -140,7 +137,11 @@ mod tests {
             (500, ErrorClass::Transient),
             (503, ErrorClass::Transient),
         ] {
-            assert_eq!(class_of(StatusCode::from_u16(code).unwrap()), class, "{code}");
+            assert_eq!(
+                class_of(StatusCode::from_u16(code).unwrap()),
+                class,
+                "{code}"
+            );
         }
     }
 
@@ -165,6 +166,9 @@ mod tests {
             "Sorry, you are not allowed to upload this file type. (rest_upload_sideload_error)"
         );
         assert_eq!(server_reason(b"<html>\n<h1>Bad</h1>"), "<html>");
-        assert_eq!(server_reason(&[b'x'; 1000]).chars().count(), MAX_REASON_CHARS + 1);
+        assert_eq!(
+            server_reason(&[b'x'; 1000]).chars().count(),
+            MAX_REASON_CHARS + 1
+        );
     }
 }

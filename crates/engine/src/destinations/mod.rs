@@ -3,10 +3,19 @@
 //! so an interrupted upload is never blindly sent twice.
 
 mod folder;
+mod http;
+mod http_outcome;
+mod object;
+pub use object::{ObjectDestination, ObjectProvider, ObjectSettings};
+mod wordpress;
 
 pub use folder::FolderDestination;
+pub use http::{HttpAuth, HttpDestination, HttpMethod, HttpSettings, ResultUrl};
+pub use wordpress::{WordPressDestination, WordPressSettings};
 
 use crate::model::{ErrorClass, JobId, Remote};
+use crate::secrets::{destination_key, Secrets};
+use crate::template::Fields;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::path::PathBuf;
@@ -30,6 +39,8 @@ pub struct Delivery {
     pub path: PathBuf,
     /// The same bytes, when they are still in memory.
     pub bytes: Option<Arc<[u8]>>,
+    /// The item's fields (title, alt text, a post to attach to…).
+    pub fields: Option<Fields>,
 }
 
 impl Delivery {
@@ -59,11 +70,37 @@ impl DeliveryError {
     }
 }
 
+/// A delivery's link to its job: the steps an earlier attempt finished, and
+/// the bytes sent so far.
+pub trait Steps: Send + Sync {
+    /// What an earlier attempt of this job saved, if anything.
+    fn saved(&self) -> Option<serde_json::Value>;
+    /// Saves what is done, durably, so a retry resumes after it.
+    fn save(&self, state: &serde_json::Value) -> Result<(), DeliveryError>;
+    /// Reports upload progress.
+    fn sent(&self, bytes: u64);
+}
+
+/// Steps that are neither kept nor reported (`dest test`, tests).
+pub struct NoSteps;
+
+impl Steps for NoSteps {
+    fn saved(&self) -> Option<serde_json::Value> {
+        None
+    }
+    fn save(&self, _: &serde_json::Value) -> Result<(), DeliveryError> {
+        Ok(())
+    }
+    fn sent(&self, _: u64) {}
+}
+
 pub trait Destination: Send + Sync + 'static {
-    /// Delivers the output; returns where it is now.
+    /// Delivers the output; returns where it is now. Destinations with
+    /// several remote steps save each through `steps` and skip those done.
     fn deliver<'a>(
         &'a self,
         delivery: &'a Delivery,
+        steps: Arc<dyn Steps>,
     ) -> BoxFuture<'a, Result<Remote, DeliveryError>>;
 
     /// After an interrupted upload: is this output there already?
@@ -71,6 +108,10 @@ pub trait Destination: Send + Sync + 'static {
         &'a self,
         delivery: &'a Delivery,
     ) -> BoxFuture<'a, Result<Option<Remote>, DeliveryError>>;
+
+    /// `outbox dest test`: is it reachable, are the credentials right? Says
+    /// what was checked in one sentence, or what is wrong in one sentence.
+    fn check(&self) -> BoxFuture<'_, Result<String, DeliveryError>>;
 }
 
 /// A destination's settings as frozen into a job when it was queued.
@@ -89,9 +130,26 @@ pub trait ResolveDestination: Send + Sync + 'static {
     ) -> Result<Arc<dyn Destination>, DeliveryError>;
 }
 
-/// The destination kinds Outbox ships.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct BuiltinDestinations;
+/// The destination kinds Outbox ships, with their secrets from `secrets`.
+#[derive(Clone)]
+pub struct BuiltinDestinations {
+    secrets: Arc<dyn Secrets>,
+}
+
+impl BuiltinDestinations {
+    pub fn new(secrets: Arc<dyn Secrets>) -> Self {
+        BuiltinDestinations { secrets }
+    }
+
+    fn secret(&self, name: &str) -> Result<Option<String>, DeliveryError> {
+        self.secrets.get(&destination_key(name)).map_err(|e| {
+            DeliveryError::new(
+                ErrorClass::NeedsUser,
+                format!("cannot read the secret of destination {name:?}: {e}"),
+            )
+        })
+    }
+}
 
 impl ResolveDestination for BuiltinDestinations {
     fn resolve(
@@ -102,6 +160,24 @@ impl ResolveDestination for BuiltinDestinations {
             "folder" => Ok(Arc::new(FolderDestination::from_settings(
                 &snapshot.settings,
             )?)),
+            "http" => {
+                let parsed: HttpSettings = serde_json::from_value(snapshot.settings.clone())
+                    .map_err(|e| invalid_settings("HTTP", e))?;
+                let secret = match parsed.auth {
+                    HttpAuth::None => None,
+                    _ => self.secret(&snapshot.name)?,
+                };
+                Ok(Arc::new(HttpDestination::new(parsed, secret.as_deref())?))
+            }
+            "wordpress" => {
+                let parsed: WordPressSettings = serde_json::from_value(snapshot.settings.clone())
+                    .map_err(|e| invalid_settings("WordPress", e))?;
+                let secret = self.secret(&snapshot.name)?;
+                Ok(Arc::new(WordPressDestination::new(
+                    parsed,
+                    secret.as_deref(),
+                )?))
+            }
             other => Err(DeliveryError::new(
                 ErrorClass::Permanent,
                 format!(
@@ -113,14 +189,97 @@ impl ResolveDestination for BuiltinDestinations {
     }
 }
 
+fn invalid_settings(kind: &str, e: serde_json::Error) -> DeliveryError {
+    DeliveryError::new(
+        ErrorClass::Permanent,
+        format!("the {kind} settings are invalid: {e}"),
+    )
+}
+
+/// The kinds `validate_settings` knows.
+pub const KINDS: &[&str] = &["folder", "http", "wordpress"];
+
 /// Checks a new destination's settings before they are saved.
 pub fn validate_settings(kind: &str, settings: &serde_json::Value) -> Result<(), String> {
+    let parse = |e: serde_json::Error| format!("invalid {kind} settings: {e}");
     match kind {
         "folder" => FolderDestination::from_settings(settings)
             .map(|_| ())
             .map_err(|e| e.message),
+        // A placeholder secret: only the settings are checked here.
+        "http" => HttpDestination::new(
+            serde_json::from_value(settings.clone()).map_err(parse)?,
+            Some("x"),
+        )
+        .map(|_| ())
+        .map_err(|e| e.message),
+        "wordpress" => WordPressDestination::new(
+            serde_json::from_value(settings.clone()).map_err(parse)?,
+            Some("x"),
+        )
+        .map(|_| ())
+        .map_err(|e| e.message),
         other => Err(format!(
-            "unknown destination kind {other:?}; the kinds are: folder"
+            "unknown destination kind {other:?}; the kinds are: {}",
+            KINDS.join(", ")
         )),
     }
+}
+
+/// The HTTP client of one destination: its own timeout for a quiet
+/// connection (image uploads and slow sites take long, so there is no limit
+/// on the whole request), redirects within reason, no proxies from the
+/// environment guessed wrong.
+pub(crate) fn http_client(read_timeout: Duration) -> Result<reqwest::Client, DeliveryError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(20))
+        .read_timeout(read_timeout)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .user_agent(concat!("Outbox/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            DeliveryError::new(
+                ErrorClass::Permanent,
+                format!("cannot make an HTTP client: {e}"),
+            )
+        })
+}
+
+/// The output as a request body, streamed from memory or from its file,
+/// reporting the bytes as they go.
+pub(crate) async fn upload_body(
+    d: &Delivery,
+    steps: Arc<dyn Steps>,
+) -> Result<reqwest::Body, DeliveryError> {
+    use futures_util::StreamExt;
+    const CHUNK: usize = 256 << 10;
+    let stream: futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>> =
+        match &d.bytes {
+            Some(bytes) => {
+                let bytes = bytes::Bytes::from(bytes.to_vec());
+                let chunks: Vec<std::io::Result<bytes::Bytes>> = (0..bytes.len())
+                    .step_by(CHUNK)
+                    .map(|at| Ok(bytes.slice(at..(at + CHUNK).min(bytes.len()))))
+                    .collect();
+                futures_util::stream::iter(chunks).boxed()
+            }
+            None => {
+                let file = tokio::fs::File::open(&d.path).await.map_err(|e| {
+                    DeliveryError::new(
+                        ErrorClass::Permanent,
+                        format!("cannot read the output {}: {e}", d.path.display()),
+                    )
+                })?;
+                tokio_util::io::ReaderStream::with_capacity(file, CHUNK).boxed()
+            }
+        };
+    steps.sent(0);
+    let mut total = 0u64;
+    let counted = stream.inspect(move |chunk| {
+        if let Ok(chunk) = chunk {
+            total += chunk.len() as u64;
+            steps.sent(total);
+        }
+    });
+    Ok(reqwest::Body::wrap_stream(counted))
 }

@@ -20,6 +20,7 @@ use reqwest::header::{HeaderMap, CONTENT_DISPOSITION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The settings saved for a WordPress destination (never the password).
@@ -67,6 +68,8 @@ pub struct WordPressDestination {
     client: reqwest::Client,
     /// `Basic …`, built once; marked sensitive so it is never logged.
     authorization: reqwest::header::HeaderValue,
+    /// For `dest test`'s XML-RPC cross-check only.
+    password: String,
 }
 
 impl WordPressDestination {
@@ -105,6 +108,7 @@ impl WordPressDestination {
             settings,
             client,
             authorization,
+            password: password.to_string(),
         })
     }
 
@@ -148,7 +152,7 @@ impl WordPressDestination {
     async fn upload(
         &self,
         d: &Delivery,
-        steps: &dyn Steps,
+        steps: &Arc<dyn Steps>,
         progress: &mut Progress,
     ) -> Result<(), DeliveryError> {
         let name = upload_name(&d.file_name, &token(d));
@@ -158,8 +162,11 @@ impl WordPressDestination {
             .post(self.route("/wp/v2/media"))
             .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
             .header(CONTENT_TYPE, &d.mime)
-            .header(CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
-            .body(upload_body(d, steps).await?)
+            .header(
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            )
+            .body(upload_body(d, steps.clone()).await?)
             .send()
             .await
             .map_err(|e| transport_failure(&what, &e))?;
@@ -218,12 +225,15 @@ impl WordPressDestination {
                 return None;
             }
             let id = m.get("id").and_then(Value::as_u64)?;
-            let url = m.get("source_url").and_then(Value::as_str).map(str::to_string);
+            let url = m
+                .get("source_url")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             Some((id, url))
         }))
     }
 
-    async fn run(&self, d: &Delivery, steps: &dyn Steps) -> Result<Remote, DeliveryError> {
+    async fn run(&self, d: &Delivery, steps: &Arc<dyn Steps>) -> Result<Remote, DeliveryError> {
         let mut progress: Progress = steps
             .saved()
             .and_then(|v| serde_json::from_value(v).ok())
@@ -306,13 +316,144 @@ impl WordPressDestination {
     }
 }
 
+impl WordPressDestination {
+    /// Reachability, then the credentials.
+    async fn check_site(&self) -> Result<String, DeliveryError> {
+        let site = &self.settings.url;
+        let index = self
+            .client
+            .get(self.route("/"))
+            .send()
+            .await
+            .map_err(|e| transport_failure(&format!("reaching {site}"), &e))?;
+        let status = index.status();
+        let body = index.bytes().await.unwrap_or_default();
+        let is_rest = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("namespaces").cloned())
+            .is_some_and(|n| n.as_array().is_some_and(|n| n.iter().any(|n| n == "wp/v2")));
+        if !is_rest {
+            let hint = if self.settings.plain_permalinks {
+                ""
+            } else {
+                " (a site without pretty permalinks needs --plain-permalinks)"
+            };
+            return Err(DeliveryError::new(
+                ErrorClass::NeedsUser,
+                format!("{site} has no WordPress REST API (it answered {status}){hint}"),
+            ));
+        }
+        let me = self
+            .client
+            .get(self.route("/wp/v2/users/me?context=edit"))
+            .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
+            .send()
+            .await
+            .map_err(|e| transport_failure(&format!("signing in to {site}"), &e))?;
+        let status = me.status();
+        let body = me.bytes().await.unwrap_or_default();
+        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let code = json.get("code").and_then(Value::as_str).unwrap_or("");
+        let user = &self.settings.user;
+        match (status.as_u16(), code) {
+            (200, _) => {
+                let may_upload = json
+                    .pointer("/capabilities/upload_files")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                if may_upload {
+                    Ok(format!(
+                        "signed in to {site} as {user:?}, who may upload files"
+                    ))
+                } else {
+                    Err(DeliveryError::new(
+                        ErrorClass::NeedsUser,
+                        format!("{user:?} signs in to {site} but may not upload files (give the user the Author role or above)"),
+                    ))
+                }
+            }
+            (401, _) => Err(self.explain_refusal().await),
+            (403, _) => Err(DeliveryError::new(
+                ErrorClass::NeedsUser,
+                format!(
+                    "{site} refused the credentials of {user:?}: {}",
+                    super::http_outcome::server_reason(&body)
+                ),
+            )),
+            _ => Err(failure(
+                &format!("signing in to {site}"),
+                status,
+                &HeaderMap::new(),
+                &body,
+            )),
+        }
+    }
+}
+
+impl WordPressDestination {
+    /// The REST API answers the same 401 to a wrong password and to a request
+    /// whose Authorization header the web server dropped. XML-RPC takes the
+    /// same application password in the request body, which hosts do not
+    /// strip: its answer tells the two apart.
+    async fn explain_refusal(&self) -> DeliveryError {
+        let site = &self.settings.url;
+        let user = &self.settings.user;
+        let password = self.password.as_str();
+        let call = format!(
+            "<?xml version=\"1.0\"?><methodCall><methodName>wp.getUsersBlogs</methodName>\
+             <params><param><value><string>{}</string></value></param>\
+             <param><value><string>{}</string></value></param></params></methodCall>",
+            xml_escape(user),
+            xml_escape(password)
+        );
+        let url = format!("{}/xmlrpc.php", site.trim_end_matches('/'));
+        let answer = match self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "text/xml")
+            .body(call)
+            .send()
+            .await
+        {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let needs_user = |message: String| DeliveryError::new(ErrorClass::NeedsUser, message);
+        if answer.contains("<methodResponse>") && answer.contains("<name>isAdmin</name>") {
+            needs_user(format!(
+                "{site} never receives the credentials: the password is right, but the web \
+                 server strips the Authorization header (on Apache, add `SetEnvIf \
+                 Authorization \"(.*)\" HTTP_AUTHORIZATION=$1` to .htaccess)"
+            ))
+        } else if answer.contains("<fault>") && answer.contains("<int>403</int>") {
+            needs_user(format!(
+                "{site} refused the user name {user:?} or its application password; make a \
+                 new one under Users → Profile → Application Passwords"
+            ))
+        } else {
+            needs_user(format!(
+                "{site} refused the credentials of {user:?}: either the application password \
+                 is wrong or the web server strips the Authorization header (XML-RPC is off, \
+                 so Outbox cannot tell which)"
+            ))
+        }
+    }
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 impl Destination for WordPressDestination {
     fn deliver<'a>(
         &'a self,
         delivery: &'a Delivery,
-        steps: &'a dyn Steps,
+        steps: Arc<dyn Steps>,
     ) -> BoxFuture<'a, Result<Remote, DeliveryError>> {
-        Box::pin(self.run(delivery, steps))
+        Box::pin(async move { self.run(delivery, &steps).await })
     }
 
     fn reconcile<'a>(
@@ -325,6 +466,10 @@ impl Destination for WordPressDestination {
                 url,
             }))
         })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<String, DeliveryError>> {
+        Box::pin(self.check_site())
     }
 }
 
@@ -358,7 +503,7 @@ fn is_disallowed_type(e: &DeliveryError) -> bool {
         || e.message.contains("rest_upload_unknown_error")
 }
 
-fn save(steps: &dyn Steps, progress: &Progress) -> Result<(), DeliveryError> {
+fn save(steps: &Arc<dyn Steps>, progress: &Progress) -> Result<(), DeliveryError> {
     steps.save(&serde_json::to_value(progress).unwrap_or(Value::Null))
 }
 
@@ -388,7 +533,11 @@ pub(crate) fn upload_name(file_name: &str, token: &str) -> String {
     };
     let mut stem = ascii(stem);
     stem.truncate(80);
-    let stem = if stem.is_empty() { "image".into() } else { stem };
+    let stem = if stem.is_empty() {
+        "image".into()
+    } else {
+        stem
+    };
     let ext = ascii(ext).to_ascii_lowercase();
     format!("{stem}-{token}.{ext}")
 }
@@ -472,14 +621,23 @@ mod tests {
 
     #[test]
     fn upload_names_are_plain_ascii_with_the_token() {
-        assert_eq!(upload_name("Été à Paris.JPG", "ob1234"), "Ete-a-Paris-ob1234.jpg");
+        assert_eq!(
+            upload_name("Été à Paris.JPG", "ob1234"),
+            "Ete-a-Paris-ob1234.jpg"
+        );
         assert_eq!(upload_name("東京.png", "ob1"), "image-ob1.png");
         assert_eq!(upload_name("a\"b\\c.jpg", "ob1"), "a-b-c-ob1.jpg");
     }
 
     #[test]
     fn base64_matches_the_rfc_examples() {
-        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }
     }
@@ -496,7 +654,10 @@ mod tests {
             timeout_seconds: 5,
         };
         let pretty = WordPressDestination::new(settings.clone(), Some("abcd efgh")).unwrap();
-        assert_eq!(pretty.route("/wp/v2/media"), "http://127.0.0.1:8080/blog/wp-json/wp/v2/media");
+        assert_eq!(
+            pretty.route("/wp/v2/media"),
+            "http://127.0.0.1:8080/blog/wp-json/wp/v2/media"
+        );
         let plain = WordPressDestination::new(
             WordPressSettings {
                 plain_permalinks: true,

@@ -18,6 +18,8 @@ pub(crate) struct Claimed {
     pub source: PathBuf,
     /// The item's fields as JSON text, when it has any.
     pub fields: Option<String>,
+    /// What earlier attempts of a multi-step delivery saved.
+    pub upload_steps: Option<String>,
     pub recipe_json: String,
     pub destination_json: String,
     pub output: Option<OutputRow>,
@@ -107,6 +109,17 @@ pub(crate) struct Turn {
 }
 
 impl Store {
+    /// Saves a delivery's finished steps while `run` still holds the job.
+    pub(crate) fn save_upload_steps(&self, job: JobId, run: i64, steps: &str) -> Result<bool> {
+        self.write(Durability::Full, |tx| {
+            Ok(tx.execute(
+                "UPDATE jobs SET upload_steps = ?3
+                  WHERE id = ?1 AND run_id = ?2 AND state = 'processing'",
+                params![job, run, steps],
+            )? == 1)
+        })
+    }
+
     pub(crate) fn record_and_claim(
         &self,
         run: i64,
@@ -388,7 +401,7 @@ fn claim(
         "SELECT j.id, j.destination_id, j.phase, i.source_path,
                 rs.json, ds.json, j.attempts, j.max_attempts, j.outcome_unknown,
                 o.path, o.file_name, o.mime, o.size, o.width, o.height, o.hash,
-                i.fields
+                i.fields, j.upload_steps
            FROM jobs j
            JOIN items i ON i.id = j.item_id
            JOIN snapshots rs ON rs.id = j.recipe_snap
@@ -516,6 +529,7 @@ fn row_to_claimed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Claimed> {
         phase: Phase::parse(&phase).unwrap_or(Phase::Generate),
         source: PathBuf::from(r.get::<_, String>(3)?),
         fields: r.get(16)?,
+        upload_steps: r.get(17)?,
         recipe_json: r.get(4)?,
         destination_json: r.get(5)?,
         attempts: r.get(6)?,

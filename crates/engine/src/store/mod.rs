@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_partial_index_predicates.sql"),
     include_str!("migrations/0003_recipes.sql"),
+    include_str!("migrations/0004_upload_steps.sql"),
 ];
 
 /// How long a statement waits for another process's write lock before the

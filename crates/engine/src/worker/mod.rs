@@ -114,10 +114,10 @@ pub(crate) struct Failure {
 impl Worker {
     pub(crate) fn new(shared: Arc<Shared>, config: WorkerConfig) -> Self {
         Worker {
+            destinations: Arc::new(BuiltinDestinations::new(shared.secrets.clone())),
             shared,
             config,
             generator: Arc::new(LocalPipeline::with_preview(DEFAULT_PREVIEW_SIZE)),
-            destinations: Arc::new(BuiltinDestinations),
         }
     }
 
@@ -157,6 +157,7 @@ impl Worker {
 
         let ctx = Arc::new(tasks::TaskContext::new(
             shared.clone(),
+            run_id,
             self.generator.clone(),
             self.destinations.clone(),
         ));

@@ -3,7 +3,7 @@
 
 use super::{Failure, Outcome};
 use crate::destinations::{
-    Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination,
+    Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination, Steps,
 };
 use crate::events::Event;
 use crate::model::{ErrorClass, JobId, Phase};
@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) struct TaskContext {
     shared: Arc<Shared>,
+    /// The worker run holding the jobs.
+    run: i64,
     generator: Arc<dyn Generate>,
     resolver: Arc<dyn ResolveDestination>,
     /// Destinations built from frozen settings, by those settings.
@@ -32,11 +34,13 @@ pub(crate) struct TaskContext {
 impl TaskContext {
     pub(crate) fn new(
         shared: Arc<Shared>,
+        run: i64,
         generator: Arc<dyn Generate>,
         resolver: Arc<dyn ResolveDestination>,
     ) -> Self {
         TaskContext {
             shared,
+            run,
             generator,
             resolver,
             destinations: Mutex::new(HashMap::new()),
@@ -57,6 +61,54 @@ impl TaskContext {
         let destination = self.resolver.resolve(&snapshot).map_err(Failure::from)?;
         cache.insert(frozen.to_string(), destination.clone());
         Ok(destination)
+    }
+
+    /// Builds the destination again next time (its secret may have been
+    /// fixed since it failed).
+    fn forget_destination(&self, frozen: &str) {
+        let mut cache = self.destinations.lock().unwrap_or_else(|p| p.into_inner());
+        cache.remove(frozen);
+    }
+}
+
+/// A job's steps: saved in its row, progress published as events.
+struct JobSteps {
+    shared: Arc<Shared>,
+    job: JobId,
+    run: i64,
+    saved: Option<serde_json::Value>,
+    total: u64,
+}
+
+impl Steps for JobSteps {
+    fn saved(&self) -> Option<serde_json::Value> {
+        self.saved.clone()
+    }
+
+    fn save(&self, state: &serde_json::Value) -> Result<(), DeliveryError> {
+        match self
+            .shared
+            .store
+            .save_upload_steps(self.job, self.run, &state.to_string())
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(DeliveryError::new(
+                ErrorClass::Transient,
+                "the job was taken from this worker (cancelled?)",
+            )),
+            Err(e) => Err(DeliveryError::new(
+                ErrorClass::Transient,
+                format!("cannot save the upload's progress: {e}"),
+            )),
+        }
+    }
+
+    fn sent(&self, bytes: u64) {
+        self.shared.events.publish(Event::BytesSent {
+            job_id: self.job,
+            sent: bytes.min(self.total),
+            total: self.total,
+        });
     }
 }
 
@@ -223,8 +275,24 @@ async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Fai
             "no generated output is recorded for this job",
         ));
     };
-    let destination = ctx.destination(&claimed.destination_json)?;
+    // Building a destination may ask the keychain (D-Bus): not on the executor.
+    let frozen = claimed.destination_json.clone();
+    let destination = {
+        let (ctx, frozen) = (ctx.clone(), frozen.clone());
+        tokio::task::spawn_blocking(move || ctx.destination(&frozen))
+            .await
+            .map_err(|e| {
+                failed(
+                    ErrorClass::Transient,
+                    format!("building the destination: {e}"),
+                )
+            })??
+    };
     let job = claimed.job_id;
+    let fields = claimed
+        .fields
+        .as_deref()
+        .and_then(|f| serde_json::from_str(f).ok());
     let delivery = Delivery {
         job_id: job,
         file_name: output.file_name,
@@ -233,6 +301,7 @@ async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Fai
         hash: output.hash,
         bytes: ctx.shared.cache.get(&job),
         path: output.path,
+        fields,
     };
     if delivery.bytes.is_none() && !delivery.path.is_file() {
         return Err(failed(
@@ -243,7 +312,13 @@ async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Fai
             ),
         ));
     }
-    if claimed.outcome_unknown {
+    let saved = claimed
+        .upload_steps
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    // Steps already saved mean the first one (the upload) is done: asking
+    // the destination again would find it anyway.
+    if claimed.outcome_unknown && saved.is_none() {
         match destination.reconcile(&delivery).await {
             Ok(Some(remote)) => {
                 tracing::info!(
@@ -264,16 +339,22 @@ async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Fai
             }
         }
     }
-    ctx.shared.events.publish(Event::BytesSent {
-        job_id: job,
-        sent: 0,
+    let steps = Arc::new(JobSteps {
+        shared: ctx.shared.clone(),
+        job,
+        run: ctx.run,
+        saved,
         total: delivery.size,
     });
-    let remote = destination.deliver(&delivery).await?;
-    ctx.shared.events.publish(Event::BytesSent {
-        job_id: job,
-        sent: delivery.size,
-        total: delivery.size,
-    });
+    let remote = match destination.deliver(&delivery, steps.clone()).await {
+        Ok(remote) => remote,
+        Err(e) => {
+            if e.class == ErrorClass::NeedsUser {
+                ctx.forget_destination(&frozen);
+            }
+            return Err(e.into());
+        }
+    };
+    steps.sent(delivery.size);
     Ok(Outcome::Delivered(remote, delivery.size))
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use outbox_engine::destinations::{
-    BoxFuture, Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination,
+    BoxFuture, Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination, Steps,
 };
 use outbox_engine::{
     AddOptions, Clock, DestinationView, Engine, EngineOptions, JobId, JobView, ManualClock, Remote,
@@ -42,12 +42,15 @@ impl TestBed {
         let engine = Engine::open(options).expect("open engine");
         std::fs::create_dir_all(dir.path().join("out")).expect("out dir");
         engine
-            .add_destination(DestinationView {
-                name: "out".into(),
-                kind: "folder".into(),
-                settings: serde_json::json!({ "path": dir.path().join("out") }),
-                max_concurrent: None,
-            })
+            .add_destination(
+                DestinationView {
+                    name: "out".into(),
+                    kind: "folder".into(),
+                    settings: serde_json::json!({ "path": dir.path().join("out") }),
+                    max_concurrent: None,
+                },
+                None,
+            )
             .expect("add destination");
         TestBed { dir, engine, clock }
     }
@@ -212,7 +215,11 @@ impl Drop for InFlightGuard<'_> {
 }
 
 impl Destination for Scripted {
-    fn deliver<'a>(&'a self, d: &'a Delivery) -> BoxFuture<'a, Result<Remote, DeliveryError>> {
+    fn deliver<'a>(
+        &'a self,
+        d: &'a Delivery,
+        _steps: Arc<dyn Steps>,
+    ) -> BoxFuture<'a, Result<Remote, DeliveryError>> {
         Box::pin(async move {
             self.attempts.fetch_add(1, Ordering::SeqCst);
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -254,6 +261,10 @@ impl Destination for Scripted {
             self.reconciles.fetch_add(1, Ordering::SeqCst);
             Ok(self.reconcile_answer.lock().unwrap().clone())
         })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<String, DeliveryError>> {
+        Box::pin(async { Ok("scripted".into()) })
     }
 }
 

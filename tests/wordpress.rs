@@ -1,0 +1,484 @@
+//! The WordPress destination against a real WordPress (Debian's package, a
+//! private MariaDB, PHP's built-in server on 127.0.0.1), started by
+//! `scripts/wordpress-server.sh`, driven through the real `outbox` binary,
+//! with the password in a real Secret Service (the test command runs under
+//! `scripts/with-keyring.sh`). What WordPress stored is read back over REST.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A running site; stopped when dropped.
+struct Site {
+    dir: tempfile::TempDir,
+    info: Value,
+}
+
+impl Site {
+    fn start() -> Site {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(script("wordpress-server.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .output()
+            .expect("run wordpress-server.sh");
+        assert!(
+            out.status.success(),
+            "wordpress-server.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let info = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+        Site { dir, info }
+    }
+
+    fn get(&self, key: &str) -> String {
+        match &self.info[key] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// A REST call as the admin, with curl; the answer as JSON.
+    fn rest(&self, method: &str, route: &str, body: Option<&Value>) -> Value {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-X", method, "-u"])
+            .arg(format!("{}:{}", self.get("user"), self.get("app_password")))
+            .arg(format!("{}/wp-json{route}", self.get("url")));
+        if let Some(body) = body {
+            cmd.args(["-H", "Content-Type: application/json", "--data"])
+                .arg(body.to_string());
+        }
+        let out = cmd.output().expect("curl");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{route}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Runs PHP inside the site (users, roles, a must-use plugin).
+    fn php(&self, code: &str) -> String {
+        let load = self.dir.path().join("site/wp-load.php");
+        let out = Command::new("php")
+            .arg("-r")
+            .arg(format!(
+                "$_SERVER['HTTP_HOST']='127.0.0.1'; require '{}'; {code}",
+                load.display()
+            ))
+            .output()
+            .expect("php");
+        assert!(
+            out.status.success(),
+            "php: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn mu_plugin(&self, name: &str, code: &str) {
+        let dir = self.dir.path().join("site/wp-content/mu-plugins");
+        std::fs::create_dir_all(&dir).expect("mu-plugins folder");
+        std::fs::write(dir.join(name), format!("<?php\n{code}\n")).expect("write mu-plugin");
+    }
+
+    fn media_matching(&self, token: &str) -> Vec<Value> {
+        self.rest(
+            "GET",
+            &format!("/wp/v2/media?search={token}&context=edit"),
+            None,
+        )
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = Command::new(script("wordpress-server.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(name)
+}
+
+/// `outbox dest add` with the secret in the environment (never an argument).
+fn add_destination(ob: &Outbox, secret: &str, args: &[&str]) -> Out {
+    let mut cmd = ob.command(&[&["dest", "add"], args].concat());
+    cmd.env("OUTBOX_SECRET", secret);
+    run_command(cmd, TIMEOUT)
+}
+
+fn token_of(url: &str) -> String {
+    let name = url.rsplit('/').next().unwrap_or("");
+    let at = name.find("-ob").expect("the file name carries the token");
+    name[at + 1..at + 13].to_string()
+}
+
+#[test]
+fn uploads_with_fields_attach_feature_and_fill_the_acf_field() {
+    let site = Site::start();
+    let ob = Outbox::new();
+    let post = site.get("post_id");
+    add_destination(
+        &ob,
+        &site.get("app_password"),
+        &[
+            "wp",
+            "--kind",
+            "wordpress",
+            "--url",
+            &site.get("url"),
+            "--user",
+            &site.get("user"),
+            "--post",
+            &post,
+            "--featured",
+            "--acf-field",
+            "hero_image",
+        ],
+    )
+    .ok();
+    let checked = ob.run(&["dest", "test", "wp"]).ok();
+    assert!(
+        checked.stdout.contains("may upload files"),
+        "{}",
+        checked.stdout
+    );
+
+    let src = ob.dir("src");
+    write_image(&src.join("Été à Paris.jpg"), 1200, 800, 51);
+    ob.add(
+        &[&src],
+        "wp",
+        &[
+            "--field",
+            "title=Summer in Paris",
+            "--field",
+            "alt_text=The river at dusk",
+            "--field",
+            "caption=Taken in July",
+            "--field",
+            "description=From the catalogue",
+        ],
+    );
+    ob.run_until_idle(&[]).ok();
+    let job = &ob.history()[0];
+    assert_eq!(job["state"], "completed", "{job:#}");
+    let id: u64 = job["remote"]["id"].as_str().unwrap().parse().unwrap();
+    let url = job["remote"]["url"].as_str().unwrap();
+    assert!(
+        url.contains("/wp-content/uploads/") && url.contains("Ete-a-Paris-ob"),
+        "{url}"
+    );
+
+    let media = site.rest("GET", &format!("/wp/v2/media/{id}?context=edit"), None);
+    assert_eq!(media["title"]["raw"], "Summer in Paris");
+    assert_eq!(media["alt_text"], "The river at dusk");
+    assert_eq!(media["caption"]["raw"], "Taken in July");
+    assert_eq!(media["description"]["raw"], "From the catalogue");
+    assert_eq!(media["post"].to_string(), post, "attached to the post");
+    assert_eq!(media["media_details"]["width"], 1200);
+    let the_post = site.rest("GET", &format!("/wp/v2/posts/{post}?context=edit"), None);
+    assert_eq!(the_post["featured_media"], id, "featured image");
+    assert_eq!(the_post["acf"]["hero_image"], id, "ACF field");
+    // The delivered bytes are the output's: the same size as generated.
+    let served = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{size_download}", url])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&served.stdout),
+        job["bytes_total"].to_string()
+    );
+
+    // The password is in the keychain, not in the database or the data folder.
+    let password = site.get("app_password");
+    for entry in walk(&ob.data) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "the password is in {}",
+            entry.display()
+        );
+    }
+}
+
+#[test]
+fn plain_permalinks_and_a_sub_path_work_and_the_token_finds_an_earlier_upload() {
+    let site = Site::start();
+    let ob = Outbox::new();
+    let password = site.get("app_password");
+    let user = site.get("user");
+    add_destination(
+        &ob,
+        &password,
+        &[
+            "plain",
+            "--kind",
+            "wordpress",
+            "--url",
+            &site.get("url"),
+            "--user",
+            &user,
+            "--plain-permalinks",
+        ],
+    )
+    .ok();
+    add_destination(
+        &ob,
+        &password,
+        &[
+            "sub",
+            "--kind",
+            "wordpress",
+            "--url",
+            &site.get("url_subpath"),
+            "--user",
+            &user,
+        ],
+    )
+    .ok();
+    let src = ob.dir("src");
+    write_image(&src.join("one.png"), 300, 200, 52);
+    ob.add(&[&src], "plain", &[]);
+    ob.add(&[&src], "sub", &[]);
+    ob.run_until_idle(&[]).ok();
+    let urls: Vec<String> = ob
+        .history()
+        .iter()
+        .map(|j| {
+            assert_eq!(j["state"], "completed", "{j:#}");
+            j["remote"]["url"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(
+        urls.iter().any(|u| u.contains("/blog/wp-content/uploads/")),
+        "{urls:?}"
+    );
+    // The same output twice: the same token, found by a media search.
+    let token = token_of(&urls[0]);
+    assert_eq!(token, token_of(&urls[1]));
+    assert_eq!(site.media_matching(&token).len(), 2);
+}
+
+#[test]
+fn a_failed_step_is_retried_alone_and_bad_credentials_need_the_user() {
+    let site = Site::start();
+    let ob = Outbox::new();
+    // An author may upload but not edit the admin's post: the featured-image
+    // step fails with 403 after the upload succeeded.
+    let author_password = site.php(
+        "$id = wp_create_user('writer', wp_generate_password(), 'writer@example.com'); \
+         (new WP_User($id))->set_role('author'); \
+         echo WP_Application_Passwords::create_new_application_password($id, ['name' => 't'])[0];",
+    );
+    let post = site.get("post_id");
+    add_destination(
+        &ob,
+        &author_password,
+        &[
+            "wp",
+            "--kind",
+            "wordpress",
+            "--url",
+            &site.get("url"),
+            "--user",
+            "writer",
+            "--post",
+            &post,
+            "--featured",
+        ],
+    )
+    .ok();
+    let src = ob.dir("src");
+    write_image(&src.join("cover.jpg"), 640, 480, 53);
+    ob.add(&[&src], "wp", &[]);
+    ob.run_until_idle(&[]).expect_code(1);
+    let job = &ob.history()[0];
+    assert_eq!(job["state"], "failed", "{job:#}");
+    assert_eq!(job["error"]["class"], "needs_user", "{job:#}");
+    let message = job["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("403") && !message.contains("uploading"),
+        "{message}"
+    );
+    let uploaded = site.rest("GET", "/wp/v2/media?context=edit&per_page=100", None);
+    assert_eq!(
+        uploaded.as_array().unwrap().len(),
+        1,
+        "the upload itself happened"
+    );
+
+    // The user fixes the role; the retry resumes at the featured step.
+    site.php("(get_user_by('login', 'writer'))->set_role('editor');");
+    let id = job["id"].to_string();
+    ob.run(&["retry", &id]).ok();
+    ob.run_until_idle(&[]).ok();
+    let job = &ob.history()[0];
+    assert_eq!(job["state"], "completed", "{job:#}");
+    let media_id: u64 = job["remote"]["id"].as_str().unwrap().parse().unwrap();
+    let uploaded = site.rest("GET", "/wp/v2/media?context=edit&per_page=100", None);
+    assert_eq!(
+        uploaded.as_array().unwrap().len(),
+        1,
+        "not uploaded a second time"
+    );
+    assert_eq!(
+        site.rest("GET", &format!("/wp/v2/posts/{post}"), None)["featured_media"],
+        media_id
+    );
+
+    // A wrong password fails at once as the user's to fix; a new secret and
+    // a retry deliver.
+    add_destination(
+        &ob,
+        "wrong password",
+        &[
+            "bad",
+            "--kind",
+            "wordpress",
+            "--url",
+            &site.get("url"),
+            "--user",
+            "admin",
+        ],
+    )
+    .ok();
+    let tested = ob.run(&["dest", "test", "bad"]).expect_code(1);
+    assert!(
+        tested
+            .stderr
+            .contains("refused the user name \"admin\" or its application password"),
+        "{}",
+        tested.stderr
+    );
+    let other = ob.dir("other");
+    write_image(&other.join("later.jpg"), 320, 240, 54);
+    ob.add(&[&other], "bad", &[]);
+    let run = ob.run_until_idle(&[]).expect_code(1);
+    assert!(run.stdout.contains("1 failed"), "{}", run.stdout);
+    let failed = ob.history_with(&["--state", "failed"]);
+    assert_eq!(failed[0]["attempts"], 1, "not retried: {:#}", failed[0]);
+    assert!(
+        failed[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("401"),
+        "{:#}",
+        failed[0]
+    );
+    let mut fix = ob.command(&["dest", "secret", "bad"]);
+    fix.env("OUTBOX_SECRET", site.get("app_password"));
+    run_command(fix, TIMEOUT).ok();
+    ob.run(&["retry", "--failed"]).ok();
+    ob.run_until_idle(&[]).ok();
+    assert_eq!(ob.counts()["completed"], 2);
+}
+
+#[test]
+fn dest_test_tells_a_stripped_header_from_a_wrong_password_and_refused_types_fail_once() {
+    let site = Site::start();
+    let ob = Outbox::new();
+    let password = site.get("app_password");
+    add_destination(
+        &ob,
+        &password,
+        &[
+            "stripped",
+            "--kind",
+            "wordpress",
+            "--url",
+            &site.get("url_stripping_auth"),
+            "--user",
+            "admin",
+        ],
+    )
+    .ok();
+    let out = ob.run(&["dest", "test", "stripped"]).expect_code(1);
+    assert!(
+        out.stderr.contains("strips the Authorization header"),
+        "{}",
+        out.stderr
+    );
+    add_destination(
+        &ob,
+        &password,
+        &[
+            "nowp",
+            "--kind",
+            "wordpress",
+            "--url",
+            &format!("{}/nothing-here", site.get("url")),
+            "--user",
+            "admin",
+        ],
+    )
+    .ok();
+    let out = ob.run(&["dest", "test", "nowp"]).expect_code(1);
+    assert!(
+        out.stderr.contains("has no WordPress REST API"),
+        "{}",
+        out.stderr
+    );
+
+    // A site that refuses PNG: WordPress answers 500 rest_upload_sideload_error,
+    // which is permanent (one attempt, the server's reason).
+    site.mu_plugin(
+        "refuse-png.php",
+        "add_filter('upload_mimes', function ($m) { unset($m['png']); return $m; });",
+    );
+    add_destination(
+        &ob,
+        &password,
+        &[
+            "wp",
+            "--kind",
+            "wordpress",
+            "--url",
+            &site.get("url"),
+            "--user",
+            "admin",
+        ],
+    )
+    .ok();
+    let src = ob.dir("src");
+    write_image(&src.join("flat.png"), 64, 64, 55);
+    ob.add(&[&src], "wp", &["--recipe", "original"]);
+    ob.run_until_idle(&[]).expect_code(1);
+    let job = &ob.history()[0];
+    assert_eq!(
+        (job["state"].as_str(), job["attempts"].as_u64()),
+        (Some("failed"), Some(1)),
+        "{job:#}"
+    );
+    assert_eq!(job["error"]["class"], "permanent");
+    assert!(
+        job["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rest_upload_sideload_error"),
+        "{job:#}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
