@@ -7,8 +7,10 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
 # The destination tests start real servers (WordPress on PHP and MariaDB,
-# moto for S3). Their scripts install what is missing; a start and stop here
+# moto for S3, Azurite for Azure). Their scripts install what is missing; a start and stop here
 # does that once, up front, so tests running in parallel never race apt or pip.
+# Azurite (Azure Blob) comes from npm.
+command -v npm >/dev/null 2>&1 || install_missing_apt nodejs npm
 warm=$(mktemp -d)
 trap 'rm -rf "$warm"' EXIT
 scripts/wordpress-server.sh start "$warm/wp" >/dev/null

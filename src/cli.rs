@@ -117,7 +117,8 @@ pub struct DestAddArgs {
     pub name: String,
     #[arg(long, value_enum)]
     pub kind: DestKind,
-    /// Read the password, token or key from standard input (one line).
+    /// Read the password, token or key (a GCS service-account JSON) from
+    /// standard input.
     #[arg(long)]
     pub secret_stdin: bool,
     /// At most this many uploads at once to it.
@@ -177,6 +178,30 @@ pub struct DestAddArgs {
     /// http: send the content hash in this header (e.g. Idempotency-Key).
     #[arg(long, value_name = "HEADER", help_heading = "http")]
     pub idempotency_header: Option<String>,
+
+    /// s3, gcs: the bucket; azure: the container.
+    #[arg(long, value_name = "NAME", help_heading = "s3, gcs, azure")]
+    pub bucket: Option<String>,
+    /// s3: the region (default us-east-1).
+    #[arg(long, value_name = "REGION", help_heading = "s3, gcs, azure")]
+    pub region: Option<String>,
+    /// s3: an S3-compatible endpoint (path-style requests); azure: the
+    /// account's blob endpoint, account included (`http://host:10000/account`).
+    #[arg(long, value_name = "URL", help_heading = "s3, gcs, azure")]
+    pub endpoint: Option<String>,
+    /// azure: the storage account.
+    #[arg(long, value_name = "NAME", help_heading = "s3, gcs, azure")]
+    pub account: Option<String>,
+    /// s3: the access key id (its secret key is the secret).
+    #[arg(long, value_name = "ID", help_heading = "s3, gcs, azure")]
+    pub access_key_id: Option<String>,
+    /// The object key: {file_name}, {stem}, {ext}, {hash}, {job} and item
+    /// fields (default `{hash}/{file_name}`).
+    #[arg(long, value_name = "TEMPLATE", help_heading = "s3, gcs, azure")]
+    pub key_template: Option<String>,
+    /// The URL recorded is this plus `/KEY` (a CDN, say).
+    #[arg(long, value_name = "URL", help_heading = "s3, gcs, azure")]
+    pub public_url_base: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -209,6 +234,9 @@ pub enum DestKind {
     Folder,
     Wordpress,
     Http,
+    S3,
+    Gcs,
+    Azure,
 }
 
 #[derive(Args, Debug)]

@@ -2,12 +2,12 @@ use super::print_json;
 use crate::cli::{DestAddArgs, DestCommand, DestKind, HttpMethodArg};
 use anyhow::{bail, Context, Result};
 use outbox_engine::destinations::{
-    HttpAuth, HttpMethod, HttpSettings, ResultUrl, WordPressSettings,
+    HttpAuth, HttpMethod, HttpSettings, ObjectProvider, ResultUrl, WordPressSettings,
 };
 use outbox_engine::{DestinationView, Engine};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal};
+use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 /// Where a secret can come from besides standard input.
@@ -45,11 +45,18 @@ fn add(engine: &Engine, args: DestAddArgs) -> Result<()> {
             let needs_secret = settings.auth != HttpAuth::None;
             ("http", serde_json::to_value(settings)?, needs_secret)
         }
+        DestKind::S3 => ("s3", object_settings(&args, ObjectProvider::S3)?, true),
+        DestKind::Gcs => ("gcs", object_settings(&args, ObjectProvider::Gcs)?, true),
+        DestKind::Azure => (
+            "azure",
+            object_settings(&args, ObjectProvider::Azure)?,
+            true,
+        ),
     };
     let secret = read_secret(args.secret_stdin)?;
     if needs_secret && secret.is_none() {
         bail!(
-            "a {kind} destination needs a secret: give it on standard input with \
+            "this {kind} destination needs a secret: give it on standard input with \
              --secret-stdin, or in {SECRET_ENV}"
         );
     }
@@ -101,6 +108,29 @@ fn wordpress_settings(args: &DestAddArgs) -> Result<Value> {
     Ok(serde_json::to_value(settings)?)
 }
 
+fn object_settings(args: &DestAddArgs, provider: ObjectProvider) -> Result<Value> {
+    let Some(bucket) = &args.bucket else {
+        bail!("a {} destination needs --bucket NAME", provider.as_str());
+    };
+    let mut settings = serde_json::json!({ "provider": provider, "bucket": bucket });
+    for (key, value) in [
+        ("region", &args.region),
+        ("endpoint", &args.endpoint),
+        ("account", &args.account),
+        ("access_key_id", &args.access_key_id),
+        ("key_template", &args.key_template),
+        ("public_url_base", &args.public_url_base),
+    ] {
+        if let Some(value) = value {
+            settings[key] = value.clone().into();
+        }
+    }
+    if let Some(timeout) = args.timeout {
+        settings["timeout_seconds"] = timeout.into();
+    }
+    Ok(settings)
+}
+
 fn http_settings(args: &DestAddArgs) -> Result<HttpSettings> {
     let Some(url) = &args.url else {
         bail!("an http destination needs --url TEMPLATE");
@@ -146,14 +176,14 @@ fn http_settings(args: &DestAddArgs) -> Result<HttpSettings> {
 fn read_secret(from_stdin: bool) -> Result<Option<String>> {
     if from_stdin {
         if std::io::stdin().is_terminal() {
-            eprintln!("secret (then Enter):");
+            eprintln!("secret (then Ctrl-D):");
         }
-        let mut line = String::new();
+        let mut text = String::new();
         std::io::stdin()
             .lock()
-            .read_line(&mut line)
+            .read_to_string(&mut text)
             .context("cannot read the secret from standard input")?;
-        let secret = line.trim_end_matches(['\r', '\n']).to_string();
+        let secret = text.trim_end_matches(['\r', '\n']).to_string();
         return Ok(Some(secret).filter(|s| !s.is_empty()));
     }
     Ok(std::env::var(SECRET_ENV).ok().filter(|s| !s.is_empty()))
@@ -172,6 +202,7 @@ fn list(engine: &Engine, json: bool) -> Result<()> {
         let place = match d.kind.as_str() {
             "folder" => text("path").to_string(),
             "wordpress" => format!("{} as {}", text("url"), text("user")),
+            "s3" | "gcs" | "azure" => format!("bucket {}", text("bucket")),
             _ => text("url").to_string(),
         };
         let limit = d

@@ -8,7 +8,9 @@
 use super::http_outcome::{failure, transport_failure};
 use super::{upload_body, BoxFuture, Delivery, DeliveryError, Destination, Steps};
 use crate::model::{ErrorClass, Remote};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -150,6 +152,7 @@ impl HttpDestination {
                 .client
                 .put(&url)
                 .header(CONTENT_TYPE, &d.mime)
+                .header(CONTENT_LENGTH, d.size)
                 .body(body),
             HttpMethod::Post => {
                 let part = reqwest::multipart::Part::stream_with_length(body, d.size)

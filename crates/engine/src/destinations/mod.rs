@@ -6,11 +6,11 @@ mod folder;
 mod http;
 mod http_outcome;
 mod object;
-pub use object::{ObjectDestination, ObjectProvider, ObjectSettings};
 mod wordpress;
 
 pub use folder::FolderDestination;
 pub use http::{HttpAuth, HttpDestination, HttpMethod, HttpSettings, ResultUrl};
+pub use object::{ObjectDestination, ObjectProvider, ObjectSettings};
 pub use wordpress::{WordPressDestination, WordPressSettings};
 
 use crate::model::{ErrorClass, JobId, Remote};
@@ -178,6 +178,12 @@ impl ResolveDestination for BuiltinDestinations {
                     secret.as_deref(),
                 )?))
             }
+            "s3" | "gcs" | "azure" => {
+                let parsed = object_settings(&snapshot.kind, &snapshot.settings)
+                    .map_err(|m| DeliveryError::new(ErrorClass::Permanent, m))?;
+                let secret = self.secret(&snapshot.name)?;
+                Ok(Arc::new(ObjectDestination::new(parsed, secret.as_deref())?))
+            }
             other => Err(DeliveryError::new(
                 ErrorClass::Permanent,
                 format!(
@@ -189,6 +195,19 @@ impl ResolveDestination for BuiltinDestinations {
     }
 }
 
+/// Object storage settings whose provider is the destination's kind.
+fn object_settings(kind: &str, settings: &serde_json::Value) -> Result<ObjectSettings, String> {
+    let parsed: ObjectSettings = serde_json::from_value(settings.clone())
+        .map_err(|e| format!("invalid {kind} settings: {e}"))?;
+    if parsed.provider.as_str() != kind {
+        return Err(format!(
+            "a {kind} destination has {} settings",
+            parsed.provider.as_str()
+        ));
+    }
+    Ok(parsed)
+}
+
 fn invalid_settings(kind: &str, e: serde_json::Error) -> DeliveryError {
     DeliveryError::new(
         ErrorClass::Permanent,
@@ -197,7 +216,7 @@ fn invalid_settings(kind: &str, e: serde_json::Error) -> DeliveryError {
 }
 
 /// The kinds `validate_settings` knows.
-pub const KINDS: &[&str] = &["folder", "http", "wordpress"];
+pub const KINDS: &[&str] = &["folder", "http", "wordpress", "s3", "gcs", "azure"];
 
 /// Checks a new destination's settings before they are saved.
 pub fn validate_settings(kind: &str, settings: &serde_json::Value) -> Result<(), String> {
@@ -219,6 +238,9 @@ pub fn validate_settings(kind: &str, settings: &serde_json::Value) -> Result<(),
         )
         .map(|_| ())
         .map_err(|e| e.message),
+        "s3" | "gcs" | "azure" => object_settings(kind, settings)?
+            .validate()
+            .map_err(|e| e.message),
         other => Err(format!(
             "unknown destination kind {other:?}; the kinds are: {}",
             KINDS.join(", ")

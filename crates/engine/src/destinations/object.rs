@@ -256,6 +256,15 @@ impl ObjectSettings {
 }
 
 impl ObjectProvider {
+    /// The destination kind (`s3`, `gcs`, `azure`), as in the settings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectProvider::S3 => "s3",
+            ObjectProvider::Gcs => "gcs",
+            ObjectProvider::Azure => "azure",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             ObjectProvider::S3 => "S3",

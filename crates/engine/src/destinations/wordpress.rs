@@ -16,7 +16,7 @@ use super::http_outcome::{failure, transport_failure};
 use super::{upload_body, BoxFuture, Delivery, DeliveryError, Destination, Steps};
 use crate::model::{ErrorClass, Remote};
 use crate::template::{field_text, Fields};
-use reqwest::header::{HeaderMap, CONTENT_DISPOSITION, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -162,6 +162,8 @@ impl WordPressDestination {
             .post(self.route("/wp/v2/media"))
             .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
             .header(CONTENT_TYPE, &d.mime)
+            // A length, not chunks: PHP and many proxies want to know it.
+            .header(CONTENT_LENGTH, d.size)
             .header(
                 CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),
