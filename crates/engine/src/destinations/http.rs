@@ -6,7 +6,9 @@
 //! is recognised by a server that honours it.
 
 use super::http_outcome::{failure, transport_failure};
-use super::{upload_body, BoxFuture, Delivery, DeliveryError, Destination, Steps};
+use super::{
+    read_body, send_watched, upload_body, BoxFuture, Delivery, DeliveryError, Destination, Steps,
+};
 use crate::model::{ErrorClass, Remote};
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE,
@@ -88,6 +90,8 @@ fn default_timeout() -> u64 {
 
 pub struct HttpDestination {
     settings: HttpSettings,
+    /// The longest an upload may go without moving.
+    timeout: Duration,
     client: reqwest::Client,
     headers: HeaderMap,
 }
@@ -136,8 +140,9 @@ impl HttpDestination {
                 )));
             }
         }
-        let client = super::http_client(Duration::from_secs(settings.timeout_seconds.max(1)))?;
+        let client = super::http_client()?;
         Ok(HttpDestination {
+            timeout: Duration::from_secs(settings.timeout_seconds.max(1)),
             settings,
             client,
             headers,
@@ -146,7 +151,7 @@ impl HttpDestination {
 
     async fn send(&self, d: &Delivery, steps: &Arc<dyn Steps>) -> Result<Remote, DeliveryError> {
         let url = fill_url(&self.settings.url, &d.file_name, &d.short_hash(), d.job_id);
-        let body = upload_body(d, steps.clone()).await?;
+        let (body, activity) = upload_body(d, steps.clone()).await?;
         let request = match self.settings.method {
             HttpMethod::Put => self
                 .client
@@ -165,33 +170,35 @@ impl HttpDestination {
                 self.client.post(&url).multipart(form)
             }
         };
-        let mut request = request.headers(self.headers.clone());
+        let mut headers = self.headers.clone();
         if let Some(name) = &self.settings.idempotency_header {
-            request = request.header(name.as_str(), hex(&d.hash));
+            // Replaces a configured header of the same name: one key only.
+            headers.insert(header_name(name)?, header_value(name, &hex(&d.hash))?);
         }
         let what = format!("uploading to {}", redact(&url));
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_failure(&what, &e))?;
+        let response =
+            send_watched(request.headers(headers), &activity, self.timeout, &what).await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_failure(&what, &e))?;
+        let answered_at = response.url().clone();
+        let body = read_body(response, self.timeout, &what).await?;
         if !status.is_success() {
             return Err(failure(&what, status, &headers, &body));
         }
         let url = match &self.settings.result {
             ResultUrl::None => None,
-            ResultUrl::Header(name) => Some(
-                headers
+            ResultUrl::Header(name) => {
+                let value = headers
                     .get(name.as_str())
                     .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-                    .ok_or_else(|| no_url(&what, &format!("no {name} header")))?,
-            ),
+                    .ok_or_else(|| no_url(&what, &format!("no {name} header")))?;
+                // A relative `Location` is relative to the request's URL.
+                Some(
+                    answered_at
+                        .join(value)
+                        .map_or_else(|_| value.to_string(), String::from),
+                )
+            }
             ResultUrl::JsonPointer(pointer) => {
                 let json: serde_json::Value = serde_json::from_slice(&body)
                     .map_err(|e| no_url(&what, &format!("the answer is not JSON ({e})")))?;
@@ -227,14 +234,19 @@ impl Destination for HttpDestination {
                 .client
                 .head(&url)
                 .headers(self.headers.clone())
+                .timeout(self.timeout)
                 .send()
                 .await
                 .map_err(|e| transport_failure(&what, &e))?;
             let status = response.status();
             if matches!(status.as_u16(), 401 | 403) {
+                let refused = match self.settings.auth {
+                    HttpAuth::None => "wants credentials, and this destination sends none",
+                    _ => "refused the credentials",
+                };
                 return Err(DeliveryError::new(
                     ErrorClass::NeedsUser,
-                    format!("{what}: the server refused the credentials ({status})"),
+                    format!("{what}: the server {refused} ({status})"),
                 ));
             }
             Ok(format!(
@@ -254,8 +266,8 @@ impl Destination for HttpDestination {
     }
 }
 
-/// The uploaded, but the server's answer does not say where: the upload
-/// happened, so this is permanent (a retry would upload again).
+/// The file was uploaded, but the answer does not say where: permanent,
+/// since a retry would upload it again.
 fn no_url(what: &str, why: &str) -> DeliveryError {
     DeliveryError::new(
         ErrorClass::Permanent,

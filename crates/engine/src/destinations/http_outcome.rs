@@ -90,9 +90,8 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     Some(wait.min(Duration::from_secs(24 * 3600)))
 }
 
-/// A request that got no usable answer. `sent` says whether the body may
-/// have reached the server (the outcome is then unknown, which the caller's
-/// duplicate protection must cover).
+/// A request that got no usable answer. The body may have reached the
+/// server: the caller's duplicate protection covers that.
 pub(crate) fn transport_failure(what: &str, error: &reqwest::Error) -> DeliveryError {
     let kind = if error.is_timeout() {
         "timed out"
@@ -115,7 +114,12 @@ pub(crate) fn transport_failure(what: &str, error: &reqwest::Error) -> DeliveryE
         .last()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    DeliveryError::new(class, format!("{what}: {kind} ({detail})"))
+    let message = if detail.is_empty() || detail.contains(kind) {
+        format!("{what}: {kind}")
+    } else {
+        format!("{what}: {kind} ({detail})")
+    };
+    DeliveryError::new(class, message)
 }
 
 #[cfg(test)]

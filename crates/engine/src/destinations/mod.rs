@@ -248,14 +248,13 @@ pub fn validate_settings(kind: &str, settings: &serde_json::Value) -> Result<(),
     }
 }
 
-/// The HTTP client of one destination: its own timeout for a quiet
-/// connection (image uploads and slow sites take long, so there is no limit
-/// on the whole request), redirects within reason, no proxies from the
-/// environment guessed wrong.
-pub(crate) fn http_client(read_timeout: Duration) -> Result<reqwest::Client, DeliveryError> {
+/// The HTTP client of one destination. There is no timeout on the whole
+/// request: an upload over a slow line may take long and still be moving.
+/// Stalls are caught instead ([`send_watched`], [`read_body`]), and short
+/// calls set their own limit.
+pub(crate) fn http_client() -> Result<reqwest::Client, DeliveryError> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(20))
-        .read_timeout(read_timeout)
         .redirect(reqwest::redirect::Policy::limited(5))
         .user_agent(concat!("Outbox/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -267,12 +266,88 @@ pub(crate) fn http_client(read_timeout: Duration) -> Result<reqwest::Client, Del
         })
 }
 
+/// When an upload last moved: each chunk handed to the connection.
+#[derive(Clone)]
+pub(crate) struct Activity {
+    start: std::time::Instant,
+    last_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            start: std::time::Instant::now(),
+            last_ms: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    fn touch(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last_ms
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(std::sync::atomic::Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+/// Sends an upload, giving up only when nothing moved for `limit` (the body
+/// stopped going out, or the server sat on its answer that long).
+pub(crate) async fn send_watched(
+    request: reqwest::RequestBuilder,
+    activity: &Activity,
+    limit: Duration,
+    what: &str,
+) -> Result<reqwest::Response, DeliveryError> {
+    let send = request.send();
+    tokio::pin!(send);
+    loop {
+        let wait = limit.saturating_sub(activity.idle());
+        if wait.is_zero() {
+            return Err(stalled(what, limit));
+        }
+        tokio::select! {
+            sent = &mut send => return sent.map_err(|e| http_outcome::transport_failure(what, &e)),
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// An answer's body, as long as each piece comes within `limit`.
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    limit: Duration,
+    what: &str,
+) -> Result<bytes::Bytes, DeliveryError> {
+    let mut body = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout(limit, response.chunk()).await {
+            Err(_) => return Err(stalled(what, limit)),
+            Ok(Err(e)) => return Err(http_outcome::transport_failure(what, &e)),
+            Ok(Ok(None)) => return Ok(body.freeze()),
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+        }
+    }
+}
+
+fn stalled(what: &str, limit: Duration) -> DeliveryError {
+    DeliveryError::new(
+        ErrorClass::Transient,
+        format!(
+            "{what}: timed out (nothing moved for {} s)",
+            limit.as_secs()
+        ),
+    )
+}
+
 /// The output as a request body, streamed from memory or from its file,
-/// reporting the bytes as they go.
+/// reporting the bytes as they go; the [`Activity`] shows it moving.
 pub(crate) async fn upload_body(
     d: &Delivery,
     steps: Arc<dyn Steps>,
-) -> Result<reqwest::Body, DeliveryError> {
+) -> Result<(reqwest::Body, Activity), DeliveryError> {
     use futures_util::StreamExt;
     const CHUNK: usize = 256 << 10;
     let stream: futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>> =
@@ -296,12 +371,15 @@ pub(crate) async fn upload_body(
             }
         };
     steps.sent(0);
+    let activity = Activity::new();
+    let moved = activity.clone();
     let mut total = 0u64;
     let counted = stream.inspect(move |chunk| {
+        moved.touch();
         if let Ok(chunk) = chunk {
             total += chunk.len() as u64;
             steps.sent(total);
         }
     });
-    Ok(reqwest::Body::wrap_stream(counted))
+    Ok((reqwest::Body::wrap_stream(counted), activity))
 }

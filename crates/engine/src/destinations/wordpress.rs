@@ -13,7 +13,9 @@
 //! (`?search=` matches file names) before uploading again.
 
 use super::http_outcome::{failure, transport_failure};
-use super::{upload_body, BoxFuture, Delivery, DeliveryError, Destination, Steps};
+use super::{
+    read_body, send_watched, upload_body, BoxFuture, Delivery, DeliveryError, Destination, Steps,
+};
 use crate::model::{ErrorClass, Remote};
 use crate::template::{field_text, Fields};
 use reqwest::header::{HeaderMap, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -70,6 +72,8 @@ pub struct WordPressDestination {
     authorization: reqwest::header::HeaderValue,
     /// For `dest test`'s XML-RPC cross-check only.
     password: String,
+    /// The longest a request may go without moving.
+    timeout: Duration,
 }
 
 impl WordPressDestination {
@@ -103,12 +107,14 @@ impl WordPressDestination {
             )
         })?;
         authorization.set_sensitive(true);
-        let client = super::http_client(Duration::from_secs(settings.timeout_seconds.max(1)))?;
+        let client = super::http_client()?;
+        let timeout = Duration::from_secs(settings.timeout_seconds.max(1));
         Ok(WordPressDestination {
             settings,
             client,
             authorization,
             password: password.to_string(),
+            timeout,
         })
     }
 
@@ -138,7 +144,8 @@ impl WordPressDestination {
         let mut request = self
             .client
             .request(method, self.route(route))
-            .header(reqwest::header::AUTHORIZATION, self.authorization.clone());
+            .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
+            .timeout(self.timeout);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -146,7 +153,9 @@ impl WordPressDestination {
             .send()
             .await
             .map_err(|e| transport_failure(what, &e))?;
-        read_json(what, response).await.map(|(_, _, v)| v)
+        read_json(what, response, self.timeout)
+            .await
+            .map(|(_, _, v)| v)
     }
 
     async fn upload(
@@ -157,7 +166,8 @@ impl WordPressDestination {
     ) -> Result<(), DeliveryError> {
         let name = upload_name(&d.file_name, &token(d));
         let what = format!("uploading {name} to the media library");
-        let response = self
+        let (body, activity) = upload_body(d, steps.clone()).await?;
+        let request = self
             .client
             .post(self.route("/wp/v2/media"))
             .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
@@ -168,10 +178,8 @@ impl WordPressDestination {
                 CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{name}\""),
             )
-            .body(upload_body(d, steps.clone()).await?)
-            .send()
-            .await
-            .map_err(|e| transport_failure(&what, &e))?;
+            .body(body);
+        let response = send_watched(request, &activity, self.timeout, &what).await?;
         // Sent before the thumbnails are made: a 5xx while resizing leaves an
         // attachment that `post-process` can finish.
         let created = response
@@ -179,7 +187,7 @@ impl WordPressDestination {
             .get("X-WP-Upload-Attachment-ID")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        match read_json(&what, response).await {
+        match read_json(&what, response, self.timeout).await {
             Ok((_, _, media)) => {
                 progress.media_id = media.get("id").and_then(Value::as_u64).or(created);
                 progress.url = media
@@ -325,6 +333,7 @@ impl WordPressDestination {
         let index = self
             .client
             .get(self.route("/"))
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| transport_failure(&format!("reaching {site}"), &e))?;
@@ -349,6 +358,7 @@ impl WordPressDestination {
             .client
             .get(self.route("/wp/v2/users/me?context=edit"))
             .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| transport_failure(&format!("signing in to {site}"), &e))?;
@@ -413,6 +423,7 @@ impl WordPressDestination {
             .client
             .post(url)
             .header(CONTENT_TYPE, "text/xml")
+            .timeout(self.timeout)
             .body(call)
             .send()
             .await
@@ -479,13 +490,11 @@ impl Destination for WordPressDestination {
 async fn read_json(
     what: &str,
     response: reqwest::Response,
+    limit: Duration,
 ) -> Result<(StatusCode, HeaderMap, Value), DeliveryError> {
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| transport_failure(what, &e))?;
+    let body = read_body(response, limit, what).await?;
     if !status.is_success() {
         return Err(failure(what, status, &headers, &body));
     }
@@ -499,10 +508,12 @@ async fn read_json(
 }
 
 /// WordPress answers 500 `rest_upload_sideload_error` for a file type the
-/// site does not allow: retrying cannot help.
+/// site does not allow, which retrying cannot help, but also when it could
+/// not make its uploads folder or write the file (two uploads racing to make
+/// this month's folder, a full disk), which can pass: only the file-type
+/// refusal is permanent.
 fn is_disallowed_type(e: &DeliveryError) -> bool {
-    e.message.contains("rest_upload_sideload_error")
-        || e.message.contains("rest_upload_unknown_error")
+    e.message.contains("rest_upload_sideload_error") && e.message.contains("file type")
 }
 
 fn save(steps: &Arc<dyn Steps>, progress: &Progress) -> Result<(), DeliveryError> {
@@ -620,6 +631,22 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_refused_file_type_is_permanent() {
+        let answer = |message: &str| {
+            DeliveryError::new(
+            ErrorClass::Transient,
+            format!("uploading: the server answered 500 Internal Server Error: {message} (rest_upload_sideload_error)"),
+        )
+        };
+        assert!(is_disallowed_type(&answer(
+            "Sorry, you are not allowed to upload this file type."
+        )));
+        assert!(!is_disallowed_type(&answer(
+            "Unable to create directory wp-content/uploads/2026/11. Is its parent directory writable by the server?"
+        )));
+    }
 
     #[test]
     fn upload_names_are_plain_ascii_with_the_token() {

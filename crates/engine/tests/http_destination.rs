@@ -1,0 +1,844 @@
+//! The generic HTTP destination against a real HTTP/1.1 server that each
+//! test starts on 127.0.0.1. The server records every request it reads, so
+//! each test checks what was sent (multipart or raw bytes, headers,
+//! credentials, idempotency key) as well as what the destination made of
+//! the answer, including the faults a real server throws: error statuses,
+//! resets, silence, slow answers, bad JSON and redirect loops.
+
+use outbox_engine::destinations::{
+    Delivery, DeliveryError, Destination, HttpAuth, HttpDestination, HttpMethod, HttpSettings,
+    NoSteps, ResultUrl, Steps,
+};
+use outbox_engine::ErrorClass;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The bearer token of most tests: no error message may ever show it.
+const TOKEN: &str = "s3cret-token-8f2a91";
+
+// ---------------------------------------------------------------- server
+
+/// What the server does with one connection.
+#[derive(Clone, Debug)]
+enum Behaviour {
+    /// Reads the request, then answers.
+    Respond {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// Reads the request head only, then resets the connection.
+    ResetBeforeBody,
+    /// Reads the whole request, then resets instead of answering.
+    ResetAfterBody,
+    /// Reads the whole request and never answers.
+    Hang,
+    /// Answers 200 at once, then `body` a few bytes every `pause`.
+    Trickle { body: String, pause: Duration },
+    /// Reads the body 64 KiB every `pause` (a slow uplink), then answers 201.
+    ReadSlowly { pause: Duration },
+    /// Answers 302 to the very path it was asked for.
+    RedirectLoop,
+}
+
+/// One request as the server read it (header names in lower case).
+#[derive(Clone, Debug)]
+struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A server for one test; it stops with the test's runtime.
+struct Server {
+    url: String,
+    requests: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Server {
+    /// Serves each connection with the next behaviour of `script`; the last
+    /// one repeats (a redirect loop needs that).
+    async fn start(script: Vec<Behaviour>) -> Server {
+        assert!(!script.is_empty());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&requests);
+        tokio::spawn(async move {
+            let mut script = VecDeque::from(script);
+            while let Ok((stream, _)) = listener.accept().await {
+                let behaviour = match script.len() {
+                    1 => script[0].clone(),
+                    _ => script.pop_front().unwrap(),
+                };
+                tokio::spawn(serve(stream, behaviour, Arc::clone(&log)));
+            }
+        });
+        Server { url, requests }
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The one request the server got.
+    fn only_request(&self) -> Request {
+        let requests = self.requests();
+        let seen: Vec<_> = requests.iter().map(|r| (&r.method, &r.path)).collect();
+        assert_eq!(requests.len(), 1, "{seen:?}");
+        requests.into_iter().next().unwrap()
+    }
+}
+
+/// One connection, one request: every answer says `Connection: close`, so
+/// no test depends on the client's connection pool.
+async fn serve(
+    stream: TcpStream,
+    behaviour: Behaviour,
+    log: Arc<Mutex<Vec<Request>>>,
+) -> io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    let mut request = read_head(&mut reader).await?;
+    if let Behaviour::ResetBeforeBody = behaviour {
+        log.lock().unwrap().push(request);
+        return reset(reader.into_inner());
+    }
+    request.body = match behaviour {
+        Behaviour::ReadSlowly { pause } => read_slowly(&mut reader, &request, pause).await?,
+        _ => read_body(&mut reader, &request).await?,
+    };
+    log.lock().unwrap().push(request.clone());
+    let mut stream = reader.into_inner();
+    let head_only = request.method == "HEAD";
+    let answer = match behaviour {
+        Behaviour::ResetBeforeBody => unreachable!(),
+        Behaviour::ResetAfterBody => return reset(stream),
+        // `stream` stays open as long as this future is pending.
+        Behaviour::Hang => return std::future::pending().await,
+        Behaviour::Respond {
+            status,
+            headers,
+            body,
+        } => response(status, &headers, &body, head_only),
+        Behaviour::RedirectLoop => {
+            let location = [("Location".to_string(), request.path.clone())];
+            response(302, &location, "", head_only)
+        }
+        Behaviour::ReadSlowly { .. } => response(201, &[], "{}", head_only),
+        Behaviour::Trickle { body, pause } => {
+            let answer = response(200, &[], &body, false);
+            let (head, body) = answer.split_at(answer.len() - body.len());
+            stream.write_all(head).await?;
+            for piece in body.chunks(8) {
+                stream.write_all(piece).await?;
+                stream.flush().await?;
+                tokio::time::sleep(pause).await;
+            }
+            return stream.shutdown().await;
+        }
+    };
+    stream.write_all(&answer).await?;
+    stream.shutdown().await
+}
+
+/// A reset (RST), not a polite close: what a crashed proxy looks like.
+fn reset(stream: TcpStream) -> io::Result<()> {
+    stream.set_zero_linger()?;
+    drop(stream);
+    Ok(())
+}
+
+async fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Request> {
+    let mut line = String::new();
+    reader.read_line(&mut line).await?;
+    let mut words = line.split_whitespace().map(str::to_string);
+    let method = words.next().unwrap_or_default();
+    let path = words.next().unwrap_or_default();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).await?;
+        let text = line.trim_end();
+        if text.is_empty() {
+            break;
+        }
+        let (name, value) = text.split_once(':').unwrap_or((text, ""));
+        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
+    }
+    Ok(Request {
+        method,
+        path,
+        headers,
+        body: Vec::new(),
+    })
+}
+
+/// The body by `Content-Length`, or chunk by chunk.
+async fn read_body(reader: &mut BufReader<TcpStream>, request: &Request) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    let chunked = request
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            reader.read_line(&mut line).await?;
+            let size = line.trim().split(';').next().unwrap_or("");
+            let size = usize::from_str_radix(size, 16)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if size == 0 {
+                break;
+            }
+            let at = body.len();
+            body.resize(at + size, 0);
+            reader.read_exact(&mut body[at..]).await?;
+            reader.read_line(&mut line).await?; // the CRLF after the data
+        }
+        // Trailers, up to the blank line.
+        loop {
+            line.clear();
+            reader.read_line(&mut line).await?;
+            if line.trim().is_empty() {
+                break;
+            }
+        }
+    } else if let Some(length) = request.header("content-length") {
+        body.resize(length.parse().unwrap(), 0);
+        reader.read_exact(&mut body).await?;
+    }
+    Ok(body)
+}
+
+/// A `Content-Length` body, read in small pieces with pauses between.
+async fn read_slowly(
+    reader: &mut BufReader<TcpStream>,
+    request: &Request,
+    pause: Duration,
+) -> io::Result<Vec<u8>> {
+    let length: usize = request.header("content-length").unwrap().parse().unwrap();
+    let mut body = vec![0; length];
+    for piece in body.chunks_mut(64 << 10) {
+        tokio::time::sleep(pause).await;
+        reader.read_exact(piece).await?;
+    }
+    Ok(body)
+}
+
+fn response(status: u16, headers: &[(String, String)], body: &str, head_only: bool) -> Vec<u8> {
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Whatever");
+    let mut out = format!("HTTP/1.1 {status} {reason}\r\n");
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    if !head_only {
+        out.push_str(body);
+    }
+    out.into_bytes()
+}
+
+fn respond(status: u16, headers: &[(&str, &str)], body: &str) -> Behaviour {
+    Behaviour::Respond {
+        status,
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        body: body.to_string(),
+    }
+}
+
+/// An error answer the way JSON APIs give one.
+fn json_error(status: u16, message: &str) -> Behaviour {
+    let body = json!({"code": "nope", "message": message}).to_string();
+    respond(status, &[("Content-Type", "application/json")], &body)
+}
+
+// ---------------------------------------------------------------- multipart
+
+/// One part of a `multipart/form-data` body.
+#[derive(Debug)]
+struct Part {
+    name: String,
+    file_name: Option<String>,
+    content_type: Option<String>,
+    data: Vec<u8>,
+}
+
+/// A minimal multipart split: enough for what reqwest writes.
+fn form_parts(request: &Request) -> Vec<Part> {
+    let content_type = request.header("content-type").expect("a content type");
+    assert!(
+        content_type.starts_with("multipart/form-data;"),
+        "{content_type}"
+    );
+    let boundary = content_type.split_once("boundary=").expect("a boundary").1;
+    let delimiter = format!("\r\n--{}", boundary.trim_matches('"')).into_bytes();
+    // A leading CRLF makes the first delimiter look like the others.
+    let body = [b"\r\n".as_slice(), &request.body].concat();
+    let start = find(&body, &delimiter).expect("a first boundary");
+    let mut rest = &body[start + delimiter.len()..];
+    let mut parts = Vec::new();
+    while !rest.starts_with(b"--") {
+        rest = rest.strip_prefix(b"\r\n").expect("CRLF after a boundary");
+        let end = find(rest, &delimiter).expect("a closing boundary");
+        let part = &rest[..end];
+        let head_end = find(part, b"\r\n\r\n").expect("part headers");
+        let head = String::from_utf8(part[..head_end].to_vec()).unwrap();
+        let mut found = Part {
+            name: String::new(),
+            file_name: None,
+            content_type: None,
+            data: part[head_end + 4..].to_vec(),
+        };
+        for line in head.lines() {
+            let (name, value) = line.split_once(':').unwrap();
+            match name.to_ascii_lowercase().as_str() {
+                "content-disposition" => {
+                    found.name = param(value, "name").unwrap_or_default();
+                    found.file_name = param(value, "filename");
+                }
+                "content-type" => found.content_type = Some(value.trim().to_string()),
+                _ => {}
+            }
+        }
+        parts.push(found);
+        rest = &rest[end + delimiter.len()..];
+    }
+    parts
+}
+
+/// `key="value"` from a `Content-Disposition` value.
+fn param(header: &str, key: &str) -> Option<String> {
+    let start = header.find(&format!("; {key}=\""))? + key.len() + 4;
+    let len = header[start..].find('"')?;
+    Some(header[start..start + len].to_string())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// Bytes that differ from one position to the next, so a lost or reordered
+/// chunk shows.
+fn content(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(7) ^ (i >> 11) ^ (i >> 19)) as u8)
+        .collect()
+}
+
+fn in_memory(name: &str, bytes: Vec<u8>) -> Delivery {
+    Delivery {
+        job_id: 7,
+        file_name: name.into(),
+        mime: "image/jpeg".into(),
+        size: bytes.len() as u64,
+        hash: *blake3::hash(&bytes).as_bytes(),
+        // Nothing there: a delivery from memory must not read the file.
+        path: PathBuf::from("/nonexistent/outbox-test"),
+        bytes: Some(bytes.into()),
+        fields: None,
+    }
+}
+
+/// The same output, on disk only (as after a restart).
+fn on_disk(dir: &Path, name: &str, bytes: Vec<u8>) -> Delivery {
+    let path = dir.join(name);
+    std::fs::write(&path, &bytes).unwrap();
+    Delivery {
+        path,
+        bytes: None,
+        ..in_memory(name, bytes)
+    }
+}
+
+/// Plain settings: a multipart POST to `url`, no auth, no result URL.
+fn settings(url: String) -> HttpSettings {
+    HttpSettings {
+        url,
+        method: HttpMethod::Post,
+        field: "file".into(),
+        headers: BTreeMap::new(),
+        auth: HttpAuth::None,
+        result: ResultUrl::None,
+        idempotency_header: None,
+        timeout_seconds: 30,
+    }
+}
+
+fn with_bearer(settings: HttpSettings) -> HttpDestination {
+    let settings = HttpSettings {
+        auth: HttpAuth::Bearer,
+        ..settings
+    };
+    HttpDestination::new(settings, Some(TOKEN)).unwrap()
+}
+
+/// Steps that remember the progress reported.
+#[derive(Default)]
+struct Progress(Mutex<Vec<u64>>);
+
+impl Steps for Progress {
+    fn saved(&self) -> Option<Value> {
+        None
+    }
+    fn save(&self, _: &Value) -> Result<(), DeliveryError> {
+        Ok(())
+    }
+    fn sent(&self, bytes: u64) {
+        self.0.lock().unwrap().push(bytes);
+    }
+}
+
+/// Progress that climbs to `size` and never goes back.
+fn assert_progress(progress: &Progress, size: u64) {
+    let reports = progress.0.lock().unwrap().clone();
+    assert_eq!(reports.last(), Some(&size), "{reports:?}");
+    assert!(reports.windows(2).all(|w| w[0] <= w[1]), "{reports:?}");
+}
+
+fn expect_error<T: std::fmt::Debug>(result: Result<T, DeliveryError>) -> DeliveryError {
+    match result {
+        Err(e) => e,
+        Ok(v) => panic!("expected an error, got {v:?}"),
+    }
+}
+
+/// A port with nothing listening on it.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multipart_post_sends_the_file_headers_and_credentials() {
+    let answer = r#"{"data": {"url": "https://cdn.example/a/red-shoe.jpg"}}"#;
+    let server = Server::start(vec![respond(201, &[], answer)]).await;
+    let url = format!("{}/upload", server.url);
+    let destination = with_bearer(HttpSettings {
+        field: "image".into(),
+        headers: BTreeMap::from([("X-Tenant".into(), "shop-7".into())]),
+        result: ResultUrl::JsonPointer("/data/url".into()),
+        ..settings(url.clone())
+    });
+    // Over one 256 KiB chunk, so progress comes in steps.
+    let bytes = content(600_000);
+    let d = in_memory("red shoe.jpg", bytes.clone());
+    let progress = Arc::new(Progress::default());
+
+    let remote = destination.deliver(&d, progress.clone()).await.unwrap();
+
+    assert_eq!(
+        remote.url.as_deref(),
+        Some("https://cdn.example/a/red-shoe.jpg")
+    );
+    assert_eq!(remote.id, None);
+    assert_progress(&progress, bytes.len() as u64);
+    let request = server.only_request();
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/upload")
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(request.header("Authorization"), Some(bearer.as_str()));
+    assert_eq!(request.header("X-Tenant"), Some("shop-7"));
+    let parts = form_parts(&request);
+    let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["image"]);
+    assert_eq!(parts[0].file_name.as_deref(), Some("red shoe.jpg"));
+    assert_eq!(parts[0].content_type.as_deref(), Some("image/jpeg"));
+    assert!(parts[0].data == bytes, "the file's bytes differ");
+
+    // An API key goes in its own header, with no Authorization beside it;
+    // the field defaults to `file`.
+    let keyed = HttpSettings {
+        auth: HttpAuth::Header("X-Api-Key".into()),
+        ..settings(url)
+    };
+    let keyed = HttpDestination::new(keyed, Some("key-123")).unwrap();
+    keyed.deliver(&d, Arc::new(NoSteps)).await.unwrap();
+
+    let request = server.requests().pop().unwrap();
+    assert_eq!(request.header("X-Api-Key"), Some("key-123"));
+    assert_eq!(request.header("Authorization"), None);
+    let parts = form_parts(&request);
+    assert_eq!(parts[0].name, "file");
+    assert!(parts[0].data == bytes, "the file's bytes differ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_put_fills_the_url_and_repeats_its_idempotency_key() {
+    let location = "https://cdn.example/p/1.webp";
+    let server = Server::start(vec![respond(201, &[("Location", location)], "")]).await;
+    let destination = HttpDestination::new(
+        HttpSettings {
+            method: HttpMethod::Put,
+            result: ResultUrl::Header("Location".into()),
+            idempotency_header: Some("Idempotency-Key".into()),
+            ..settings(format!(
+                "{}/photos/{{job}}/{{hash}}/{{file_name}}",
+                server.url
+            ))
+        },
+        None,
+    )
+    .unwrap();
+    let bytes = content(70_000);
+    let d = Delivery {
+        job_id: 42,
+        mime: "image/webp".into(),
+        ..in_memory("été photo.webp", bytes.clone())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let again = Delivery {
+        job_id: 42,
+        mime: "image/webp".into(),
+        ..on_disk(dir.path(), "été photo.webp", bytes.clone())
+    };
+
+    let first = destination.deliver(&d, Arc::new(NoSteps)).await.unwrap();
+    // The same output again (from its file, as after a restart).
+    let second = destination
+        .deliver(&again, Arc::new(NoSteps))
+        .await
+        .unwrap();
+
+    assert_eq!(first.url.as_deref(), Some(location));
+    assert_eq!(second, first);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let request = &requests[0];
+    let path = format!("/photos/42/{}/%C3%A9t%C3%A9%20photo.webp", d.short_hash());
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("PUT", path.as_str())
+    );
+    assert_eq!(request.header("Content-Type"), Some("image/webp"));
+    assert_eq!(request.header("Content-Length"), Some("70000"));
+    assert_eq!(request.header("Authorization"), None);
+    assert!(request.body == bytes, "the body differs");
+    let key = request.header("Idempotency-Key").unwrap();
+    assert_eq!(key, blake3::hash(&bytes).to_hex().as_str());
+    assert_eq!(key.len(), 64);
+    assert_eq!(requests[1].header("Idempotency-Key"), Some(key));
+    assert!(requests[1].body == bytes, "the second body differs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_megabytes_stream_the_same_from_disk_and_from_memory() {
+    let server = Server::start(vec![respond(200, &[], "")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = content(5 << 20);
+    let memory = in_memory("big.jpg", bytes.clone());
+    let disk = on_disk(dir.path(), "big.jpg", bytes.clone());
+
+    for method in [HttpMethod::Post, HttpMethod::Put] {
+        let settings = HttpSettings {
+            method,
+            ..settings(format!("{}/up", server.url))
+        };
+        let destination = HttpDestination::new(settings, None).unwrap();
+        for d in [&memory, &disk] {
+            let progress = Arc::new(Progress::default());
+            destination.deliver(d, progress.clone()).await.unwrap();
+            assert_progress(&progress, bytes.len() as u64);
+        }
+    }
+
+    let requests = server.requests();
+    let methods: Vec<&str> = requests.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["POST", "POST", "PUT", "PUT"]);
+    for request in &requests {
+        let sent = match request.method.as_str() {
+            "POST" => form_parts(request).remove(0).data,
+            _ => request.body.clone(),
+        };
+        // Not assert_eq: a failure must not print 5 MB.
+        assert!(
+            sent == bytes,
+            "{} sent {} bytes that differ",
+            request.method,
+            sent.len()
+        );
+    }
+}
+
+/// One fault and what the delivery must make of it.
+struct Row {
+    name: &'static str,
+    behaviour: Behaviour,
+    class: ErrorClass,
+    retry_after: Option<Duration>,
+    /// Part of the message.
+    phrase: &'static str,
+}
+
+fn row(name: &'static str, behaviour: Behaviour, class: ErrorClass, phrase: &'static str) -> Row {
+    Row {
+        name,
+        behaviour,
+        class,
+        retry_after: None,
+        phrase,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_has_its_class_wait_and_reason() {
+    use Behaviour::{Hang, RedirectLoop, ResetAfterBody, ResetBeforeBody};
+    use ErrorClass::{NeedsUser, Permanent, Transient};
+    let plain = |status| respond(status, &[], "try later");
+    // A table reads best one row a line.
+    #[rustfmt::skip]
+    let rows = [
+        row("401", json_error(401, "bad token"), NeedsUser, "401 Unauthorized"),
+        row("403", json_error(403, "no uploads"), NeedsUser, "403 Forbidden"),
+        row("404", json_error(404, "no such album"), Permanent, "Not Found: no such album"),
+        row("413", json_error(413, "file too large"), Permanent, "file too large"),
+        row("415", json_error(415, "type not allowed"), Permanent, "type not allowed"),
+        row("422", json_error(422, "missing alt text"), Permanent, "missing alt text"),
+        row("408", plain(408), Transient, "408 Request Timeout: try later"),
+        row("500", plain(500), Transient, "500 Internal Server Error"),
+        row("502", plain(502), Transient, "502 Bad Gateway"),
+        row("503", plain(503), Transient, "503 Service Unavailable"),
+        row("504", plain(504), Transient, "504 Gateway Timeout"),
+        Row {
+            retry_after: Some(Duration::from_secs(7)),
+            ..row("429 with Retry-After", respond(429, &[("Retry-After", "7")], "slow down"),
+                  Transient, "429 Too Many Requests: slow down")
+        },
+        row("429 without", plain(429), Transient, "429 Too Many Requests"),
+        row("reset before body", ResetBeforeBody, Transient, "the connection failed"),
+        row("reset after body", ResetAfterBody, Transient, "the connection failed"),
+        row("invalid JSON", respond(200, &[], "<html>uploaded!</html>"), Permanent,
+            "accepted but the answer has no URL: the answer is not JSON"),
+        row("redirect loop", RedirectLoop, Permanent, "too many redirects"),
+        row("hang", Hang, Transient, "timed out"),
+    ];
+    let bytes = content(20_000);
+    let d = in_memory("a.jpg", bytes.clone());
+
+    for Row {
+        name,
+        behaviour,
+        class,
+        retry_after,
+        phrase,
+    } in rows
+    {
+        let hang = matches!(behaviour, Behaviour::Hang);
+        let server = Server::start(vec![behaviour]).await;
+        let destination = with_bearer(HttpSettings {
+            result: ResultUrl::JsonPointer("/url".into()),
+            // Short only where silence is the fault: elsewhere a busy
+            // machine must not turn into a timeout.
+            timeout_seconds: if hang { 1 } else { 30 },
+            ..settings(format!("{}/upload", server.url))
+        });
+        let started = Instant::now();
+
+        let error = expect_error(destination.deliver(&d, Arc::new(NoSteps)).await);
+
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < Duration::from_secs(10),
+            "{name}: took {elapsed:?}"
+        );
+        assert_eq!(error.class, class, "{name}: {}", error.message);
+        assert_eq!(error.retry_after, retry_after, "{name}: {}", error.message);
+        assert!(
+            error.message.contains(phrase),
+            "{name}: {:?} lacks {phrase:?}",
+            error.message
+        );
+        assert!(
+            !error.message.contains(TOKEN),
+            "{name}: the token shows in {:?}",
+            error.message
+        );
+        // What reached the server: the upload itself, with its token.
+        let first = server.requests().into_iter().next();
+        let first = first.unwrap_or_else(|| panic!("{name}: the server got nothing"));
+        assert_eq!(
+            (first.method.as_str(), first.path.as_str()),
+            ("POST", "/upload"),
+            "{name}"
+        );
+        assert_eq!(
+            first.header("Authorization"),
+            Some(format!("Bearer {TOKEN}").as_str()),
+            "{name}"
+        );
+        if name != "reset before body" {
+            assert!(
+                form_parts(&first)[0].data == bytes,
+                "{name}: the bytes differ"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_answer_that_keeps_coming_is_not_a_timeout() {
+    // The head at once, then the body over about 1.4 s in 150 ms gaps,
+    // against a 1 s timeout: the limit is on silence, not on the answer.
+    let body = r#"{"url": "https://cdn.example/slow.jpg", "padding": "........"}"#;
+    let server = Server::start(vec![Behaviour::Trickle {
+        body: body.into(),
+        pause: Duration::from_millis(150),
+    }])
+    .await;
+    let destination = HttpDestination::new(
+        HttpSettings {
+            result: ResultUrl::JsonPointer("/url".into()),
+            timeout_seconds: 1,
+            ..settings(format!("{}/upload", server.url))
+        },
+        None,
+    )
+    .unwrap();
+    let started = Instant::now();
+
+    let remote = destination
+        .deliver(&in_memory("a.jpg", content(1000)), Arc::new(NoSteps))
+        .await
+        .unwrap();
+
+    assert_eq!(remote.url.as_deref(), Some("https://cdn.example/slow.jpg"));
+    assert!(
+        started.elapsed() > Duration::from_secs(1),
+        "the answer came too fast to prove anything"
+    );
+    assert_eq!(server.only_request().method, "POST");
+}
+
+// `timeout_seconds` limits how long an upload may go without moving, not the
+// whole upload: reqwest's `read_timeout` ran from `send()` to the answer's
+// head and failed this after 2 s while the server was still reading; the
+// upload is now watched for stalls instead (`send_watched`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upload_that_keeps_moving_is_not_a_timeout() {
+    // 24 MB at about 6 MB/s against a 2 s timeout: about 4 s in all,
+    // far more than the socket buffers hold, and the client writes again
+    // every 0.3 s or so.
+    let server = Server::start(vec![Behaviour::ReadSlowly {
+        pause: Duration::from_millis(10),
+    }])
+    .await;
+    let destination = HttpDestination::new(
+        HttpSettings {
+            method: HttpMethod::Put,
+            timeout_seconds: 2,
+            ..settings(format!("{}/upload", server.url))
+        },
+        None,
+    )
+    .unwrap();
+    let bytes = content(24 << 20);
+    let progress = Arc::new(Progress::default());
+    let started = Instant::now();
+
+    let result = destination
+        .deliver(&in_memory("a.jpg", bytes.clone()), progress.clone())
+        .await;
+
+    let elapsed = started.elapsed();
+    result.unwrap();
+    assert_progress(&progress, bytes.len() as u64);
+    assert!(
+        elapsed > Duration::from_secs(2),
+        "too fast to prove anything"
+    );
+    assert!(server.only_request().body == bytes, "the body differs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tells_reachable_refused_and_unreachable() {
+    // Most upload endpoints do not do HEAD: 405 still means "there".
+    let there = Server::start(vec![respond(405, &[("Allow", "POST")], "")]).await;
+    let destination = with_bearer(settings(format!("{}/up/{{file_name}}", there.url)));
+
+    let said = destination.check().await.unwrap();
+
+    assert!(said.contains("405"), "{said}");
+    assert!(!said.contains(TOKEN), "{said}");
+    let request = there.only_request();
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("HEAD", "/up/outbox-check.jpg")
+    );
+    assert_eq!(
+        request.header("Authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+
+    let refusing = Server::start(vec![json_error(401, "bad token")]).await;
+    let destination = with_bearer(settings(format!("{}/up", refusing.url)));
+    let error = expect_error(destination.check().await);
+    assert_eq!(error.class, ErrorClass::NeedsUser, "{}", error.message);
+    assert!(
+        error.message.contains("refused the credentials"),
+        "{}",
+        error.message
+    );
+    assert!(!error.message.contains(TOKEN), "{}", error.message);
+
+    let nobody = format!("http://127.0.0.1:{}/up", closed_port());
+    let error = expect_error(with_bearer(settings(nobody)).check().await);
+    assert_eq!(error.class, ErrorClass::Transient, "{}", error.message);
+    assert!(
+        error.message.contains("could not connect"),
+        "{}",
+        error.message
+    );
+    assert!(!error.message.contains(TOKEN), "{}", error.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_cannot_ask_a_generic_endpoint() {
+    let server = Server::start(vec![respond(200, &[], "{}")]).await;
+    let destination = HttpDestination::new(
+        HttpSettings {
+            idempotency_header: Some("Idempotency-Key".into()),
+            ..settings(format!("{}/up", server.url))
+        },
+        None,
+    )
+    .unwrap();
+
+    let found = destination
+        .reconcile(&in_memory("a.jpg", content(100)))
+        .await;
+
+    // Documented: the resend carries the same idempotency key instead.
+    assert_eq!(found, Ok(None));
+    assert!(server.requests().is_empty(), "reconcile sent a request");
+}
