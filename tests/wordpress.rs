@@ -214,7 +214,7 @@ fn uploads_with_fields_attach_feature_and_fill_the_acf_field() {
 
     // The password is in the keychain, not in the database or the data folder.
     let password = site.get("app_password");
-    for entry in walk(&ob.data) {
+    for entry in files_under(&ob.data) {
         let bytes = std::fs::read(&entry).unwrap_or_default();
         assert!(
             !bytes
@@ -484,19 +484,6 @@ fn dest_test_tells_a_stripped_header_from_a_wrong_password_and_refused_types_fai
             .contains("rest_upload_sideload_error"),
         "{job:#}"
     );
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]

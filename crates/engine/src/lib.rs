@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub notify: Notify,
     /// Where destinations' passwords and tokens are kept.
     pub secrets: Arc<dyn Secrets>,
+    /// This database's id, part of every keychain key.
+    pub database_id: String,
 }
 
 pub struct EngineOptions {
@@ -154,6 +156,7 @@ impl Engine {
         let root = paths::resolve_data_dir(options.data_dir.as_deref())?;
         let data = DataDir::create(root)?;
         let store = Store::open(&data.database(), options.busy_timeout)?;
+        let database_id = store.database_id()?;
         Ok(Engine {
             shared: Arc::new(Shared {
                 store,
@@ -164,6 +167,7 @@ impl Engine {
                 previews: ByteCache::new(options.preview_cache_bytes),
                 notify: Notify::new(),
                 secrets: options.secrets,
+                database_id,
             }),
         })
     }
@@ -282,6 +286,10 @@ impl Engine {
             .add_destination(&destination, self.shared.clock.now_ms())
     }
 
+    fn secret_key(&self, destination: &str) -> String {
+        secrets::destination_key(&self.shared.database_id, destination)
+    }
+
     /// Replaces a destination's secret in the keychain.
     pub fn set_destination_secret(&self, name: &str, secret: &str) -> Result<()> {
         if secret.is_empty() {
@@ -289,7 +297,7 @@ impl Engine {
         }
         self.shared
             .secrets
-            .set(&secrets::destination_key(name), secret)
+            .set(&self.secret_key(name), secret)
             .map_err(Error::Keychain)
     }
 
@@ -308,7 +316,7 @@ impl Engine {
         let kind = self.shared.store.destination(name)?.map(|d| d.view.kind);
         self.shared.store.remove_destination(name)?;
         if kind.as_deref() != Some("folder") {
-            if let Err(e) = self.shared.secrets.delete(&secrets::destination_key(name)) {
+            if let Err(e) = self.shared.secrets.delete(&self.secret_key(name)) {
                 tracing::warn!(destination = name, "its secret stays in the keychain: {e}");
             }
         }
@@ -328,7 +336,10 @@ impl Engine {
             kind: row.view.kind.clone(),
             settings: row.view.settings.clone(),
         };
-        let resolver = destinations::BuiltinDestinations::new(self.shared.secrets.clone());
+        let resolver = destinations::BuiltinDestinations::new(
+            self.shared.secrets.clone(),
+            self.shared.database_id.clone(),
+        );
         let destination = tokio::task::spawn_blocking(move || resolver.resolve(&snapshot))
             .await
             .map_err(|e| Error::DestinationCheck(e.to_string()))?

@@ -1,7 +1,7 @@
 //! Passwords, tokens and keys live in the operating system's keychain (the
 //! Secret Service on Linux, through the `keyring` crate), never in the
 //! settings, the database, a log line or an error message. Destinations
-//! find theirs by the destination's name.
+//! find theirs by the database's id and the destination's name.
 
 use std::sync::Arc;
 
@@ -26,9 +26,10 @@ pub trait Secrets: Send + Sync + 'static {
     fn delete(&self, key: &str) -> Result<(), SecretError>;
 }
 
-/// The key of a destination's secret.
-pub fn destination_key(name: &str) -> String {
-    format!("destination:{name}")
+/// The key of a destination's secret: the database's id (every data folder
+/// on the machine shares the keychain) and the destination's name.
+pub fn destination_key(database: &str, name: &str) -> String {
+    format!("{database}/destination:{name}")
 }
 
 /// The operating system's keychain.

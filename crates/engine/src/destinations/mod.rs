@@ -134,15 +134,21 @@ pub trait ResolveDestination: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct BuiltinDestinations {
     secrets: Arc<dyn Secrets>,
+    /// The database's id, part of every keychain key.
+    database_id: String,
 }
 
 impl BuiltinDestinations {
-    pub fn new(secrets: Arc<dyn Secrets>) -> Self {
-        BuiltinDestinations { secrets }
+    pub fn new(secrets: Arc<dyn Secrets>, database_id: String) -> Self {
+        BuiltinDestinations {
+            secrets,
+            database_id,
+        }
     }
 
     fn secret(&self, name: &str) -> Result<Option<String>, DeliveryError> {
-        self.secrets.get(&destination_key(name)).map_err(|e| {
+        let key = destination_key(&self.database_id, name);
+        self.secrets.get(&key).map_err(|e| {
             DeliveryError::new(
                 ErrorClass::NeedsUser,
                 format!("cannot read the secret of destination {name:?}: {e}"),

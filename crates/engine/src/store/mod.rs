@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_partial_index_predicates.sql"),
     include_str!("migrations/0003_recipes.sql"),
     include_str!("migrations/0004_upload_steps.sql"),
+    include_str!("migrations/0005_database_id.sql"),
 ];
 
 /// How long a statement waits for another process's write lock before the

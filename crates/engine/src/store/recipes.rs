@@ -45,4 +45,15 @@ impl Store {
             Ok(tx.execute("DELETE FROM recipes WHERE name = ?1", [name])? > 0)
         })
     }
+
+    /// This database's random id (see migration 0005).
+    pub(crate) fn database_id(&self) -> Result<String> {
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT value FROM meta WHERE name = 'database_id'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+    }
 }

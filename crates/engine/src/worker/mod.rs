@@ -114,7 +114,10 @@ pub(crate) struct Failure {
 impl Worker {
     pub(crate) fn new(shared: Arc<Shared>, config: WorkerConfig) -> Self {
         Worker {
-            destinations: Arc::new(BuiltinDestinations::new(shared.secrets.clone())),
+            destinations: Arc::new(BuiltinDestinations::new(
+                shared.secrets.clone(),
+                shared.database_id.clone(),
+            )),
             shared,
             config,
             generator: Arc::new(LocalPipeline::with_preview(DEFAULT_PREVIEW_SIZE)),
