@@ -129,6 +129,22 @@ fn add_destination(ob: &Outbox, secret: &str, args: &[&str]) -> Out {
     run_command(cmd, TIMEOUT)
 }
 
+/// A WordPress destination for the site's admin, with `extra` options.
+fn add_admin_destination(ob: &Outbox, site: &Site, name: &str, url_key: &str, extra: &[&str]) {
+    let url = site.get(url_key);
+    let mut args = vec![
+        name,
+        "--kind",
+        "wordpress",
+        "--url",
+        &url,
+        "--user",
+        "admin",
+    ];
+    args.extend_from_slice(extra);
+    add_destination(ob, &site.get("app_password"), &args).ok();
+}
+
 fn token_of(url: &str) -> String {
     let name = url.rsplit('/').next().unwrap_or("");
     let at = name.find("-ob").expect("the file name carries the token");
@@ -140,25 +156,13 @@ fn uploads_with_fields_attach_feature_and_fill_the_acf_field() {
     let site = Site::start();
     let ob = Outbox::new();
     let post = site.get("post_id");
-    add_destination(
+    add_admin_destination(
         &ob,
-        &site.get("app_password"),
-        &[
-            "wp",
-            "--kind",
-            "wordpress",
-            "--url",
-            &site.get("url"),
-            "--user",
-            &site.get("user"),
-            "--post",
-            &post,
-            "--featured",
-            "--acf-field",
-            "hero_image",
-        ],
-    )
-    .ok();
+        &site,
+        "wp",
+        "url",
+        &["--post", &post, "--featured", "--acf-field", "hero_image"],
+    );
     let checked = ob.run(&["dest", "test", "wp"]).ok();
     assert!(
         checked.stdout.contains("may upload files"),
@@ -230,37 +234,8 @@ fn uploads_with_fields_attach_feature_and_fill_the_acf_field() {
 fn plain_permalinks_and_a_sub_path_work_and_the_token_finds_an_earlier_upload() {
     let site = Site::start();
     let ob = Outbox::new();
-    let password = site.get("app_password");
-    let user = site.get("user");
-    add_destination(
-        &ob,
-        &password,
-        &[
-            "plain",
-            "--kind",
-            "wordpress",
-            "--url",
-            &site.get("url"),
-            "--user",
-            &user,
-            "--plain-permalinks",
-        ],
-    )
-    .ok();
-    add_destination(
-        &ob,
-        &password,
-        &[
-            "sub",
-            "--kind",
-            "wordpress",
-            "--url",
-            &site.get("url_subpath"),
-            "--user",
-            &user,
-        ],
-    )
-    .ok();
+    add_admin_destination(&ob, &site, "plain", "url", &["--plain-permalinks"]);
+    add_admin_destination(&ob, &site, "sub", "url_subpath", &[]);
     let src = ob.dir("src");
     write_image(&src.join("one.png"), 300, 200, 52);
     ob.add(&[&src], "plain", &[]);
@@ -405,20 +380,7 @@ fn dest_test_tells_a_stripped_header_from_a_wrong_password_and_refused_types_fai
     let site = Site::start();
     let ob = Outbox::new();
     let password = site.get("app_password");
-    add_destination(
-        &ob,
-        &password,
-        &[
-            "stripped",
-            "--kind",
-            "wordpress",
-            "--url",
-            &site.get("url_stripping_auth"),
-            "--user",
-            "admin",
-        ],
-    )
-    .ok();
+    add_admin_destination(&ob, &site, "stripped", "url_stripping_auth", &[]);
     let out = ob.run(&["dest", "test", "stripped"]).expect_code(1);
     assert!(
         out.stderr.contains("strips the Authorization header"),
@@ -452,20 +414,7 @@ fn dest_test_tells_a_stripped_header_from_a_wrong_password_and_refused_types_fai
         "refuse-png.php",
         "add_filter('upload_mimes', function ($m) { unset($m['png']); return $m; });",
     );
-    add_destination(
-        &ob,
-        &password,
-        &[
-            "wp",
-            "--kind",
-            "wordpress",
-            "--url",
-            &site.get("url"),
-            "--user",
-            "admin",
-        ],
-    )
-    .ok();
+    add_admin_destination(&ob, &site, "wp", "url", &[]);
     let src = ob.dir("src");
     write_image(&src.join("flat.png"), 64, 64, 55);
     ob.add(&[&src], "wp", &["--recipe", "original"]);
@@ -501,20 +450,7 @@ fn thumbnails_that_failed_are_finished_without_uploading_again() {
            return $meta; });",
     );
     let ob = Outbox::new();
-    add_destination(
-        &ob,
-        &site.get("app_password"),
-        &[
-            "wp",
-            "--kind",
-            "wordpress",
-            "--url",
-            &site.get("url"),
-            "--user",
-            "admin",
-        ],
-    )
-    .ok();
+    add_admin_destination(&ob, &site, "wp", "url", &[]);
     let src = ob.dir("src");
     write_image(&src.join("big.jpg"), 1600, 1200, 56);
     ob.add(&[&src], "wp", &[]);
@@ -545,20 +481,7 @@ fn an_upload_interrupted_by_a_crash_is_found_by_its_token_not_sent_twice() {
         "add_filter('wp_generate_attachment_metadata', function ($m) { sleep(6); return $m; });",
     );
     let ob = Outbox::new();
-    add_destination(
-        &ob,
-        &site.get("app_password"),
-        &[
-            "wp",
-            "--kind",
-            "wordpress",
-            "--url",
-            &site.get("url"),
-            "--user",
-            "admin",
-        ],
-    )
-    .ok();
+    add_admin_destination(&ob, &site, "wp", "url", &[]);
     let src = ob.dir("src");
     write_image(&src.join("slow.jpg"), 800, 600, 57);
     ob.add(&[&src], "wp", &[]);

@@ -5,12 +5,15 @@
 //! the answer, including the faults a real server throws: error statuses,
 //! resets, silence, slow answers, bad JSON and redirect loops.
 
+#[path = "shared/progress.rs"]
+mod progress;
 use outbox_engine::destinations::{
     Delivery, DeliveryError, Destination, HttpAuth, HttpDestination, HttpMethod, HttpSettings,
-    NoSteps, ResultUrl, Steps,
+    NoSteps, ResultUrl,
 };
 use outbox_engine::ErrorClass;
-use serde_json::{json, Value};
+use progress::Progress;
+use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -400,25 +403,9 @@ fn with_bearer(settings: HttpSettings) -> HttpDestination {
     HttpDestination::new(settings, Some(TOKEN)).unwrap()
 }
 
-/// Steps that remember the progress reported.
-#[derive(Default)]
-struct Progress(Mutex<Vec<u64>>);
-
-impl Steps for Progress {
-    fn saved(&self) -> Option<Value> {
-        None
-    }
-    fn save(&self, _: &Value) -> Result<(), DeliveryError> {
-        Ok(())
-    }
-    fn sent(&self, bytes: u64) {
-        self.0.lock().unwrap().push(bytes);
-    }
-}
-
 /// Progress that climbs to `size` and never goes back.
 fn assert_progress(progress: &Progress, size: u64) {
-    let reports = progress.0.lock().unwrap().clone();
+    let reports = progress.reports();
     assert_eq!(reports.last(), Some(&size), "{reports:?}");
     assert!(reports.windows(2).all(|w| w[0] <= w[1]), "{reports:?}");
 }

@@ -7,14 +7,17 @@
 //! uploads; its settings and URLs are covered by the unit tests in
 //! `destinations/object.rs`.
 
+#[path = "shared/progress.rs"]
+mod progress;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, ObjectStore, ObjectStoreExt};
 use outbox_engine::destinations::{
-    Delivery, DeliveryError, Destination, NoSteps, ObjectDestination, ObjectSettings, Steps,
+    Delivery, DeliveryError, Destination, NoSteps, ObjectDestination, ObjectSettings,
 };
 use outbox_engine::{ErrorClass, Remote};
+use progress::Progress;
 use serde_json::{json, Value};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -296,28 +299,6 @@ fn on_disk(dir: &Path, job: i64, name: &str, bytes: Vec<u8>) -> Delivery {
 fn with_fields(mut d: Delivery, fields: Value) -> Delivery {
     d.fields = fields.as_object().cloned();
     d
-}
-
-/// Steps that remember the progress reported.
-#[derive(Default)]
-struct Progress(Mutex<Vec<u64>>);
-
-impl Steps for Progress {
-    fn saved(&self) -> Option<Value> {
-        None
-    }
-    fn save(&self, _: &Value) -> Result<(), DeliveryError> {
-        Ok(())
-    }
-    fn sent(&self, bytes: u64) {
-        self.0.lock().unwrap().push(bytes);
-    }
-}
-
-impl Progress {
-    fn reports(&self) -> Vec<u64> {
-        self.0.lock().unwrap().clone()
-    }
 }
 
 async fn deliver(dest: &ObjectDestination, d: &Delivery) -> Result<Remote, DeliveryError> {

@@ -1,0 +1,27 @@
+//! `Steps` that remember the upload progress reported (shared by the
+//! destination tests).
+
+use outbox_engine::destinations::{DeliveryError, Steps};
+use serde_json::Value;
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Progress(Mutex<Vec<u64>>);
+
+impl Steps for Progress {
+    fn saved(&self) -> Option<Value> {
+        None
+    }
+    fn save(&self, _: &Value) -> Result<(), DeliveryError> {
+        Ok(())
+    }
+    fn sent(&self, bytes: u64) {
+        self.0.lock().unwrap().push(bytes);
+    }
+}
+
+impl Progress {
+    pub fn reports(&self) -> Vec<u64> {
+        self.0.lock().unwrap().clone()
+    }
+}
