@@ -829,3 +829,28 @@ async fn reconcile_cannot_ask_a_generic_endpoint() {
     assert_eq!(found, Ok(None));
     assert!(server.requests().is_empty(), "reconcile sent a request");
 }
+
+// Uploads stream their body, which reqwest never replays on a redirect; a
+// request without a body (`check`'s HEAD) is where a redirect would be
+// followed, headers and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_host_is_not_followed_with_the_key() {
+    let elsewhere = Server::start(vec![respond(200, &[], "")]).await;
+    let target = format!("{}/stolen", elsewhere.url);
+    let server = Server::start(vec![respond(302, &[("Location", &target)], "")]).await;
+    let destination = HttpDestination::new(
+        HttpSettings {
+            auth: HttpAuth::Header("X-Api-Key".into()),
+            ..settings(format!("{}/upload/{{file_name}}", server.url))
+        },
+        Some(TOKEN),
+    )
+    .unwrap();
+    let checked = destination.check().await;
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the key went to another host"
+    );
+    assert_eq!(server.only_request().method, "HEAD");
+    assert!(checked.unwrap().contains("302"));
+}

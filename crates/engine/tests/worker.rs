@@ -71,6 +71,41 @@ async fn transient_failures_back_off_exponentially_on_the_clock_then_deliver() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failed_upload_the_next_attempt_asks_the_destination_first() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    // The upload timed out after the body went out, but it had arrived.
+    dest.script("a0.jpg", vec![transient("timed out")]);
+    *dest.reconcile_answer.lock().unwrap() = Some(Remote {
+        id: Some("arrived".into()),
+        url: Some("test://arrived".into()),
+    });
+    let job = bed.add(&bed.images("a", 1), to("out"))[0];
+    let stop = CancellationToken::new();
+    let worker = bed
+        .engine
+        .worker(fast_worker())
+        .with_destinations(Arc::new(AllTo(dest.clone())));
+    let running = tokio::spawn(worker.run(stop.clone()));
+    wait_for("the retry to be scheduled", || {
+        let j = bed.job(job);
+        (j.state == JobState::Pending && j.attempts == 1).then_some(())
+    })
+    .await;
+    bed.clock.advance(Duration::from_secs(10));
+    let done = wait_for("completion", || {
+        let j = bed.job(job);
+        (j.state == JobState::Completed).then_some(j)
+    })
+    .await;
+    assert_eq!(done.remote.unwrap().id.as_deref(), Some("arrived"));
+    assert_eq!(dest.attempts.load(Ordering::SeqCst), 1, "not sent twice");
+    assert_eq!(dest.reconciles.load(Ordering::SeqCst), 1);
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_from_the_server_sets_the_next_attempt() {
     let bed = TestBed::new();
     let dest = Scripted::new();

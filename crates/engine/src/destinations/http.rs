@@ -103,9 +103,9 @@ impl HttpDestination {
         let bad = |m: String| DeliveryError::new(ErrorClass::Permanent, m);
         let probe = fill_url(&settings.url, "probe.jpg", "0", 0);
         let url = reqwest::Url::parse(&probe)
-            .map_err(|e| bad(format!("the URL {:?} is not valid: {e}", settings.url)))?;
+            .map_err(|e| bad(format!("the URL template is not a valid URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad(format!("the URL {:?} is not http(s)", settings.url)));
+            return Err(bad(format!("the URL {} is not http(s)", redact(&probe))));
         }
         let mut headers = HeaderMap::new();
         for (name, value) in &settings.headers {
@@ -291,9 +291,17 @@ fn fill_url(template: &str, file_name: &str, hash: &str, job: i64) -> String {
         .replace("{job}", &job.to_string())
 }
 
-/// The URL without its query (which may carry a key).
-fn redact(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
+/// The URL without what may carry a secret: its query and any `user:pass@`.
+fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.to_string()
+        }
+        Err(_) => "the URL".to_string(),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -100,7 +100,7 @@ pub(crate) fn transport_failure(what: &str, error: &reqwest::Error) -> DeliveryE
     } else if error.is_redirect() {
         "too many redirects"
     } else if error.is_body() || error.is_decode() {
-        "the answer was cut off"
+        "the connection broke mid-transfer"
     } else {
         "the connection failed"
     };
@@ -109,8 +109,9 @@ pub(crate) fn transport_failure(what: &str, error: &reqwest::Error) -> DeliveryE
     } else {
         ErrorClass::Transient
     };
-    // reqwest's message names the URL (never credentials: they go in headers).
-    let detail = std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source())
+    // The innermost cause (an io or TLS error). reqwest's own message names
+    // the URL, which may carry a key: it is never used.
+    let detail = std::iter::successors(std::error::Error::source(error), |e| e.source())
         .last()
         .map(|e| e.to_string())
         .unwrap_or_default();

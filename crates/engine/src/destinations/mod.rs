@@ -76,7 +76,7 @@ pub trait Steps: Send + Sync {
     /// What an earlier attempt of this job saved, if anything.
     fn saved(&self) -> Option<serde_json::Value>;
     /// Saves what is done, durably, so a retry resumes after it.
-    fn save(&self, state: &serde_json::Value) -> Result<(), DeliveryError>;
+    fn save(&self, state: serde_json::Value) -> BoxFuture<'_, Result<(), DeliveryError>>;
     /// Reports upload progress.
     fn sent(&self, bytes: u64);
 }
@@ -88,8 +88,8 @@ impl Steps for NoSteps {
     fn saved(&self) -> Option<serde_json::Value> {
         None
     }
-    fn save(&self, _: &serde_json::Value) -> Result<(), DeliveryError> {
-        Ok(())
+    fn save(&self, _: serde_json::Value) -> BoxFuture<'_, Result<(), DeliveryError>> {
+        Box::pin(async { Ok(()) })
     }
     fn sent(&self, _: u64) {}
 }
@@ -261,7 +261,7 @@ pub fn validate_settings(kind: &str, settings: &serde_json::Value) -> Result<(),
 pub(crate) fn http_client() -> Result<reqwest::Client, DeliveryError> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(20))
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .redirect(same_origin_redirects())
         .user_agent(concat!("Outbox/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| {
@@ -270,6 +270,30 @@ pub(crate) fn http_client() -> Result<reqwest::Client, DeliveryError> {
                 format!("cannot make an HTTP client: {e}"),
             )
         })
+}
+
+/// Redirects are followed only within the same scheme, host and port, at
+/// most 5: reqwest drops `Authorization` when a redirect leaves the host, but
+/// not an API key in a header of the user's choosing. A redirect elsewhere is
+/// answered as a failure (the 3xx) instead.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |url: &reqwest::Url| {
+            (
+                url.scheme().to_string(),
+                url.host_str().map(str::to_string),
+                url.port_or_known_default(),
+            )
+        };
+        let first = attempt.previous().first().map(origin);
+        if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else if first.is_some_and(|first| first != origin(attempt.url())) {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// When an upload last moved: each chunk handed to the connection.
@@ -321,21 +345,28 @@ pub(crate) async fn send_watched(
     }
 }
 
-/// An answer's body, as long as each piece comes within `limit`.
+/// The most of an answer's body kept: answers to uploads are small JSON.
+const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+/// An answer's body, as long as each piece comes within `limit`; an answer
+/// longer than [`MAX_ANSWER_BYTES`] is cut there (enough for any reason or
+/// URL in it).
 pub(crate) async fn read_body(
     mut response: reqwest::Response,
     limit: Duration,
     what: &str,
 ) -> Result<bytes::Bytes, DeliveryError> {
     let mut body = bytes::BytesMut::new();
-    loop {
+    while body.len() < MAX_ANSWER_BYTES {
         match tokio::time::timeout(limit, response.chunk()).await {
             Err(_) => return Err(stalled(what, limit)),
             Ok(Err(e)) => return Err(http_outcome::transport_failure(what, &e)),
-            Ok(Ok(None)) => return Ok(body.freeze()),
+            Ok(Ok(None)) => break,
             Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
         }
     }
+    body.truncate(MAX_ANSWER_BYTES);
+    Ok(body.freeze())
 }
 
 fn stalled(what: &str, limit: Duration) -> DeliveryError {
@@ -359,7 +390,7 @@ pub(crate) async fn upload_body(
     let stream: futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>> =
         match &d.bytes {
             Some(bytes) => {
-                let bytes = bytes::Bytes::from(bytes.to_vec());
+                let bytes = bytes::Bytes::from_owner(bytes.clone());
                 let chunks: Vec<std::io::Result<bytes::Bytes>> = (0..bytes.len())
                     .step_by(CHUNK)
                     .map(|at| Ok(bytes.slice(at..(at + CHUNK).min(bytes.len()))))

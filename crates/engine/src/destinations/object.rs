@@ -116,9 +116,11 @@ impl ObjectSettings {
             }
         }
         self.check_provider_fields()?;
-        if self.multipart_threshold_mb < MIN_PART / MIB || self.multipart_threshold_mb > 5 * 1024 {
+        // Below the threshold the object is sent in one request, read whole
+        // into memory: keep that small.
+        if self.multipart_threshold_mb < MIN_PART / MIB || self.multipart_threshold_mb > 64 {
             return bad(format!(
-                "multipart_threshold_mb must be between 5 and 5120, not {}",
+                "multipart_threshold_mb must be between 5 and 64, not {}",
                 self.multipart_threshold_mb
             ));
         }
@@ -329,10 +331,6 @@ impl ObjectDestination {
         Ok(ObjectDestination { settings, store })
     }
 
-    pub fn settings(&self) -> &ObjectSettings {
-        &self.settings
-    }
-
     async fn upload(&self, d: &Delivery, steps: &Arc<dyn Steps>) -> Result<Remote, DeliveryError> {
         let key = self.settings.key_for(d)?;
         let path = object_path(&key)?;
@@ -461,6 +459,11 @@ impl ObjectDestination {
     async fn find(&self, d: &Delivery) -> Result<Option<Remote>, DeliveryError> {
         let key = self.settings.key_for(d)?;
         let path = object_path(&key)?;
+        // Without the hash in the key, an object of the same size could be
+        // another output: sending again is the safe answer (it overwrites).
+        if !self.settings.key_template.contains("{hash}") {
+            return Ok(None);
+        }
         match self.store.head(&path).await {
             Ok(meta) if meta.size == d.size => Ok(Some(self.remote(key))),
             // Another output under the same key: delivering overwrites it.

@@ -204,7 +204,7 @@ impl WordPressDestination {
             Err(e) if e.class == ErrorClass::Transient && created.is_some() => {
                 progress.media_id = created;
                 progress.needs_post_process = true;
-                save(steps, progress)?;
+                save(steps, progress).await?;
                 return Err(e);
             }
             Err(e) if is_disallowed_type(&e) => {
@@ -212,7 +212,7 @@ impl WordPressDestination {
             }
             Err(e) => return Err(e),
         }
-        save(steps, progress)
+        save(steps, progress).await
     }
 
     /// Finds this output in the media library by its token.
@@ -261,7 +261,7 @@ impl WordPressDestination {
             )
             .await?;
             progress.needs_post_process = false;
-            save(steps, &progress)?;
+            save(steps, &progress).await?;
         }
         let post = post_of(d.fields.as_ref()).or(self.settings.post);
         if !progress.details_set {
@@ -281,7 +281,7 @@ impl WordPressDestination {
                 progress.url = Some(url.to_string());
             }
             progress.details_set = true;
-            save(steps, &progress)?;
+            save(steps, &progress).await?;
         }
         if let Some(post) = post {
             if self.settings.featured && !progress.featured_set {
@@ -293,7 +293,7 @@ impl WordPressDestination {
                 )
                 .await?;
                 progress.featured_set = true;
-                save(steps, &progress)?;
+                save(steps, &progress).await?;
             }
             if let Some(field) = &self.settings.acf_field {
                 if !progress.acf_set {
@@ -315,7 +315,7 @@ impl WordPressDestination {
                         ));
                     }
                     progress.acf_set = true;
-                    save(steps, &progress)?;
+                    save(steps, &progress).await?;
                 }
             }
         }
@@ -516,8 +516,10 @@ fn is_disallowed_type(e: &DeliveryError) -> bool {
     e.message.contains("rest_upload_sideload_error") && e.message.contains("file type")
 }
 
-fn save(steps: &Arc<dyn Steps>, progress: &Progress) -> Result<(), DeliveryError> {
-    steps.save(&serde_json::to_value(progress).unwrap_or(Value::Null))
+async fn save(steps: &Arc<dyn Steps>, progress: &Progress) -> Result<(), DeliveryError> {
+    steps
+        .save(serde_json::to_value(progress).unwrap_or(Value::Null))
+        .await
 }
 
 /// The token that marks this output's file name: 12 hex digits of its hash.

@@ -225,6 +225,9 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
             .execute(params![job, now, *bytes as i64, remote.id, remote.url])?;
             JobState::Completed
         }
+        // A failed upload may still have arrived (a timeout after the body
+        // went out, a 5xx after the server stored it): the next attempt asks
+        // the destination first.
         Finished::Failed {
             class,
             message,
@@ -240,7 +243,8 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
             tx.prepare_cached(
                 "UPDATE jobs SET state = ?2, run_id = NULL, error_class = ?3, error_message = ?4,
                         next_attempt_at = coalesce(?5, next_attempt_at),
-                        finished_at = CASE WHEN ?2 = 'failed' THEN ?6 END
+                        finished_at = CASE WHEN ?2 = 'failed' THEN ?6 END,
+                        outcome_unknown = outcome_unknown OR phase = 'upload'
                   WHERE id = ?1",
             )?
             .execute(params![

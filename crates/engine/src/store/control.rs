@@ -118,7 +118,10 @@ impl Store {
                 check_transition(job, from, JobState::Cancelled)?;
                 tx.prepare_cached(
                     "UPDATE jobs SET state = 'cancelled', finished_at = ?2, run_id = NULL,
-                            error_class = NULL, error_message = 'cancelled by the user'
+                            error_class = NULL, error_message = 'cancelled by the user',
+                            -- stopped mid-upload: a later retry asks first
+                            outcome_unknown = outcome_unknown
+                                OR (state = 'processing' AND phase = 'upload')
                       WHERE id = ?1",
                 )?
                 .execute(params![job, now])?;

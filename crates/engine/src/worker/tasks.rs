@@ -3,7 +3,7 @@
 
 use super::{Failure, Outcome};
 use crate::destinations::{
-    Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination, Steps,
+    BoxFuture, Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination, Steps,
 };
 use crate::events::Event;
 use crate::model::{ErrorClass, JobId, Phase};
@@ -48,9 +48,12 @@ impl TaskContext {
     }
 
     fn destination(&self, frozen: &str) -> Result<Arc<dyn Destination>, Failure> {
-        let mut cache = self.destinations.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = cache.get(frozen) {
-            return Ok(d.clone());
+        let cached = {
+            let cache = self.destinations.lock().unwrap_or_else(|p| p.into_inner());
+            cache.get(frozen).cloned()
+        };
+        if let Some(d) = cached {
+            return Ok(d);
         }
         let snapshot: DestinationSnapshot = serde_json::from_str(frozen).map_err(|e| {
             failed(
@@ -58,7 +61,9 @@ impl TaskContext {
                 format!("the destination settings saved with this job are unreadable: {e}"),
             )
         })?;
+        // Built outside the lock: it may wait on the keychain.
         let destination = self.resolver.resolve(&snapshot).map_err(Failure::from)?;
+        let mut cache = self.destinations.lock().unwrap_or_else(|p| p.into_inner());
         cache.insert(frozen.to_string(), destination.clone());
         Ok(destination)
     }
@@ -85,22 +90,30 @@ impl Steps for JobSteps {
         self.saved.clone()
     }
 
-    fn save(&self, state: &serde_json::Value) -> Result<(), DeliveryError> {
-        match self
-            .shared
-            .store
-            .save_upload_steps(self.job, self.run, &state.to_string())
-        {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(DeliveryError::new(
-                ErrorClass::Transient,
-                "the job was taken from this worker (cancelled?)",
-            )),
-            Err(e) => Err(DeliveryError::new(
-                ErrorClass::Transient,
-                format!("cannot save the upload's progress: {e}"),
-            )),
-        }
+    /// A durable write (it waits for the disk): off the async executor.
+    fn save(&self, state: serde_json::Value) -> BoxFuture<'_, Result<(), DeliveryError>> {
+        let (shared, job, run) = (self.shared.clone(), self.job, self.run);
+        Box::pin(async move {
+            let saved = tokio::task::spawn_blocking(move || {
+                shared.store.save_upload_steps(job, run, &state.to_string())
+            })
+            .await;
+            match saved {
+                Ok(Ok(true)) => Ok(()),
+                Ok(Ok(false)) => Err(DeliveryError::new(
+                    ErrorClass::Transient,
+                    "the job was taken from this worker (cancelled?)",
+                )),
+                Ok(Err(e)) => Err(DeliveryError::new(
+                    ErrorClass::Transient,
+                    format!("cannot save the upload's progress: {e}"),
+                )),
+                Err(e) => Err(DeliveryError::new(
+                    ErrorClass::Transient,
+                    format!("saving the upload's progress crashed: {e}"),
+                )),
+            }
+        })
     }
 
     fn sent(&self, bytes: u64) {
@@ -329,13 +342,16 @@ async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Fai
             }
             Ok(None) => {}
             Err(e) => {
+                if e.class == ErrorClass::NeedsUser {
+                    ctx.forget_destination(&frozen);
+                }
                 return Err(Failure {
                     message: format!(
                         "cannot check whether an interrupted upload arrived: {}",
                         e.message
                     ),
                     ..Failure::from(e)
-                })
+                });
             }
         }
     }

@@ -1,7 +1,7 @@
 //! `Steps` that remember the upload progress reported (shared by the
 //! destination tests).
 
-use outbox_engine::destinations::{DeliveryError, Steps};
+use outbox_engine::destinations::{BoxFuture, DeliveryError, Steps};
 use serde_json::Value;
 use std::sync::Mutex;
 
@@ -12,8 +12,8 @@ impl Steps for Progress {
     fn saved(&self) -> Option<Value> {
         None
     }
-    fn save(&self, _: &Value) -> Result<(), DeliveryError> {
-        Ok(())
+    fn save(&self, _: Value) -> BoxFuture<'_, Result<(), DeliveryError>> {
+        Box::pin(async { Ok(()) })
     }
     fn sent(&self, bytes: u64) {
         self.0.lock().unwrap().push(bytes);
