@@ -376,6 +376,60 @@ fn a_failed_step_is_retried_alone_and_bad_credentials_need_the_user() {
 }
 
 #[test]
+fn media_deleted_between_attempts_is_uploaded_again() {
+    let site = Site::start();
+    let ob = Outbox::new();
+    // The featured step fails for an author (403) after the upload...
+    let author_password = site.php(
+        "$id = wp_create_user('writer', wp_generate_password(), 'writer@example.com'); \
+         (new WP_User($id))->set_role('author'); \
+         echo WP_Application_Passwords::create_new_application_password($id, ['name' => 't'])[0];",
+    );
+    let post = site.get("post_id");
+    let url = site.get("url");
+    let args = [
+        "wp",
+        "--kind",
+        "wordpress",
+        "--url",
+        &url,
+        "--user",
+        "writer",
+        "--post",
+        &post,
+        "--featured",
+    ];
+    add_destination(&ob, &author_password, &args).ok();
+    let src = ob.dir("src");
+    write_image(&src.join("gone.jpg"), 400, 300, 58);
+    ob.add(&[&src], "wp", &[]);
+    ob.run_until_idle(&[]).expect_code(1);
+    let first = site.rest("GET", "/wp/v2/media?context=edit", None);
+    let first_id = first[0]["id"].as_u64().expect("the upload happened");
+    // ...then someone deletes the media from the library before the retry.
+    site.rest(
+        "DELETE",
+        &format!("/wp/v2/media/{first_id}?force=true"),
+        None,
+    );
+    site.php("(get_user_by('login', 'writer'))->set_role('editor');");
+    ob.run(&["retry", "--failed"]).ok();
+    ob.run_until_idle(&[]).ok();
+    let job = &ob.history()[0];
+    assert_eq!(job["state"], "completed", "{job:#}");
+    let now = site.rest("GET", "/wp/v2/media?context=edit", None);
+    let now = now.as_array().unwrap();
+    assert_eq!(now.len(), 1, "uploaded again, once: {now:#?}");
+    let new_id = now[0]["id"].as_u64().unwrap();
+    assert_ne!(new_id, first_id);
+    assert_eq!(job["remote"]["id"].as_str().unwrap(), new_id.to_string());
+    assert_eq!(
+        site.rest("GET", &format!("/wp/v2/posts/{post}"), None)["featured_media"],
+        new_id
+    );
+}
+
+#[test]
 fn dest_test_tells_a_stripped_header_from_a_wrong_password_and_refused_types_fail_once() {
     let site = Site::start();
     let ob = Outbox::new();

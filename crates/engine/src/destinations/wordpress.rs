@@ -215,6 +215,23 @@ impl WordPressDestination {
         save(steps, progress).await
     }
 
+    /// Whether the library still has the media an earlier attempt uploaded.
+    async fn media_exists(&self, id: u64) -> Result<bool, DeliveryError> {
+        match self
+            .call(
+                "looking for the uploaded media",
+                Method::GET,
+                &format!("/wp/v2/media/{id}?context=edit"),
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.message.contains("rest_post_invalid_id") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Finds this output in the media library by its token.
     async fn find(&self, d: &Delivery) -> Result<Option<(u64, Option<String>)>, DeliveryError> {
         let token = token(d);
@@ -248,6 +265,19 @@ impl WordPressDestination {
             .saved()
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
+        if let Some(id) = progress.media_id {
+            if !self.media_exists(id).await? {
+                // Deleted from the library since the earlier attempt: the
+                // saved steps describe nothing any more.
+                tracing::info!(
+                    job = d.job_id,
+                    media = id,
+                    "the uploaded media is gone; uploading again"
+                );
+                progress = Progress::default();
+                save(steps, &progress).await?;
+            }
+        }
         if progress.media_id.is_none() {
             self.upload(d, steps, &mut progress).await?;
         }
