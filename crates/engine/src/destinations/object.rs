@@ -490,6 +490,16 @@ impl ObjectDestination {
         let cause = Cause::of(e);
         let place = self.settings.place();
         let class_and_why = match e {
+            // Codes that say more than their status: S3 answers 409 or 400
+            // for these passing conditions, and 400 for a wrong region.
+            _ if cause.code_is(&["OperationAborted", "RequestTimeout", "SlowDown"]) => Some((
+                ErrorClass::Transient,
+                "the storage service asked to try again".to_string(),
+            )),
+            _ if cause.code_is(&["AuthorizationHeaderMalformed", "PermanentRedirect"]) => Some((
+                ErrorClass::NeedsUser,
+                format!("{place} is in another region; check the region"),
+            )),
             object_store::Error::NotFound { .. } => Some(missing(&place)),
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => Some(refused(self.settings.provider)),
@@ -594,6 +604,8 @@ fn build_store(s: &ObjectSettings, secret: &str) -> Result<Arc<dyn ObjectStore>,
 struct Cause {
     status: Option<u16>,
     transport: Option<HttpErrorKind>,
+    /// The service's own error code (`NoSuchBucket`, `SlowDown`…).
+    code: Option<String>,
     reason: String,
 }
 
@@ -614,16 +626,21 @@ impl Cause {
             innermost = text;
             next = err.source();
         }
-        let reason = match (code, status) {
-            (Some(code), _) => code,
+        let reason = match (&code, status) {
+            (Some(code), _) => code.clone(),
             (None, Some(status)) if transport.is_none() => format!("HTTP {status}"),
             _ => one_line(&innermost),
         };
         Cause {
             status,
             transport,
+            code,
             reason,
         }
+    }
+
+    fn code_is(&self, codes: &[&str]) -> bool {
+        self.code.as_deref().is_some_and(|c| codes.contains(&c))
     }
 
     /// The class and the plain reason of a `Generic` error, when known.
@@ -1017,5 +1034,27 @@ mod tests {
         assert_eq!(status_in(text), Some(404));
         assert_eq!(server_code(text).as_deref(), Some("NoSuchBucket"));
         assert_eq!(status_in("no status here"), None);
+    }
+
+    #[test]
+    fn service_codes_decide_over_their_status() {
+        let destination = ObjectDestination::new(s3(), Some("secret")).unwrap();
+        let answer = |code: &str| object_store::Error::Generic {
+            store: "S3",
+            source: format!(
+                "Client error with status 409 Conflict: <Error><Code>{code}</Code></Error>"
+            )
+            .into(),
+        };
+        for (code, class) in [
+            ("OperationAborted", ErrorClass::Transient),
+            ("SlowDown", ErrorClass::Transient),
+            ("RequestTimeout", ErrorClass::Transient),
+            ("AuthorizationHeaderMalformed", ErrorClass::NeedsUser),
+        ] {
+            let e = destination.failure("uploading a.jpg", &answer(code));
+            assert_eq!(e.class, class, "{code}: {}", e.message);
+            assert!(e.message.contains(code), "{}", e.message);
+        }
     }
 }
