@@ -89,6 +89,16 @@ impl Site {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// A user with the Author role (may upload, may not edit others' posts);
+    /// its application password.
+    fn new_author(&self, login: &str) -> String {
+        self.php(&format!(
+            "$id = wp_create_user('{login}', wp_generate_password(), '{login}@example.com'); \
+             (new WP_User($id))->set_role('author'); \
+             echo WP_Application_Passwords::create_new_application_password($id, ['name' => 't'])[0];"
+        ))
+    }
+
     fn mu_plugin(&self, name: &str, code: &str) {
         let dir = self.dir.path().join("site/wp-content/mu-plugins");
         std::fs::create_dir_all(&dir).expect("mu-plugins folder");
@@ -267,11 +277,7 @@ fn a_failed_step_is_retried_alone_and_bad_credentials_need_the_user() {
     let ob = Outbox::new();
     // An author may upload but not edit the admin's post: the featured-image
     // step fails with 403 after the upload succeeded.
-    let author_password = site.php(
-        "$id = wp_create_user('writer', wp_generate_password(), 'writer@example.com'); \
-         (new WP_User($id))->set_role('author'); \
-         echo WP_Application_Passwords::create_new_application_password($id, ['name' => 't'])[0];",
-    );
+    let author_password = site.new_author("writer");
     let post = site.get("post_id");
     add_destination(
         &ob,
@@ -380,11 +386,7 @@ fn media_deleted_between_attempts_is_uploaded_again() {
     let site = Site::start();
     let ob = Outbox::new();
     // The featured step fails for an author (403) after the upload...
-    let author_password = site.php(
-        "$id = wp_create_user('writer', wp_generate_password(), 'writer@example.com'); \
-         (new WP_User($id))->set_role('author'); \
-         echo WP_Application_Passwords::create_new_application_password($id, ['name' => 't'])[0];",
-    );
+    let author_password = site.new_author("writer");
     let post = site.get("post_id");
     let url = site.get("url");
     let args = [

@@ -2,6 +2,9 @@
 //! profile kept, from every route, and a clear error for bad bytes. Inputs are made here (JPEGs with hand-written
 //! EXIF segments), so each test knows exactly what the answer must be.
 
+#[path = "shared/exif.rs"]
+mod exif;
+use exif::{exif_tiff, with_exif};
 use image::{ImageFormat, Rgb, RgbImage};
 use outbox_engine::jpeg_meta::{icc_profile, read_jpeg_exif, with_icc_profile};
 use outbox_engine::pipeline::{Generate, LocalPipeline, SourceItem};
@@ -31,44 +34,6 @@ fn jpeg_of(image: &RgbImage) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     image.write_to(&mut out, ImageFormat::Jpeg).unwrap();
     out.into_inner()
-}
-
-/// A little-endian TIFF block: IFD0 with the orientation, and IFD1 pointing
-/// at `thumbnail` (appended after the IFDs) when given.
-fn exif_tiff(orientation: u16, thumbnail: Option<&[u8]>) -> Vec<u8> {
-    let mut t = b"II*\0".to_vec();
-    t.extend(8u32.to_le_bytes()); // IFD0 right after the header
-    t.extend(1u16.to_le_bytes()); // one entry
-    t.extend(0x0112u16.to_le_bytes());
-    t.extend(3u16.to_le_bytes()); // SHORT
-    t.extend(1u32.to_le_bytes());
-    t.extend(u32::from(orientation).to_le_bytes());
-    let ifd1 = 8 + 2 + 12 + 4;
-    t.extend((if thumbnail.is_some() { ifd1 } else { 0u32 }).to_le_bytes());
-    if let Some(thumb) = thumbnail {
-        let data = ifd1 + 2 + 2 * 12 + 4;
-        t.extend(2u16.to_le_bytes());
-        for (tag, value) in [(0x0201u16, data), (0x0202, thumb.len() as u32)] {
-            t.extend(tag.to_le_bytes());
-            t.extend(4u16.to_le_bytes()); // LONG
-            t.extend(1u32.to_le_bytes());
-            t.extend(value.to_le_bytes());
-        }
-        t.extend(0u32.to_le_bytes());
-        t.extend(thumb);
-    }
-    t
-}
-
-/// `jpeg` with an APP1 EXIF segment holding `tiff` right after SOI.
-fn with_exif(jpeg: &[u8], tiff: &[u8]) -> Vec<u8> {
-    let mut out = jpeg[..2].to_vec();
-    out.extend([0xFF, 0xE1]);
-    out.extend(((2 + 6 + tiff.len()) as u16).to_be_bytes());
-    out.extend(b"Exif\0\0");
-    out.extend(tiff);
-    out.extend(&jpeg[2..]);
-    out
 }
 
 fn decoded(p: &Preview) -> RgbImage {
