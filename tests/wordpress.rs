@@ -241,7 +241,7 @@ fn uploads_with_fields_attach_feature_and_fill_the_acf_field() {
 }
 
 #[test]
-fn plain_permalinks_and_a_sub_path_work_and_the_token_finds_an_earlier_upload() {
+fn plain_permalinks_and_a_sub_path_work_and_each_job_has_its_own_token() {
     let site = Site::start();
     let ob = Outbox::new();
     add_admin_destination(&ob, &site, "plain", "url", &["--plain-permalinks"]);
@@ -265,10 +265,12 @@ fn plain_permalinks_and_a_sub_path_work_and_the_token_finds_an_earlier_upload() 
         urls.iter().any(|u| u.contains("/blog/wp-content/uploads/")),
         "{urls:?}"
     );
-    // The same output twice: the same token, found by a media search.
-    let token = token_of(&urls[0]);
-    assert_eq!(token, token_of(&urls[1]));
-    assert_eq!(site.media_matching(&token).len(), 2);
+    // The same image sent by two jobs: two uploads, each with its own token,
+    // and a search for one finds only it.
+    let (first, second) = (token_of(&urls[0]), token_of(&urls[1]));
+    assert_ne!(first, second);
+    assert_eq!(site.media_matching(&first).len(), 1);
+    assert_eq!(site.media_matching(&second).len(), 1);
 }
 
 #[test]
@@ -537,7 +539,9 @@ fn an_upload_interrupted_by_a_crash_is_found_by_its_token_not_sent_twice() {
         "add_filter('wp_generate_attachment_metadata', function ($m) { sleep(6); return $m; });",
     );
     let ob = Outbox::new();
-    add_admin_destination(&ob, &site, "wp", "url", &[]);
+    // The steps after the upload must still run on the upload found.
+    let post = site.get("post_id");
+    add_admin_destination(&ob, &site, "wp", "url", &["--post", &post, "--featured"]);
     let src = ob.dir("src");
     write_image(&src.join("slow.jpg"), 800, 600, 57);
     ob.add(&[&src], "wp", &[]);
@@ -576,5 +580,10 @@ fn an_upload_interrupted_by_a_crash_is_found_by_its_token_not_sent_twice() {
     assert_eq!(
         job["remote"]["id"].as_str().unwrap(),
         all[0]["id"].to_string()
+    );
+    let featured = &site.rest("GET", &format!("/wp/v2/posts/{post}"), None)["featured_media"];
+    assert_eq!(
+        featured, &all[0]["id"],
+        "the featured step ran after the search"
     );
 }

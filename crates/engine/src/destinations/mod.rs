@@ -75,6 +75,9 @@ impl DeliveryError {
 pub trait Steps: Send + Sync {
     /// What an earlier attempt of this job saved, if anything.
     fn saved(&self) -> Option<serde_json::Value>;
+    /// Whether an earlier attempt ended without knowing if the upload
+    /// arrived (a crash, a timeout): look for it before sending again.
+    fn may_have_arrived(&self) -> bool;
     /// Saves what is done, durably, so a retry resumes after it.
     fn save(&self, state: serde_json::Value) -> BoxFuture<'_, Result<(), DeliveryError>>;
     /// Reports upload progress.
@@ -87,6 +90,9 @@ pub struct NoSteps;
 impl Steps for NoSteps {
     fn saved(&self) -> Option<serde_json::Value> {
         None
+    }
+    fn may_have_arrived(&self) -> bool {
+        false
     }
     fn save(&self, _: serde_json::Value) -> BoxFuture<'_, Result<(), DeliveryError>> {
         Box::pin(async { Ok(()) })

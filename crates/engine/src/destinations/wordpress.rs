@@ -8,9 +8,10 @@
 //! description and attachment to a post → the post's featured image → an
 //! ACF image field on the post.
 //!
-//! Duplicates: the file name carries a short content-hash token; when an
-//! upload's outcome is unknown, the media library is searched for the token
-//! (`?search=` matches file names) before uploading again.
+//! Duplicates: the file name carries a short token of the job and its
+//! content; when an upload's outcome is unknown, the media library is
+//! searched for the token (`?search=` matches file names) before uploading
+//! again, and the steps after the upload run on what is found.
 
 use super::http_outcome::{failure, transport_failure};
 use super::{
@@ -278,6 +279,18 @@ impl WordPressDestination {
                 save(steps, &progress).await?;
             }
         }
+        if progress.media_id.is_none() && steps.may_have_arrived() {
+            if let Some((id, url)) = self.find(d).await? {
+                tracing::info!(
+                    job = d.job_id,
+                    media = id,
+                    "an interrupted upload had arrived"
+                );
+                progress.media_id = Some(id);
+                progress.url = url;
+                save(steps, &progress).await?;
+            }
+        }
         if progress.media_id.is_none() {
             self.upload(d, steps, &mut progress).await?;
         }
@@ -499,16 +512,14 @@ impl Destination for WordPressDestination {
         Box::pin(async move { self.run(delivery, &steps).await })
     }
 
+    /// Always "not known here": `deliver` itself looks for an interrupted
+    /// upload by its token (`Steps::may_have_arrived`), so that the steps
+    /// after the upload (title, featured image…) still run on what it finds.
     fn reconcile<'a>(
         &'a self,
-        delivery: &'a Delivery,
+        _delivery: &'a Delivery,
     ) -> BoxFuture<'a, Result<Option<Remote>, DeliveryError>> {
-        Box::pin(async move {
-            Ok(self.find(delivery).await?.map(|(id, url)| Remote {
-                id: Some(id.to_string()),
-                url,
-            }))
-        })
+        Box::pin(async { Ok(None) })
     }
 
     fn check(&self) -> BoxFuture<'_, Result<String, DeliveryError>> {
@@ -552,9 +563,19 @@ async fn save(steps: &Arc<dyn Steps>, progress: &Progress) -> Result<(), Deliver
         .await
 }
 
-/// The token that marks this output's file name: 12 hex digits of its hash.
+/// The token that marks this job's upload in its file name: `ob` and 10 hex
+/// digits.
 fn token(d: &Delivery) -> String {
-    format!("ob{}", &d.short_hash()[..10])
+    // The job as well as the bytes: the same image sent by two jobs is two
+    // uploads, and one job's search never finds the other's.
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&d.hash);
+    hasher.update(&d.job_id.to_le_bytes());
+    let hex: String = hasher.finalize().as_bytes()[..5]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("ob{hex}")
 }
 
 /// The file name WordPress receives: plain ASCII (the raw-body upload reads

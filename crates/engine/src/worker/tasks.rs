@@ -82,12 +82,17 @@ struct JobSteps {
     job: JobId,
     run: i64,
     saved: Option<serde_json::Value>,
+    outcome_unknown: bool,
     total: u64,
 }
 
 impl Steps for JobSteps {
     fn saved(&self) -> Option<serde_json::Value> {
         self.saved.clone()
+    }
+
+    fn may_have_arrived(&self) -> bool {
+        self.outcome_unknown
     }
 
     /// A durable write (it waits for the disk): off the async executor.
@@ -360,6 +365,7 @@ async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Fai
         job,
         run: ctx.run,
         saved,
+        outcome_unknown: claimed.outcome_unknown,
         total: delivery.size,
     });
     let remote = match destination.deliver(&delivery, steps.clone()).await {

@@ -12,6 +12,9 @@ impl Steps for Progress {
     fn saved(&self) -> Option<Value> {
         None
     }
+    fn may_have_arrived(&self) -> bool {
+        false
+    }
     fn save(&self, _: Value) -> BoxFuture<'_, Result<(), DeliveryError>> {
         Box::pin(async { Ok(()) })
     }
