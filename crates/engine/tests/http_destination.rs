@@ -5,6 +5,12 @@
 //! the answer, including the faults a real server throws: error statuses,
 //! resets, silence, slow answers, bad JSON and redirect loops.
 
+/// The job of every delivery here.
+const JOB: i64 = 7;
+
+#[path = "shared/delivery.rs"]
+mod delivery;
+use delivery::{in_memory, on_disk};
 #[path = "shared/progress.rs"]
 mod progress;
 use outbox_engine::destinations::{
@@ -16,7 +22,6 @@ use progress::Progress;
 use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -356,31 +361,6 @@ fn content(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn in_memory(name: &str, bytes: Vec<u8>) -> Delivery {
-    Delivery {
-        job_id: 7,
-        file_name: name.into(),
-        mime: "image/jpeg".into(),
-        size: bytes.len() as u64,
-        hash: *blake3::hash(&bytes).as_bytes(),
-        // Nothing there: a delivery from memory must not read the file.
-        path: PathBuf::from("/nonexistent/outbox-test"),
-        bytes: Some(bytes.into()),
-        fields: None,
-    }
-}
-
-/// The same output, on disk only (as after a restart).
-fn on_disk(dir: &Path, name: &str, bytes: Vec<u8>) -> Delivery {
-    let path = dir.join(name);
-    std::fs::write(&path, &bytes).unwrap();
-    Delivery {
-        path,
-        bytes: None,
-        ..in_memory(name, bytes)
-    }
-}
-
 /// Plain settings: a multipart POST to `url`, no auth, no result URL.
 fn settings(url: String) -> HttpSettings {
     HttpSettings {
@@ -438,7 +418,7 @@ async fn a_multipart_post_sends_the_file_headers_and_credentials() {
     });
     // Over one 256 KiB chunk, so progress comes in steps.
     let bytes = content(600_000);
-    let d = in_memory("red shoe.jpg", bytes.clone());
+    let d = in_memory(JOB, "red shoe.jpg", bytes.clone());
     let progress = Arc::new(Progress::default());
 
     let remote = destination.deliver(&d, progress.clone()).await.unwrap();
@@ -502,13 +482,13 @@ async fn a_raw_put_fills_the_url_and_repeats_its_idempotency_key() {
     let d = Delivery {
         job_id: 42,
         mime: "image/webp".into(),
-        ..in_memory("été photo.webp", bytes.clone())
+        ..in_memory(JOB, "été photo.webp", bytes.clone())
     };
     let dir = tempfile::tempdir().unwrap();
     let again = Delivery {
         job_id: 42,
         mime: "image/webp".into(),
-        ..on_disk(dir.path(), "été photo.webp", bytes.clone())
+        ..on_disk(dir.path(), JOB, "été photo.webp", bytes.clone())
     };
 
     let first = destination.deliver(&d, Arc::new(NoSteps)).await.unwrap();
@@ -544,8 +524,8 @@ async fn five_megabytes_stream_the_same_from_disk_and_from_memory() {
     let server = Server::start(vec![respond(200, &[], "")]).await;
     let dir = tempfile::tempdir().unwrap();
     let bytes = content(5 << 20);
-    let memory = in_memory("big.jpg", bytes.clone());
-    let disk = on_disk(dir.path(), "big.jpg", bytes.clone());
+    let memory = in_memory(JOB, "big.jpg", bytes.clone());
+    let disk = on_disk(dir.path(), JOB, "big.jpg", bytes.clone());
 
     for method in [HttpMethod::Post, HttpMethod::Put] {
         let settings = HttpSettings {
@@ -631,7 +611,7 @@ async fn each_fault_has_its_class_wait_and_reason() {
         row("hang", Hang, Transient, "timed out"),
     ];
     let bytes = content(20_000);
-    let d = in_memory("a.jpg", bytes.clone());
+    let d = in_memory(JOB, "a.jpg", bytes.clone());
 
     for Row {
         name,
@@ -715,7 +695,7 @@ async fn a_slow_answer_that_keeps_coming_is_not_a_timeout() {
     let started = Instant::now();
 
     let remote = destination
-        .deliver(&in_memory("a.jpg", content(1000)), Arc::new(NoSteps))
+        .deliver(&in_memory(JOB, "a.jpg", content(1000)), Arc::new(NoSteps))
         .await
         .unwrap();
 
@@ -754,7 +734,7 @@ async fn a_slow_upload_that_keeps_moving_is_not_a_timeout() {
     let started = Instant::now();
 
     let result = destination
-        .deliver(&in_memory("a.jpg", bytes.clone()), progress.clone())
+        .deliver(&in_memory(JOB, "a.jpg", bytes.clone()), progress.clone())
         .await;
 
     let elapsed = started.elapsed();
@@ -822,7 +802,7 @@ async fn reconcile_cannot_ask_a_generic_endpoint() {
     .unwrap();
 
     let found = destination
-        .reconcile(&in_memory("a.jpg", content(100)))
+        .reconcile(&in_memory(JOB, "a.jpg", content(100)))
         .await;
 
     // Documented: the resend carries the same idempotency key instead.

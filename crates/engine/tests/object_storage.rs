@@ -7,6 +7,9 @@
 //! uploads; its settings and URLs are covered by the unit tests in
 //! `destinations/object.rs`.
 
+#[path = "shared/delivery.rs"]
+mod delivery;
+use delivery::{in_memory, on_disk};
 #[path = "shared/progress.rs"]
 mod progress;
 use object_store::aws::AmazonS3Builder;
@@ -270,30 +273,6 @@ fn content(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u32).wrapping_mul(31).wrapping_add(seed as u32) as u8 ^ (i >> 12) as u8)
         .collect()
-}
-
-fn in_memory(job: i64, name: &str, bytes: Vec<u8>) -> Delivery {
-    Delivery {
-        job_id: job,
-        file_name: name.into(),
-        mime: "image/jpeg".into(),
-        size: bytes.len() as u64,
-        hash: *blake3::hash(&bytes).as_bytes(),
-        path: PathBuf::from("/nonexistent/outbox-test"),
-        bytes: Some(bytes.into()),
-        fields: None,
-    }
-}
-
-/// The same output, on disk only (as after a restart).
-fn on_disk(dir: &Path, job: i64, name: &str, bytes: Vec<u8>) -> Delivery {
-    let path = dir.join(name);
-    std::fs::write(&path, &bytes).unwrap();
-    Delivery {
-        path,
-        bytes: None,
-        ..in_memory(job, name, bytes)
-    }
 }
 
 fn with_fields(mut d: Delivery, fields: Value) -> Delivery {

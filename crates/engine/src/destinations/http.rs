@@ -88,6 +88,42 @@ fn default_timeout() -> u64 {
     120
 }
 
+impl HttpSettings {
+    /// Checks everything but the secret (before the settings are saved).
+    pub fn validate(&self) -> Result<(), DeliveryError> {
+        self.checked_headers().map(|_| ())
+    }
+
+    /// The configured headers, once the whole of the settings checked out.
+    fn checked_headers(&self) -> Result<HeaderMap, DeliveryError> {
+        let bad = |m: String| DeliveryError::new(ErrorClass::Permanent, m);
+        let probe = fill_url(&self.url, "probe.jpg", "0", 0);
+        let url = reqwest::Url::parse(&probe)
+            .map_err(|e| bad(format!("the URL template is not a valid URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad(format!("the URL {} is not http(s)", redact(&probe))));
+        }
+        if let Some(name) = &self.idempotency_header {
+            header_name(name)?;
+        }
+        if let HttpAuth::Header(name) = &self.auth {
+            header_name(name)?;
+        }
+        if let ResultUrl::JsonPointer(pointer) = &self.result {
+            if !pointer.is_empty() && !pointer.starts_with('/') {
+                return Err(bad(format!(
+                    "the JSON pointer {pointer:?} must start with /"
+                )));
+            }
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            headers.insert(header_name(name)?, header_value(name, value)?);
+        }
+        Ok(headers)
+    }
+}
+
 pub struct HttpDestination {
     settings: HttpSettings,
     /// The longest an upload may go without moving.
@@ -100,17 +136,7 @@ impl HttpDestination {
     /// Checks the settings and builds the client; `secret` is the keychain's
     /// token or key when `auth` asks for one.
     pub fn new(settings: HttpSettings, secret: Option<&str>) -> Result<Self, DeliveryError> {
-        let bad = |m: String| DeliveryError::new(ErrorClass::Permanent, m);
-        let probe = fill_url(&settings.url, "probe.jpg", "0", 0);
-        let url = reqwest::Url::parse(&probe)
-            .map_err(|e| bad(format!("the URL template is not a valid URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad(format!("the URL {} is not http(s)", redact(&probe))));
-        }
-        let mut headers = HeaderMap::new();
-        for (name, value) in &settings.headers {
-            headers.insert(header_name(name)?, header_value(name, value)?);
-        }
+        let mut headers = settings.checked_headers()?;
         match (&settings.auth, secret) {
             (HttpAuth::None, _) => {}
             (_, None) => {
@@ -128,16 +154,6 @@ impl HttpDestination {
                 let mut value = header_value(name, key)?;
                 value.set_sensitive(true);
                 headers.insert(header_name(name)?, value);
-            }
-        }
-        if let Some(name) = &settings.idempotency_header {
-            header_name(name)?;
-        }
-        if let ResultUrl::JsonPointer(pointer) = &settings.result {
-            if !pointer.is_empty() && !pointer.starts_with('/') {
-                return Err(bad(format!(
-                    "the JSON pointer {pointer:?} must start with /"
-                )));
             }
         }
         let client = super::http_client()?;

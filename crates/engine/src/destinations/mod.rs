@@ -237,19 +237,14 @@ pub fn validate_settings(kind: &str, settings: &serde_json::Value) -> Result<(),
         "folder" => FolderDestination::from_settings(settings)
             .map(|_| ())
             .map_err(|e| e.message),
-        // A placeholder secret: only the settings are checked here.
-        "http" => HttpDestination::new(
-            serde_json::from_value(settings.clone()).map_err(parse)?,
-            Some("x"),
-        )
-        .map(|_| ())
-        .map_err(|e| e.message),
-        "wordpress" => WordPressDestination::new(
-            serde_json::from_value(settings.clone()).map_err(parse)?,
-            Some("x"),
-        )
-        .map(|_| ())
-        .map_err(|e| e.message),
+        "http" => serde_json::from_value::<HttpSettings>(settings.clone())
+            .map_err(parse)?
+            .validate()
+            .map_err(|e| e.message),
+        "wordpress" => serde_json::from_value::<WordPressSettings>(settings.clone())
+            .map_err(parse)?
+            .validate()
+            .map_err(|e| e.message),
         "s3" | "gcs" | "azure" => object_settings(kind, settings)?
             .validate()
             .map_err(|e| e.message),

@@ -20,7 +20,7 @@ use super::{
 use crate::model::{ErrorClass, Remote};
 use crate::template::{field_text, Fields};
 use reqwest::header::{HeaderMap, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -53,6 +53,23 @@ fn default_timeout() -> u64 {
     300
 }
 
+impl WordPressSettings {
+    /// Checks everything but the password (before the settings are saved).
+    pub fn validate(&self) -> Result<(), DeliveryError> {
+        let bad = |why: String| {
+            DeliveryError::new(
+                ErrorClass::Permanent,
+                format!("the site address {:?} {why}", self.url),
+            )
+        };
+        let url = reqwest::Url::parse(&self.url).map_err(|e| bad(format!("is not valid: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("is not http(s)".into()));
+        }
+        Ok(())
+    }
+}
+
 /// What has been done for one delivery, saved after each step.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Progress {
@@ -79,18 +96,7 @@ pub struct WordPressDestination {
 
 impl WordPressDestination {
     pub fn new(settings: WordPressSettings, password: Option<&str>) -> Result<Self, DeliveryError> {
-        let url = reqwest::Url::parse(&settings.url).map_err(|e| {
-            DeliveryError::new(
-                ErrorClass::Permanent,
-                format!("the site address {:?} is not valid: {e}", settings.url),
-            )
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(DeliveryError::new(
-                ErrorClass::Permanent,
-                format!("the site address {:?} is not http(s)", settings.url),
-            ));
-        }
+        settings.validate()?;
         let password = password.ok_or_else(|| {
             DeliveryError::new(
                 ErrorClass::NeedsUser,
@@ -141,7 +147,7 @@ impl WordPressDestination {
         method: Method,
         route: &str,
         body: Option<Value>,
-    ) -> Result<Value, DeliveryError> {
+    ) -> Result<Value, Refusal> {
         let mut request = self
             .client
             .request(method, self.route(route))
@@ -154,9 +160,7 @@ impl WordPressDestination {
             .send()
             .await
             .map_err(|e| transport_failure(what, &e))?;
-        read_json(what, response, self.timeout)
-            .await
-            .map(|(_, _, v)| v)
+        read_json(what, response, self.timeout).await
     }
 
     async fn upload(
@@ -189,7 +193,7 @@ impl WordPressDestination {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         match read_json(&what, response, self.timeout).await {
-            Ok((_, _, media)) => {
+            Ok(media) => {
                 progress.media_id = media.get("id").and_then(Value::as_u64).or(created);
                 progress.url = media
                     .get("source_url")
@@ -202,16 +206,16 @@ impl WordPressDestination {
                     ));
                 }
             }
-            Err(e) if e.class == ErrorClass::Transient && created.is_some() => {
+            Err(e) if e.error.class == ErrorClass::Transient && created.is_some() => {
                 progress.media_id = created;
                 progress.needs_post_process = true;
                 save(steps, progress).await?;
-                return Err(e);
+                return Err(e.error);
             }
             Err(e) if is_disallowed_type(&e) => {
-                return Err(DeliveryError::new(ErrorClass::Permanent, e.message));
+                return Err(DeliveryError::new(ErrorClass::Permanent, e.error.message));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.error),
         }
         save(steps, progress).await
     }
@@ -228,8 +232,8 @@ impl WordPressDestination {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if e.message.contains("rest_post_invalid_id") => Ok(false),
-            Err(e) => Err(e),
+            Err(e) if e.code.as_deref() == Some("rest_post_invalid_id") => Ok(false),
+            Err(e) => Err(e.error),
         }
     }
 
@@ -527,25 +531,50 @@ impl Destination for WordPressDestination {
     }
 }
 
+/// A failed call: the classified failure, and WordPress's own error code
+/// when the answer carried one (`rest_post_invalid_id`…), to decide on.
+struct Refusal {
+    error: DeliveryError,
+    code: Option<String>,
+}
+
+impl From<DeliveryError> for Refusal {
+    fn from(error: DeliveryError) -> Self {
+        Refusal { error, code: None }
+    }
+}
+
+impl From<Refusal> for DeliveryError {
+    fn from(refusal: Refusal) -> Self {
+        refusal.error
+    }
+}
+
 /// Reads a JSON answer; a non-success status is a classified failure.
 async fn read_json(
     what: &str,
     response: reqwest::Response,
     limit: Duration,
-) -> Result<(StatusCode, HeaderMap, Value), DeliveryError> {
+) -> Result<Value, Refusal> {
     let status = response.status();
     let headers = response.headers().clone();
     let body = read_body(response, limit, what).await?;
+    let value = serde_json::from_slice::<Value>(&body);
     if !status.is_success() {
-        return Err(failure(what, status, &headers, &body));
+        let code = value
+            .ok()
+            .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_string));
+        return Err(Refusal {
+            error: failure(what, status, &headers, &body),
+            code,
+        });
     }
-    let value = serde_json::from_slice(&body).map_err(|e| {
+    Ok(value.map_err(|e| {
         DeliveryError::new(
             ErrorClass::Transient,
             format!("{what}: the answer is not JSON ({e}); is this a WordPress site?"),
         )
-    })?;
-    Ok((status, headers, value))
+    })?)
 }
 
 /// WordPress answers 500 `rest_upload_sideload_error` for a file type the
@@ -553,8 +582,9 @@ async fn read_json(
 /// not make its uploads folder or write the file (two uploads racing to make
 /// this month's folder, a full disk), which can pass: only the file-type
 /// refusal is permanent.
-fn is_disallowed_type(e: &DeliveryError) -> bool {
-    e.message.contains("rest_upload_sideload_error") && e.message.contains("file type")
+fn is_disallowed_type(refusal: &Refusal) -> bool {
+    refusal.code.as_deref() == Some("rest_upload_sideload_error")
+        && refusal.error.message.contains("file type")
 }
 
 async fn save(steps: &Arc<dyn Steps>, progress: &Progress) -> Result<(), DeliveryError> {
@@ -688,10 +718,13 @@ mod tests {
     #[test]
     fn only_a_refused_file_type_is_permanent() {
         let answer = |message: &str| {
-            DeliveryError::new(
-            ErrorClass::Transient,
-            format!("uploading: the server answered 500 Internal Server Error: {message} (rest_upload_sideload_error)"),
-        )
+            Refusal {
+            error: DeliveryError::new(
+                ErrorClass::Transient,
+                format!("uploading: the server answered 500 Internal Server Error: {message} (rest_upload_sideload_error)"),
+            ),
+            code: Some("rest_upload_sideload_error".into()),
+        }
         };
         assert!(is_disallowed_type(&answer(
             "Sorry, you are not allowed to upload this file type."
