@@ -38,3 +38,16 @@ for component in clippy rustfmt; do
     rustup component add "$component"
   fi
 done
+
+# The desktop app (Tauri 2 on WebKitGTK) and its web UI (TypeScript, Vite).
+install_missing_apt libwebkit2gtk-4.1-dev libsoup-3.0-dev librsvg2-dev \
+  libayatana-appindicator3-dev libssl-dev
+command -v npm >/dev/null 2>&1 || install_missing_apt nodejs npm
+
+# Builds the web UI into ui/dist, which the app embeds at compile time.
+build_ui() {
+  if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules ]; then
+    npm --prefix ui ci --no-audit --no-fund
+  fi
+  npm --prefix ui run build
+}

@@ -3,6 +3,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
+
+# The app's end-to-end test drives the real window: a private X server,
+# WebKit's WebDriver, and tauri-driver in front of it.
+install_missing_apt xvfb xauth webkit2gtk-driver
+command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked
+
+# The UI: strict type check, unit tests (Vitest), then the build the app embeds.
+build_ui
+npm --prefix ui test
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
@@ -10,7 +20,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 # moto for S3, Azurite for Azure). Their scripts install what is missing; a start and stop here
 # does that once, up front, so tests running in parallel never race apt or pip.
 # Azurite (Azure Blob) comes from npm.
-command -v npm >/dev/null 2>&1 || install_missing_apt nodejs npm
 warm=$(mktemp -d)
 trap 'rm -rf "$warm"' EXIT
 scripts/wordpress-server.sh start "$warm/wp" >/dev/null

@@ -79,6 +79,18 @@ impl<K: Hash + Eq + Clone, V: Weigh + ?Sized> ByteCache<K, V> {
         Some(value)
     }
 
+    /// Drops every entry whose key matches (a job's outputs made again).
+    pub fn remove_where(&self, mut matches: impl FnMut(&K) -> bool) {
+        let mut lru = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let doomed: Vec<K> = lru.entries.keys().filter(|k| matches(k)).cloned().collect();
+        for key in doomed {
+            if let Some((value, tick)) = lru.entries.remove(&key) {
+                lru.bytes -= value.bytes();
+                lru.by_use.remove(&tick);
+            }
+        }
+    }
+
     /// Bytes held now.
     pub fn bytes(&self) -> usize {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).bytes
@@ -114,6 +126,18 @@ mod tests {
         cache.insert(2, bytes(8));
         assert_eq!(cache.bytes(), 10);
         assert_eq!(cache.get(&1).map(|v| v.len()), Some(2));
+    }
+
+    #[test]
+    fn removing_by_key_frees_the_budget_and_keeps_the_rest() {
+        let cache = ByteCache::<(u32, u32), [u8]>::new(10);
+        cache.insert((1, 512), bytes(3));
+        cache.insert((1, 256), bytes(3));
+        cache.insert((2, 512), bytes(3));
+        cache.remove_where(|(job, _)| *job == 1);
+        assert_eq!(cache.bytes(), 3);
+        assert!(cache.get(&(1, 512)).is_none());
+        assert!(cache.get(&(2, 512)).is_some());
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub enum Error {
 
     #[error("cannot preview job {job}: {message}")]
     Preview { job: JobId, message: String },
+    #[error("cannot add the pasted image: {0}")]
+    Pasted(String),
     #[error("no batch {0}")]
     NoSuchBatch(i64),
 

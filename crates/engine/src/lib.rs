@@ -17,6 +17,7 @@ pub mod events;
 mod geometry;
 pub mod jpeg_meta;
 mod model;
+mod pasted;
 pub mod paths;
 pub mod pipeline;
 pub mod preview;
@@ -62,6 +63,9 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     pub cache: ByteCache<JobId, [u8]>,
     pub previews: ByteCache<(JobId, u32), preview::Preview>,
+    /// Previews of the jobs' source images (what was dropped), and their
+    /// EXIF thumbnails (size 0).
+    pub source_previews: ByteCache<(JobId, u32), preview::Preview>,
     /// Wakes this process's worker when work is added or changed here.
     pub notify: Notify,
     /// Where destinations' passwords and tokens are kept.
@@ -69,6 +73,9 @@ pub(crate) struct Shared {
     /// This database's id, part of every keychain key.
     pub database_id: String,
 }
+
+/// An EXIF block (APP1) holds at most 64 KiB and comes first in a JPEG.
+const EXIF_HEAD_BYTES: usize = 128 << 10;
 
 pub struct EngineOptions {
     /// The data folder; `None` means `OUTBOX_DATA_DIR`, then the XDG data folder.
@@ -112,6 +119,8 @@ pub struct AddOptions {
     /// Queue even what is queued or delivered already.
     pub force: bool,
     pub max_attempts: u32,
+    /// Hold each output for the user to accept before it is uploaded.
+    pub review: bool,
 }
 
 impl Default for AddOptions {
@@ -124,6 +133,7 @@ impl Default for AddOptions {
             batch_name: None,
             force: false,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            review: false,
         }
     }
 }
@@ -165,6 +175,7 @@ impl Engine {
                 clock: options.clock,
                 cache: ByteCache::new(options.output_cache_bytes),
                 previews: ByteCache::new(options.preview_cache_bytes),
+                source_previews: ByteCache::new(options.preview_cache_bytes),
                 notify: Notify::new(),
                 secrets: options.secrets,
                 database_id,
@@ -186,6 +197,12 @@ impl Engine {
         let mut report = self.enqueue(scan.items, options)?;
         report.skipped = scan.skipped;
         Ok(report)
+    }
+
+    /// Queues an image pasted from the clipboard (saved in the data folder).
+    pub fn add_pasted(&self, bytes: &[u8], options: &AddOptions) -> Result<AddReport> {
+        let path = pasted::save(&self.shared.data.pasted(), bytes)?;
+        self.add(&[path], options)
     }
 
     /// Queues items already found (by a scan, a manifest import, a paste).
@@ -212,6 +229,7 @@ impl Engine {
                 priority: options.priority,
                 max_attempts: options.max_attempts,
                 force: options.force,
+                review: options.review,
                 destination: &destination,
                 recipe_json: &recipe_json,
                 items: &items,
@@ -505,6 +523,30 @@ impl Engine {
         Ok(cleaned.jobs)
     }
 
+    /// Lets outputs held for review go to their destinations.
+    pub fn accept(&self, jobs: &[JobId]) -> Result<()> {
+        self.shared.store.accept(jobs)?;
+        self.work_changed();
+        Ok(())
+    }
+
+    /// Makes held outputs again (an AI recipe gives a new result); they are
+    /// held for review again.
+    pub fn regenerate(&self, jobs: &[JobId]) -> Result<()> {
+        let files = self.shared.store.regenerate(jobs)?;
+        for &job in jobs {
+            self.shared.cache.remove_where(|j| *j == job);
+            self.shared.previews.remove_where(|(j, _)| *j == job);
+        }
+        for file in files {
+            if let Err(e) = std::fs::remove_file(&file) {
+                tracing::warn!(path = %file.display(), "cannot delete an output file: {e}");
+            }
+        }
+        self.work_changed();
+        Ok(())
+    }
+
     /// The coalesced event stream.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.shared.events.subscribe()
@@ -555,6 +597,53 @@ impl Engine {
         })?;
         let made = Arc::new(made);
         self.shared.previews.insert((job, size), made.clone());
+        Ok(Some(made))
+    }
+
+    /// The preview of a job's source image, at most `size` pixels on its
+    /// longest edge (`None` for a job that does not exist).
+    pub fn source_preview(&self, job: JobId, size: u32) -> Result<Option<Arc<preview::Preview>>> {
+        if let Some(preview) = self.shared.source_previews.get(&(job, size)) {
+            return Ok(Some(preview));
+        }
+        let Some(path) = self.shared.store.source_path(job)? else {
+            return Ok(None);
+        };
+        let made = preview::preview_file(&path, size).map_err(|e| Error::Preview {
+            job,
+            message: e.message,
+        })?;
+        let made = Arc::new(made);
+        self.shared
+            .source_previews
+            .insert((job, size), made.clone());
+        Ok(Some(made))
+    }
+
+    /// The EXIF thumbnail embedded in a job's source JPEG, if it has one: it
+    /// is in the file's first segments, so only they are read.
+    pub fn source_exif_thumbnail(&self, job: JobId) -> Result<Option<Arc<preview::Preview>>> {
+        if let Some(preview) = self.shared.source_previews.get(&(job, 0)) {
+            return Ok(Some(preview));
+        }
+        let Some(path) = self.shared.store.source_path(job)? else {
+            return Ok(None);
+        };
+        let mut head = Vec::with_capacity(EXIF_HEAD_BYTES);
+        let read = std::fs::File::open(&path).and_then(|f| {
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(f, EXIF_HEAD_BYTES as u64),
+                &mut head,
+            )
+        });
+        if let Err(e) = read {
+            return Err(Error::io("read the image", &path, e));
+        }
+        let Some(made) = preview::exif_thumbnail(&head) else {
+            return Ok(None);
+        };
+        let made = Arc::new(made);
+        self.shared.source_previews.insert((job, 0), made.clone());
         Ok(Some(made))
     }
 

@@ -194,6 +194,8 @@ pub struct JobView {
     pub recipe: String,
     pub state: JobState,
     pub phase: Phase,
+    /// Generated, waiting for the user to accept (or discard) the output.
+    pub awaiting_review: bool,
     pub priority: i64,
     pub attempts: u32,
     pub manual_retries: u32,

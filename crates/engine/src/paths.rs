@@ -62,6 +62,11 @@ impl DataDir {
         self.root.join("outputs")
     }
 
+    /// Images pasted from the clipboard, kept as files for their jobs.
+    pub fn pasted(&self) -> PathBuf {
+        self.root.join("pasted")
+    }
+
     pub fn runs(&self) -> PathBuf {
         self.root.join("runs")
     }

@@ -693,3 +693,74 @@ async fn the_worker_keeps_the_preview_it_made_while_generating() {
         "another size needs the output, which is gone"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_held_for_review_wait_for_accept_and_can_be_made_again() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    let options = AddOptions {
+        review: true,
+        ..to("out")
+    };
+    let jobs = bed.add(&bed.images("r", 3), options);
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(
+        bed.engine
+            .worker(fast_worker())
+            .with_destinations(Arc::new(AllTo(dest.clone())))
+            .run(stop.clone()),
+    );
+    wait_for("three outputs waiting for review", || {
+        jobs.iter()
+            .all(|&j| bed.job(j).awaiting_review)
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        dest.attempts.load(Ordering::SeqCst),
+        0,
+        "nothing uploaded unreviewed"
+    );
+    assert!(
+        bed.engine.preview(jobs[0], 64).unwrap().is_some(),
+        "the output can be seen"
+    );
+
+    // Accept one, discard one (a cancel), make the third again.
+    bed.engine.accept(&[jobs[0]]).unwrap();
+    bed.engine.cancel(&[jobs[1]]).unwrap();
+    let old_output = bed
+        .engine
+        .output_bytes(jobs[2])
+        .unwrap()
+        .expect("an output");
+    bed.engine.regenerate(&[jobs[2]]).unwrap();
+    wait_for("the accepted one delivered", || {
+        (bed.job(jobs[0]).state == JobState::Completed).then_some(())
+    })
+    .await;
+    wait_for("the third made again and held again", || {
+        let j = bed.job(jobs[2]);
+        (j.awaiting_review && j.phase == Phase::Upload).then_some(())
+    })
+    .await;
+    assert_eq!(
+        bed.engine.output_bytes(jobs[2]).unwrap().as_deref(),
+        Some(&old_output[..]),
+        "the local recipe makes the same output again"
+    );
+    assert_eq!(dest.delivered().len(), 1);
+    assert_eq!(bed.job(jobs[1]).state, JobState::Cancelled);
+
+    // Only outputs waiting for review can be accepted or made again.
+    let err = bed.engine.accept(&[jobs[0]]).unwrap_err();
+    assert!(
+        err.to_string().contains("no output waiting for review"),
+        "{err}"
+    );
+    assert!(bed.engine.regenerate(&[jobs[1]]).is_err());
+    assert!(bed.engine.accept(&[9999]).is_err());
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}

@@ -493,6 +493,7 @@ fn claim_pending(
                  WHERE j.state = 'pending' AND j.phase = ?3 AND j.next_attempt_at <= ?2
                    AND (SELECT paused FROM batches WHERE id = j.batch_id) = 0
                    AND j.destination_id NOT IN (SELECT value FROM json_each(?4))
+                   AND (?3 = 'generate' OR j.review = 0)
                    AND (?3 = 'generate'
                         OR (SELECT sequential FROM batches WHERE id = j.batch_id) = 0
                         OR NOT EXISTS (

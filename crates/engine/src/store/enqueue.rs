@@ -24,6 +24,8 @@ pub(crate) struct EnqueueBatch<'a> {
     pub priority: i64,
     pub max_attempts: u32,
     pub force: bool,
+    /// The outputs wait for the user to accept them before upload.
+    pub review: bool,
     pub destination: &'a DestinationRow,
     pub recipe_json: &'a str,
     pub items: &'a [NewItem],
@@ -87,8 +89,8 @@ impl Store {
             let mut insert_job = tx.prepare_cached(
                 "INSERT INTO jobs (batch_id, item_id, destination_id, recipe_snap, dest_snap,
                                    seq, priority, queue_order, state, phase, max_attempts,
-                                   created_at, source_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 'pending', 'generate', ?8, ?9, ?10)",
+                                   created_at, source_key, review)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 'pending', 'generate', ?8, ?9, ?10, ?11)",
             )?;
 
             let mut out = Enqueued::default();
@@ -131,7 +133,8 @@ impl Store {
                     batch.priority,
                     batch.max_attempts,
                     now,
-                    key
+                    key,
+                    batch.review
                 ])?;
                 out.jobs.push(tx.last_insert_rowid());
             }

@@ -13,6 +13,7 @@ mod destinations;
 mod enqueue;
 mod query;
 mod recipes;
+mod review;
 mod runs;
 mod snapshots;
 
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_recipes.sql"),
     include_str!("migrations/0004_upload_steps.sql"),
     include_str!("migrations/0005_database_id.sql"),
+    include_str!("migrations/0006_review.sql"),
 ];
 
 /// How long a statement waits for another process's write lock before the

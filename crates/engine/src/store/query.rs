@@ -28,7 +28,8 @@ const JOB_COLUMNS: &str = "j.id, j.batch_id, i.source_path,
     json_extract(ds.json, '$.name'), json_extract(rs.json, '$.name'),
     j.state, j.phase, j.priority, j.attempts, j.manual_retries, j.max_attempts,
     j.created_at, j.started_at, j.finished_at, j.next_attempt_at,
-    j.bytes_sent, j.bytes_total, j.error_class, j.error_message, j.remote_id, j.remote_url
+    j.bytes_sent, j.bytes_total, j.error_class, j.error_message, j.remote_id, j.remote_url,
+    j.review
     FROM jobs j
     JOIN items i ON i.id = j.item_id
     JOIN snapshots rs ON rs.id = j.recipe_snap
@@ -42,6 +43,7 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobView> {
     let remote_id: Option<String> = r.get(19)?;
     let remote_url: Option<String> = r.get(20)?;
     let next_attempt_at: i64 = r.get(14)?;
+    let phase = Phase::parse(&phase).unwrap_or(Phase::Generate);
     Ok(JobView {
         id: r.get(0)?,
         batch_id: r.get(1)?,
@@ -49,7 +51,10 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobView> {
         destination: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
         recipe: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
         state,
-        phase: Phase::parse(&phase).unwrap_or(Phase::Generate),
+        phase,
+        awaiting_review: r.get::<_, bool>(21)?
+            && state == crate::model::JobState::Pending
+            && phase == Phase::Upload,
         priority: r.get(7)?,
         attempts: r.get(8)?,
         manual_retries: r.get(9)?,
@@ -209,6 +214,18 @@ fn batch_view(conn: &Connection, id: i64, now: i64) -> Result<Option<BatchView>>
 }
 
 impl Store {
+    pub(crate) fn source_path(&self, job: JobId) -> Result<Option<PathBuf>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT i.source_path FROM jobs j JOIN items i ON i.id = j.item_id WHERE j.id = ?1",
+                )?
+                .query_row([job], |r| r.get::<_, String>(0))
+                .optional()?
+                .map(PathBuf::from))
+        })
+    }
+
     pub(crate) fn output_path(&self, job: JobId) -> Result<Option<PathBuf>> {
         self.read(|conn| {
             Ok(conn

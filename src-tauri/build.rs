@@ -1,0 +1,40 @@
+//! Generates the Tauri context and one permission per app command, so the
+//! capability file can grant exactly the commands the UI calls.
+
+fn main() {
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(outbox_commands())),
+    )
+    .expect("tauri-build failed (is ui/dist built? run `npm --prefix ui run build`)");
+}
+
+/// Every `#[tauri::command]` in src/commands.rs.
+fn outbox_commands() -> &'static [&'static str] {
+    &[
+        "snapshot",
+        "subscribe",
+        "add_paths",
+        "add_pasted",
+        "history",
+        "retry",
+        "retry_failed",
+        "cancel",
+        "pause",
+        "resume",
+        "set_priority",
+        "clean",
+        "accept",
+        "regenerate",
+        "open_location",
+        "get_settings",
+        "set_settings",
+        "destinations",
+        "add_destination",
+        "remove_destination",
+        "test_destination",
+        "recipes",
+        "save_recipe",
+        "remove_recipe",
+    ]
+}

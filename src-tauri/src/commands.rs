@@ -1,0 +1,366 @@
+//! The commands the web UI calls: each one converts its arguments, calls the
+//! engine (on a blocking thread when it touches the disk) and returns a typed
+//! result or a [`CommandError`]. No decisions about the queue are made here.
+
+use crate::bridge;
+use crate::error::{CommandError, CommandResult};
+use crate::settings::{self, Settings};
+use crate::state::AppState;
+use outbox_engine::{
+    AddOptions, AddReport, BatchId, DestinationView, Engine, HistoryQuery, JobId, JobState,
+    JobView, RecipeView, RetryTarget, Status,
+};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+use tauri::ipc::{Channel, InvokeBody, Request};
+use tauri::{AppHandle, State};
+use tauri_plugin_opener::OpenerExt;
+
+/// Runs engine work that reads or writes the disk off the async executor.
+async fn blocking<T: Send + 'static>(
+    state: &State<'_, AppState>,
+    work: impl FnOnce(&Engine) -> Result<T, outbox_engine::Error> + Send + 'static,
+) -> CommandResult<T> {
+    let engine = state.engine.clone();
+    tauri::async_runtime::spawn_blocking(move || work(&engine))
+        .await
+        .map_err(|e| CommandError::Shell(format!("the task stopped: {e}")))?
+        .map_err(CommandError::from)
+}
+
+/// Everything the window shows at start and after a reload.
+#[derive(Serialize)]
+pub struct Snapshot {
+    status: Status,
+    settings: Settings,
+    destinations: Vec<DestinationView>,
+    recipes: Vec<RecipeView>,
+    data_dir: PathBuf,
+}
+
+#[tauri::command]
+pub async fn snapshot(state: State<'_, AppState>) -> CommandResult<Snapshot> {
+    let settings = state.settings();
+    blocking(&state, move |engine| {
+        Ok(Snapshot {
+            status: engine.status()?,
+            destinations: engine.destinations()?,
+            recipes: engine.recipes()?,
+            data_dir: engine.data_dir().to_path_buf(),
+            settings,
+        })
+    })
+    .await
+}
+
+/// Starts sending the queue's changes to `channel` (a reload subscribes again
+/// and the old subscription ends).
+#[tauri::command]
+pub fn subscribe(state: State<'_, AppState>, channel: Channel<bridge::Update>) {
+    let token = bridge::forward(state.engine.clone(), channel);
+    let old = state
+        .subscription
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(token);
+    if let Some(old) = old {
+        old.cancel();
+    }
+}
+
+/// How the UI asks to queue items; the rest comes from the settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AddRequest {
+    batch_name: Option<String>,
+    priority: i64,
+    sequential: bool,
+}
+
+fn add_options(settings: &Settings, request: AddRequest) -> AddOptions {
+    AddOptions {
+        destination: settings.destination.clone(),
+        recipe: settings.recipe.clone(),
+        priority: request.priority,
+        sequential: request.sequential,
+        batch_name: request.batch_name,
+        max_attempts: settings.max_attempts,
+        review: !settings.auto_accept,
+        ..AddOptions::default()
+    }
+}
+
+/// Files and folders dropped, picked or pasted as paths.
+#[tauri::command]
+pub async fn add_paths(
+    state: State<'_, AppState>,
+    paths: Vec<PathBuf>,
+    request: Option<AddRequest>,
+) -> CommandResult<AddReport> {
+    let options = add_options(&state.settings(), request.unwrap_or_default());
+    blocking(&state, move |engine| engine.add(&paths, &options)).await
+}
+
+/// An image pasted from the clipboard: its bytes are the raw request body.
+#[tauri::command]
+pub async fn add_pasted(
+    state: State<'_, AppState>,
+    request: Request<'_>,
+) -> CommandResult<AddReport> {
+    let InvokeBody::Raw(bytes) = request.body() else {
+        return Err(CommandError::Invalid(
+            "a pasted image must be sent as raw bytes".into(),
+        ));
+    };
+    let bytes = bytes.clone();
+    let options = add_options(&state.settings(), AddRequest::default());
+    blocking(&state, move |engine| engine.add_pasted(&bytes, &options)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryRequest {
+    state: Option<JobState>,
+    batch: Option<BatchId>,
+    limit: u32,
+    offset: u32,
+}
+
+#[tauri::command]
+pub async fn history(
+    state: State<'_, AppState>,
+    query: HistoryRequest,
+) -> CommandResult<Vec<JobView>> {
+    let query = HistoryQuery {
+        state: query.state,
+        batch: query.batch,
+        limit: query.limit.clamp(1, 1000),
+        offset: query.offset,
+    };
+    blocking(&state, move |engine| engine.history(&query)).await
+}
+
+/// Retried and refused jobs (refused: they would duplicate another).
+#[derive(Serialize)]
+pub struct RetryResult {
+    retried: Vec<JobId>,
+    refused: Vec<String>,
+}
+
+#[tauri::command]
+pub async fn retry(state: State<'_, AppState>, jobs: Vec<JobId>) -> CommandResult<RetryResult> {
+    retry_target(&state, RetryTarget::Jobs(jobs)).await
+}
+
+#[tauri::command]
+pub async fn retry_failed(
+    state: State<'_, AppState>,
+    batch: Option<BatchId>,
+) -> CommandResult<RetryResult> {
+    let target = batch.map_or(RetryTarget::AllFailed, RetryTarget::Batch);
+    retry_target(&state, target).await
+}
+
+async fn retry_target(
+    state: &State<'_, AppState>,
+    target: RetryTarget,
+) -> CommandResult<RetryResult> {
+    let report = blocking(state, move |engine| engine.retry(&target)).await?;
+    Ok(RetryResult {
+        retried: report.retried,
+        refused: report.refused.iter().map(ToString::to_string).collect(),
+    })
+}
+
+#[tauri::command]
+pub async fn cancel(state: State<'_, AppState>, jobs: Vec<JobId>) -> CommandResult<()> {
+    blocking(&state, move |engine| engine.cancel(&jobs)).await
+}
+
+#[tauri::command]
+pub async fn pause(state: State<'_, AppState>, batch: Option<BatchId>) -> CommandResult<u64> {
+    blocking(&state, move |engine| engine.pause(batch)).await
+}
+
+#[tauri::command]
+pub async fn resume(state: State<'_, AppState>, batch: Option<BatchId>) -> CommandResult<u64> {
+    blocking(&state, move |engine| engine.resume(batch)).await
+}
+
+#[tauri::command]
+pub async fn set_priority(
+    state: State<'_, AppState>,
+    jobs: Vec<JobId>,
+    priority: i64,
+) -> CommandResult<()> {
+    blocking(&state, move |engine| engine.set_priority(&jobs, priority)).await
+}
+
+/// Deletes finished jobs older than `days` days; returns how many.
+#[tauri::command]
+pub async fn clean(state: State<'_, AppState>, days: u32) -> CommandResult<u64> {
+    let age = Duration::from_secs(u64::from(days) * 24 * 3600);
+    blocking(&state, move |engine| engine.clean(age)).await
+}
+
+#[tauri::command]
+pub async fn accept(state: State<'_, AppState>, jobs: Vec<JobId>) -> CommandResult<()> {
+    blocking(&state, move |engine| engine.accept(&jobs)).await
+}
+
+#[tauri::command]
+pub async fn regenerate(state: State<'_, AppState>, jobs: Vec<JobId>) -> CommandResult<()> {
+    blocking(&state, move |engine| engine.regenerate(&jobs)).await
+}
+
+/// Opens where a delivered job went: its web address in the browser, or its
+/// file shown in the file manager.
+#[tauri::command]
+pub async fn open_location(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    job: JobId,
+) -> CommandResult<()> {
+    let view = blocking(&state, move |engine| engine.job(job)).await?;
+    let url = view
+        .and_then(|j| j.remote)
+        .and_then(|r| r.url)
+        .ok_or_else(|| CommandError::Invalid(format!("job {job} has no uploaded location yet")))?;
+    let opener = app.opener();
+    if let Some(path) = url.strip_prefix("file://") {
+        opener
+            .reveal_item_in_dir(percent_decode(path))
+            .map_err(|e| CommandError::Shell(format!("cannot show the file: {e}")))
+    } else if url.starts_with("https://") || url.starts_with("http://") {
+        opener
+            .open_url(url, None::<&str>)
+            .map_err(|e| CommandError::Shell(format!("cannot open the address: {e}")))
+    } else {
+        Err(CommandError::Invalid(format!(
+            "Outbox opens only web addresses and files, not {url}"
+        )))
+    }
+}
+
+/// `file://` URLs escape bytes outside the unreserved set as `%XX`.
+fn percent_decode(path: &str) -> PathBuf {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+#[tauri::command]
+pub fn get_settings(state: State<'_, AppState>) -> Settings {
+    state.settings()
+}
+
+/// Saves the settings; the worker starts again when what it uses changed.
+#[tauri::command]
+pub async fn set_settings(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    settings: Settings,
+) -> CommandResult<Settings> {
+    settings::save(&app, state.engine.data_dir(), &settings)?;
+    let old = std::mem::replace(
+        &mut *state.settings.lock().unwrap_or_else(|p| p.into_inner()),
+        settings.clone(),
+    );
+    if old.concurrency != settings.concurrency {
+        state.worker.restart(&state.engine, &settings).await;
+    }
+    Ok(settings)
+}
+
+#[tauri::command]
+pub async fn destinations(state: State<'_, AppState>) -> CommandResult<Vec<DestinationView>> {
+    blocking(&state, |engine| engine.destinations()).await
+}
+
+/// Adds a destination; its secret (if any) goes to the OS keychain.
+#[tauri::command]
+pub async fn add_destination(
+    state: State<'_, AppState>,
+    destination: DestinationView,
+    secret: Option<String>,
+) -> CommandResult<()> {
+    blocking(&state, move |engine| {
+        engine.add_destination(destination, secret.as_deref())
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn remove_destination(state: State<'_, AppState>, name: String) -> CommandResult<()> {
+    blocking(&state, move |engine| engine.remove_destination(&name)).await
+}
+
+/// Checks a destination; the answer says in one sentence what is wrong.
+#[tauri::command]
+pub async fn test_destination(state: State<'_, AppState>, name: String) -> CommandResult<String> {
+    Ok(state.engine.test_destination(&name).await?)
+}
+
+#[tauri::command]
+pub async fn recipes(state: State<'_, AppState>) -> CommandResult<Vec<RecipeView>> {
+    blocking(&state, |engine| engine.recipes()).await
+}
+
+#[tauri::command]
+pub async fn save_recipe(
+    state: State<'_, AppState>,
+    recipe: serde_json::Value,
+) -> CommandResult<()> {
+    let recipe = serde_json::from_value(recipe)
+        .map_err(|e| CommandError::Invalid(format!("the recipe is not valid: {e}")))?;
+    blocking(&state, move |engine| engine.save_recipe(&recipe)).await
+}
+
+#[tauri::command]
+pub async fn remove_recipe(state: State<'_, AppState>, name: String) -> CommandResult<()> {
+    blocking(&state, move |engine| engine.remove_recipe(&name)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_urls_are_decoded_to_their_bytes() {
+        assert_eq!(
+            percent_decode("/tmp/a%20b/%C3%A9t%C3%A9.jpg"),
+            PathBuf::from("/tmp/a b/été.jpg")
+        );
+        assert_eq!(percent_decode("/x/100%"), PathBuf::from("/x/100%"));
+    }
+
+    #[test]
+    fn auto_accept_off_holds_outputs_for_review() {
+        let settings = Settings {
+            auto_accept: false,
+            max_attempts: 7,
+            ..Settings::default()
+        };
+        let options = add_options(&settings, AddRequest::default());
+        assert!(options.review);
+        assert_eq!(options.max_attempts, 7);
+    }
+}

@@ -1,0 +1,43 @@
+//! The one error type every command returns: the engine's message, and a kind
+//! the UI can branch on without parsing words.
+
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Engine(#[from] outbox_engine::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Shell(String),
+}
+
+impl CommandError {
+    fn kind(&self) -> &'static str {
+        match self {
+            CommandError::Engine(_) => "engine",
+            CommandError::Invalid(_) => "invalid",
+            CommandError::Shell(_) => "shell",
+        }
+    }
+}
+
+/// Sent to the webview as `{ "kind": …, "message": … }`.
+impl Serialize for CommandError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("CommandError", 2)?;
+        out.serialize_field("kind", self.kind())?;
+        out.serialize_field("message", &self.to_string())?;
+        out.end()
+    }
+}
+
+impl From<tauri::Error> for CommandError {
+    fn from(e: tauri::Error) -> Self {
+        CommandError::Shell(e.to_string())
+    }
+}
+
+pub type CommandResult<T> = Result<T, CommandError>;

@@ -1,0 +1,114 @@
+//! `outbox-preview://localhost/…`: previews straight from the engine's memory
+//! into `<img src>`, without base64 or JSON. Served from a blocking thread so
+//! neither the webview nor the async executor waits on a decode. Only the
+//! app's own previews exist here, named by job id; no path reaches the disk.
+//!
+//! - `/source/{job}/{size}`: the dropped image, `size` px on its longest edge
+//! - `/exif/{job}`: the source's embedded EXIF thumbnail (404 if none)
+//! - `/output/{job}/{size}`: the generated output (404 before it exists)
+//!
+//! URLs are immutable: the UI adds `?v=N` when an output is made again.
+
+use crate::state::AppState;
+use outbox_engine::preview::Preview;
+use outbox_engine::{Engine, JobId};
+use std::sync::Arc;
+use tauri::http::{header, Request, Response, StatusCode};
+use tauri::{Manager, Runtime, UriSchemeContext, UriSchemeResponder};
+
+pub const SCHEME: &str = "outbox-preview";
+/// The largest preview the UI may ask for.
+const MAX_SIZE: u32 = 2048;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    Source(JobId, u32),
+    Exif(JobId),
+    Output(JobId, u32),
+}
+
+pub fn route(path: &str) -> Option<Route> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let job = |s: &str| s.parse::<JobId>().ok().filter(|j| *j > 0);
+    let size = |s: &str| {
+        s.parse::<u32>()
+            .ok()
+            .filter(|n| (16..=MAX_SIZE).contains(n))
+    };
+    match parts.as_slice() {
+        ["source", j, s] => Some(Route::Source(job(j)?, size(s)?)),
+        ["exif", j] => Some(Route::Exif(job(j)?)),
+        ["output", j, s] => Some(Route::Output(job(j)?, size(s)?)),
+        _ => None,
+    }
+}
+
+pub fn handle<R: Runtime>(
+    ctx: UriSchemeContext<'_, R>,
+    request: Request<Vec<u8>>,
+    responder: UriSchemeResponder,
+) {
+    let engine = ctx.app_handle().state::<AppState>().engine.clone();
+    let path = request.uri().path().to_owned();
+    tauri::async_runtime::spawn_blocking(move || responder.respond(respond(&engine, &path)));
+}
+
+fn respond(engine: &Engine, path: &str) -> Response<Vec<u8>> {
+    let found = match route(path) {
+        None => return plain(StatusCode::NOT_FOUND, "no such preview"),
+        Some(Route::Source(job, size)) => engine.source_preview(job, size),
+        Some(Route::Exif(job)) => engine.source_exif_thumbnail(job),
+        Some(Route::Output(job, size)) => engine.preview(job, size),
+    };
+    match found {
+        Ok(Some(preview)) => image(preview),
+        Ok(None) => plain(StatusCode::NOT_FOUND, "no such preview"),
+        // The reason reaches the tile through the job's own error.
+        Err(e) => plain(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+    }
+}
+
+fn image(preview: Arc<Preview>) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "image/jpeg")
+        .header(header::CACHE_CONTROL, "max-age=31536000, immutable")
+        .body(preview.jpeg.clone())
+        .unwrap_or_else(|_| Response::new(Vec::new()))
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Vec<u8>> {
+    let mut response = Response::new(text.as_bytes().to_vec());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_three_preview_routes_with_sane_numbers_exist() {
+        assert_eq!(route("/source/12/512"), Some(Route::Source(12, 512)));
+        assert_eq!(route("/exif/3"), Some(Route::Exif(3)));
+        assert_eq!(route("/output/9/256"), Some(Route::Output(9, 256)));
+        for bad in [
+            "/",
+            "/source/12",
+            "/source/-1/512",
+            "/source/0/512",
+            "/source/1/5",
+            "/source/1/99999",
+            "/output/x/512",
+            "/../../etc/passwd",
+            "/source/1/512/extra",
+            "/file/1",
+        ] {
+            assert_eq!(route(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The user's settings, kept with tauri-plugin-store in `settings.json` in the
+//! data folder. Destinations and recipes live in the engine's database (the
+//! command line shares them); secrets live in the OS keychain, never here.
+
+use crate::error::CommandError;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tauri::{AppHandle, Runtime};
+use tauri_plugin_store::StoreExt;
+
+const KEY: &str = "settings";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Uploads at once.
+    pub concurrency: u32,
+    /// Automatic attempts per job before it fails.
+    pub max_attempts: u32,
+    /// Outputs go to their destination without waiting for the user.
+    pub auto_accept: bool,
+    /// Where new items go (`None`: the default folder).
+    pub destination: Option<String>,
+    /// What new items are made with (`None`: `web`).
+    pub recipe: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            concurrency: 3,
+            max_attempts: 5,
+            auto_accept: true,
+            destination: None,
+            recipe: None,
+        }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), CommandError> {
+        if !(1..=32).contains(&self.concurrency) {
+            return Err(CommandError::Invalid(
+                "uploads at once must be between 1 and 32".into(),
+            ));
+        }
+        if !(1..=100).contains(&self.max_attempts) {
+            return Err(CommandError::Invalid(
+                "attempts must be between 1 and 100".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn file(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("settings.json")
+}
+
+/// The saved settings; defaults when none are saved, and when the saved ones
+/// cannot be read (said in the log, and replaced at the next save).
+pub fn load<R: Runtime>(app: &AppHandle<R>, data_dir: &Path) -> Settings {
+    let store = match app.store(file(data_dir)) {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::warn!("cannot open the settings file, using defaults: {e}");
+            return Settings::default();
+        }
+    };
+    match store.get(KEY).map(serde_json::from_value::<Settings>) {
+        Some(Ok(settings)) if settings.validate().is_ok() => settings,
+        Some(_) => {
+            tracing::warn!("the saved settings are not valid, using defaults");
+            Settings::default()
+        }
+        None => Settings::default(),
+    }
+}
+
+pub fn save<R: Runtime>(
+    app: &AppHandle<R>,
+    data_dir: &Path,
+    settings: &Settings,
+) -> Result<(), CommandError> {
+    settings.validate()?;
+    let store = app
+        .store(file(data_dir))
+        .map_err(|e| CommandError::Shell(format!("cannot open the settings file: {e}")))?;
+    let value = serde_json::to_value(settings)
+        .map_err(|e| CommandError::Shell(format!("cannot write the settings: {e}")))?;
+    store.set(KEY, value);
+    store
+        .save()
+        .map_err(|e| CommandError::Shell(format!("cannot save the settings: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_auto_accept_and_are_valid() {
+        let s = Settings::default();
+        assert!(s.auto_accept);
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused_with_the_range() {
+        let zero = Settings {
+            concurrency: 0,
+            ..Settings::default()
+        };
+        assert!(zero
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("between 1 and 32"));
+        let many = Settings {
+            max_attempts: 1000,
+            ..Settings::default()
+        };
+        assert!(many
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("between 1 and 100"));
+    }
+
+    #[test]
+    fn missing_fields_in_a_saved_file_take_their_defaults() {
+        let s: Settings = serde_json::from_str(r#"{"auto_accept": false}"#).expect("parse");
+        assert!(!s.auto_accept);
+        assert_eq!(s.concurrency, Settings::default().concurrency);
+    }
+}

@@ -1,0 +1,57 @@
+//! The engine's background worker inside the app: started at launch with the
+//! user's settings, started again when they change, stopped cleanly on quit
+//! (jobs in flight are released, and the next launch resumes them).
+
+use crate::settings::Settings;
+use outbox_engine::{Engine, RetryPolicy, WorkerConfig};
+use std::sync::Mutex;
+use tauri::async_runtime::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Default)]
+pub struct WorkerControl {
+    running: Mutex<Option<(CancellationToken, JoinHandle<()>)>>,
+}
+
+fn config(settings: &Settings) -> WorkerConfig {
+    WorkerConfig {
+        upload_concurrency: settings.concurrency as usize,
+        retry: RetryPolicy::default(),
+        ..WorkerConfig::default()
+    }
+}
+
+impl WorkerControl {
+    /// Starts the worker, after stopping the one running (if any).
+    pub async fn restart(&self, engine: &Engine, settings: &Settings) {
+        self.stop().await;
+        let stop = CancellationToken::new();
+        let worker = engine.worker(config(settings));
+        let handle = tauri::async_runtime::spawn({
+            let stop = stop.clone();
+            async move {
+                match worker.run(stop).await {
+                    Ok(summary) => tracing::info!(?summary, "worker stopped"),
+                    Err(e) => tracing::error!("the worker stopped: {e}"),
+                }
+            }
+        });
+        *self.lock() = Some((stop, handle));
+    }
+
+    /// Asks the worker to stop and waits for it (running jobs get its grace
+    /// period, then are released for the next launch).
+    pub async fn stop(&self) {
+        let running = self.lock().take();
+        if let Some((stop, handle)) = running {
+            stop.cancel();
+            if let Err(e) = handle.await {
+                tracing::warn!("the worker task ended abnormally: {e}");
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(CancellationToken, JoinHandle<()>)>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

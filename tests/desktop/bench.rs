@@ -1,0 +1,209 @@
+//! Desktop figures, in the real app under Xvfb (release build):
+//!
+//! - drop of one 24 MP JPEG → its preview painted, against the engine's own
+//!   preview time for that file measured in this process (target: + 10 ms);
+//! - drop of 100 files → the 100th preview painted, against the engine's
+//!   previews of the same files on all cores;
+//! - queue panel frame times while 20,000 jobs update and the list scrolls
+//!   (target: 95th percentile under 16 ms).
+//!
+//! Run: `cargo bench -p outbox-desktop --bench desktop` (scripts/bench.sh
+//! desktop). Figures are printed and written to `target/e2e/perf.json`.
+
+mod harness;
+
+use harness::{Display, Driver, Home};
+use outbox_engine::{AddOptions, Engine, EngineOptions};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(300);
+
+fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        // Texture, not a flat gradient: decoders work as on a photo.
+        let n = (x.wrapping_mul(7919) ^ y.wrapping_mul(104_729)) % 64;
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, (n * 4) as u8])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(&image)
+        .expect("encode");
+    out
+}
+
+/// Copies of one JPEG that differ in a byte after its end (decoders ignore
+/// it), so each is its own file to the queue.
+fn copies(dir: &Path, stem: &str, bytes: &[u8], n: usize) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).expect("folder");
+    (0..n)
+        .map(|i| {
+            let path = dir.join(format!("{stem}-{i:03}.jpg"));
+            let mut b = bytes.to_vec();
+            b.extend_from_slice(&(i as u32).to_le_bytes());
+            std::fs::write(&path, b).expect("write");
+            path
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Milliseconds from the last drop to the last preview painted, once `n`
+/// previews have been painted since it.
+fn drop_to_previews(app: &harness::App<'_>, paths: &[PathBuf], n: usize) -> f64 {
+    app.js("performance.clearMarks()");
+    app.js_with("window.outbox.drop(arguments[0])", json!([paths]));
+    let script = "const drop = performance.getEntriesByName('outbox:drop')[0];
+        const painted = performance.getEntriesByType('mark')
+            .filter(m => m.name.startsWith('outbox:preview:'));
+        if (!drop || painted.length < arguments[0]) return null;
+        return Math.max(...painted.map(m => m.startTime)) - drop.startTime;";
+    let mut result = Value::Null;
+    app.wait_for("the previews painted", WAIT, || {
+        result = app.js_with(script, json!([n]));
+        !result.is_null()
+    });
+    result.as_f64().expect("a time")
+}
+
+fn main() {
+    let display = Display::start();
+    let mut report = serde_json::Map::new();
+
+    // 1 and 2: previews.
+    let home = Home::new();
+    let big = jpeg(6000, 4000);
+    let singles = copies(&home.root.path().join("single"), "24mp", &big, 3);
+    let engine_one: Vec<f64> = (0..5)
+        .map(|i| {
+            let t = Instant::now();
+            outbox_engine::preview::preview_file(&singles[i % singles.len()], 512)
+                .expect("preview");
+            ms(t.elapsed())
+        })
+        .collect();
+    let engine_one = median(engine_one);
+
+    let twelve = jpeg(4000, 3000);
+    let hundred = copies(&home.root.path().join("hundred"), "12mp", &twelve, 100);
+    let t = Instant::now();
+    let previews = outbox_engine::preview::preview_many(
+        hundred.clone(),
+        512,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+    );
+    let made = previews
+        .iter()
+        .filter(|e| matches!(e, outbox_engine::preview::PreviewEvent::Ready { .. }))
+        .count();
+    let engine_hundred = ms(t.elapsed());
+    assert_eq!(made, 100);
+
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+    let app_one = median(
+        singles
+            .iter()
+            .map(|p| drop_to_previews(&app, std::slice::from_ref(p), 1))
+            .collect(),
+    );
+    let app_hundred = drop_to_previews(&app, &[home.root.path().join("hundred")], 100);
+    app.screenshot("perf-100-previews");
+    app.quit();
+    drop(driver);
+
+    println!("drop → preview painted, one 24 MP JPEG: app {app_one:.1} ms, engine alone {engine_one:.1} ms, difference {:+.1} ms (target ≤ +10 ms)", app_one - engine_one);
+    println!("drop → 100th preview painted, 100 × 12 MP JPEGs: app {app_hundred:.0} ms, engine alone on all cores {engine_hundred:.0} ms, ratio {:.2}", app_hundred / engine_hundred);
+    report.insert(
+        "one_24mp".into(),
+        json!({"app_ms": app_one, "engine_ms": engine_one}),
+    );
+    report.insert(
+        "hundred_12mp".into(),
+        json!({"app_ms": app_hundred, "engine_ms": engine_hundred}),
+    );
+
+    // 3: the queue panel while 20,000 jobs update.
+    let home = Home::new();
+    let tiny = home.root.path().join("tiny");
+    std::fs::create_dir_all(&tiny).expect("folder");
+    let png = {
+        let mut out = Vec::new();
+        image::RgbImage::from_pixel(16, 16, image::Rgb([200, 40, 40]))
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .expect("png");
+        out
+    };
+    for i in 0..20_000u32 {
+        let mut b = png.clone();
+        b.extend_from_slice(&i.to_le_bytes());
+        std::fs::write(tiny.join(format!("{i:05}.png")), b).expect("write");
+    }
+    {
+        std::fs::create_dir_all(home.home().join("Pictures")).expect("pictures");
+        let engine = Engine::open(EngineOptions {
+            data_dir: Some(home.data()),
+            ..EngineOptions::default()
+        })
+        .expect("engine");
+        let added = engine
+            .add(&[tiny.clone()], &AddOptions::default())
+            .expect("add");
+        assert_eq!(added.added.len(), 20_000);
+    }
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+    let before =
+        app.js("return document.querySelector('.chip[data-state=completed] strong').textContent");
+    let frames = app.js("const list = document.querySelector('.joblist');
+         window.outbox.frames.start();
+         window.__scroll = setInterval(() => {
+           list.scrollTop = Math.random() * (list.scrollHeight - list.clientHeight);
+         }, 16);
+         return true;");
+    assert_eq!(frames, json!(true));
+    std::thread::sleep(Duration::from_secs(8));
+    let samples = app.js("clearInterval(window.__scroll); return window.outbox.frames.stop()");
+    let after =
+        app.js("return document.querySelector('.chip[data-state=completed] strong').textContent");
+    app.screenshot("perf-20000-jobs");
+    app.quit();
+    let mut frames: Vec<f64> = samples
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    frames.sort_by(|a, b| a.total_cmp(b));
+    let pick =
+        |p: f64| frames[((p * frames.len() as f64).ceil() as usize).clamp(1, frames.len()) - 1];
+    let parse = |v: &Value| v.as_str().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    let updated = parse(&after).saturating_sub(parse(&before));
+    println!(
+        "queue panel, 20,000 jobs, {updated} completed during 8 s of scrolling: {} frames, p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms (target p95 < 16 ms)",
+        frames.len(),
+        pick(0.5),
+        pick(0.95),
+        pick(1.0)
+    );
+    report.insert(
+        "queue_panel_20000".into(),
+        json!({"frames": frames.len(), "p50_ms": pick(0.5), "p95_ms": pick(0.95), "max_ms": pick(1.0), "jobs_completed_meanwhile": updated}),
+    );
+    let out = harness::screenshots_dir().join("perf.json");
+    std::fs::write(
+        &out,
+        serde_json::to_string_pretty(&Value::Object(report)).unwrap_or_default(),
+    )
+    .expect("write the report");
+    println!("written: {}", out.display());
+}

@@ -1,0 +1,290 @@
+//! Drives the real Outbox app: a private X server (Xvfb), tauri-driver in front
+//! of WebKitWebDriver, and a small W3C WebDriver client. Each [`App`] is one
+//! launch of the binary with its own data folder and home.
+
+#![allow(dead_code)] // the test and the bench use different parts
+
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const APP: &str = env!("CARGO_BIN_EXE_outbox-desktop");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+fn require(program: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("{program} is missing: run ./scripts/test.sh, which installs it (xvfb, webkit2gtk-driver, cargo install tauri-driver)")
+    })
+}
+
+/// A child process killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private X server for the app's window.
+pub struct Display {
+    pub name: String,
+    _xvfb: Guard,
+}
+
+impl Display {
+    pub fn start() -> Display {
+        let xvfb = require("Xvfb");
+        // -displayfd: Xvfb picks a free display number and writes it to us.
+        let mut child = Command::new(xvfb)
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1400x900x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        let mut out = child.stdout.take().expect("Xvfb stdout");
+        let mut number = String::new();
+        let mut byte = [0u8; 1];
+        while std::io::Read::read(&mut out, &mut byte)
+            .map(|n| n == 1)
+            .unwrap_or(false)
+        {
+            if byte[0] == b'\n' {
+                break;
+            }
+            number.push(byte[0] as char);
+        }
+        assert!(
+            !number.trim().is_empty(),
+            "Xvfb did not say which display it took"
+        );
+        Display {
+            name: format!(":{}", number.trim()),
+            _xvfb: Guard(child),
+        }
+    }
+}
+
+/// The folders one app instance lives in: its home (the default delivery
+/// folder is ~/Pictures/Outbox) and its data folder.
+pub struct Home {
+    pub root: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        Home {
+            root: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+    pub fn home(&self) -> PathBuf {
+        self.root.path().join("home")
+    }
+    pub fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+    pub fn delivered(&self) -> PathBuf {
+        self.home().join("Pictures").join("Outbox")
+    }
+}
+
+/// tauri-driver, which starts the app for each WebDriver session.
+pub struct Driver {
+    port: u16,
+    _process: Guard,
+    http: reqwest::blocking::Client,
+}
+
+impl Driver {
+    pub fn start(display: &Display, home: &Home) -> Driver {
+        let tauri_driver = require("tauri-driver");
+        let native = require("WebKitWebDriver");
+        let (port, native_port) = (free_port(), free_port());
+        std::fs::create_dir_all(home.home()).expect("home");
+        let process = Command::new(tauri_driver)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .arg("--native-driver")
+            .arg(native)
+            .env("DISPLAY", &display.name)
+            .env("HOME", home.home())
+            .env("XDG_CONFIG_HOME", home.home().join(".config"))
+            .env("XDG_DATA_HOME", home.home().join(".local/share"))
+            .env("XDG_CACHE_HOME", home.home().join(".cache"))
+            .env("OUTBOX_DATA_DIR", home.data())
+            .env("OUTBOX_LOG", "info")
+            // Software rendering: no GPU under Xvfb.
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tauri-driver");
+        let driver = Driver {
+            port,
+            _process: Guard(process),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .expect("http client"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while driver.http.get(driver.url("/status")).send().is_err() {
+            assert!(Instant::now() < deadline, "tauri-driver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        driver
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Launches the app and waits for its window to be ready.
+    pub fn launch(&self) -> App<'_> {
+        let answer: Value = self
+            .http
+            .post(self.url("/session"))
+            .json(&json!({"capabilities": {"alwaysMatch": {
+                "browserName": "wry",
+                "tauri:options": {"application": APP}
+            }}}))
+            .send()
+            .and_then(|r| r.json())
+            .expect("new WebDriver session");
+        let id = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {answer}"))
+            .to_string();
+        let app = App { driver: self, id };
+        app.wait_for("the window is ready", Duration::from_secs(60), || {
+            app.js("return document.body.dataset.ready === 'true'") == json!(true)
+        });
+        app
+    }
+}
+
+/// One running app, driven over WebDriver.
+pub struct App<'d> {
+    driver: &'d Driver,
+    id: String,
+}
+
+impl App<'_> {
+    fn post(&self, path: &str, body: Value) -> Value {
+        let url = self.driver.url(&format!("/session/{}{}", self.id, path));
+        let answer: Value = self
+            .driver
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
+        if let Some(error) = answer["value"].get("error") {
+            panic!("WebDriver {path}: {error}: {}", answer["value"]["message"]);
+        }
+        answer["value"].clone()
+    }
+
+    /// Runs a script in the page (a function body; `arguments` are `args`).
+    pub fn js_with(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/sync", json!({"script": script, "args": args}))
+    }
+
+    pub fn js(&self, script: &str) -> Value {
+        self.js_with(script, json!([]))
+    }
+
+    /// Waits for `done`, polling; fails naming what did not happen.
+    pub fn wait_for(&self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Saves a screenshot as `target/e2e/NAME.png` for a person to look at.
+    pub fn screenshot(&self, name: &str) -> PathBuf {
+        let url = self.driver.url(&format!("/session/{}/screenshot", self.id));
+        let answer: Value = self
+            .driver
+            .http
+            .get(url)
+            .send()
+            .and_then(|r| r.json())
+            .expect("screenshot");
+        let png = base64_decode(answer["value"].as_str().expect("screenshot data"));
+        let dir = screenshots_dir();
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Closes the window and ends the session (the app exits when idle).
+    pub fn quit(self) {
+        let url = self.driver.url(&format!("/session/{}", self.id));
+        let _ = self.driver.http.delete(url).send();
+        // Give the app its shutdown before the next launch opens the database.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+pub fn screenshots_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("e2e")
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for v in text.bytes().filter_map(value) {
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}

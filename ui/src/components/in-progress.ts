@@ -1,0 +1,53 @@
+// The jobs being worked on now: phase, elapsed time, bytes sent.
+
+import { h } from "../lib/dom";
+import { bytes, duration, fileName, percent } from "../lib/format";
+import type { InFlightJob, JobId } from "../lib/types";
+
+export class InProgress {
+  readonly el: HTMLElement;
+  private jobs: InFlightJob[] = [];
+  private fetchedAt = 0;
+  private readonly sent = new Map<JobId, { sent: number; total: number }>();
+
+  constructor() {
+    this.el = h("section", { class: "in-progress", "aria-label": "In progress", "aria-live": "polite" });
+  }
+
+  update(jobs: InFlightJob[], now: number): void {
+    this.jobs = jobs;
+    this.fetchedAt = now;
+    for (const id of [...this.sent.keys()]) if (!jobs.some((j) => j.id === id)) this.sent.delete(id);
+    this.render(now);
+  }
+
+  bytesSent(job: JobId, sent: number, total: number): void {
+    this.sent.set(job, { sent, total });
+  }
+
+  /** Called every second (elapsed times) and after changes. */
+  render(now: number): void {
+    if (this.jobs.length === 0) {
+      this.el.replaceChildren(h("p", { class: "muted" }, "Nothing in progress."));
+      return;
+    }
+    this.el.replaceChildren(
+      ...this.jobs.map((job) => {
+        const elapsed = job.elapsed_ms + (now - this.fetchedAt);
+        const live = this.sent.get(job.id);
+        const done = live?.sent ?? job.bytes_sent;
+        const total = live?.total ?? job.bytes_total;
+        const share = job.phase === "upload" ? percent(done, total) : null;
+        return h(
+          "div",
+          { class: "flight", "data-job": job.id },
+          h("span", { class: "name", title: job.source }, fileName(job.source)),
+          h("span", { class: "muted" }, `${job.phase === "upload" ? `uploading to ${job.destination}` : "generating"} · ${duration(elapsed)}`),
+          share === null
+            ? h("progress", { "aria-label": "working" })
+            : h("progress", { max: 100, value: share.toFixed(1), "aria-label": `${bytes(done)} of ${bytes(total ?? 0)}` }),
+        );
+      }),
+    );
+  }
+}

@@ -1,0 +1,171 @@
+// The queue panel: counts, queue-wide actions, jobs in progress, batches and
+// the full job list with its filters. It reads the status again (at most once
+// a second) when counts change, and patches rows from the events in between.
+
+import type { Api } from "../lib/api";
+import { errorMessage } from "../lib/api";
+import { h } from "../lib/dom";
+import { filteredTotal, type Filter } from "../lib/jobs";
+import type { EngineEvent, JobView, Status } from "../lib/types";
+import { Batches } from "./batches";
+import { CountsBar } from "./counts-bar";
+import { InProgress } from "./in-progress";
+import { JobList } from "./job-list";
+
+const STATUS_INTERVAL_MS = 1000;
+
+export class QueuePanel {
+  readonly el: HTMLElement;
+  private readonly counts: CountsBar;
+  private readonly inProgress = new InProgress();
+  private readonly batches: Batches;
+  private readonly list: JobList;
+  private readonly pauseButton: HTMLButtonElement;
+  private readonly cleanDays: HTMLInputElement;
+  private status: Status | null = null;
+  private filter: Filter = { state: null, batch: null };
+  private statusTimer: number | null = null;
+  private lastStatusAt = 0;
+
+  constructor(
+    private readonly api: Api,
+    private readonly say: (text: string) => void,
+  ) {
+    this.counts = new CountsBar((state) => this.setFilter({ ...this.filter, state }));
+    this.batches = new Batches({
+      pause: (b) => this.act(() => this.api.pause(b)),
+      resume: (b) => this.act(() => this.api.resume(b)),
+      retryFailed: (b) => this.act(async () => this.reportRetry(await this.api.retryFailed(b))),
+      filter: (batch) => this.setFilter({ ...this.filter, batch }),
+    });
+    this.list = new JobList((q) => this.api.history(q), {
+      retry: (job) => this.act(async () => this.reportRetry(await this.api.retry([job]))),
+      cancel: (job) => this.act(() => this.api.cancel([job])),
+      raise: (job) => this.act(() => this.api.setPriority([job.id], job.priority + 1)),
+      copy: (job) => this.copy(job),
+      open: (job) => this.act(() => this.api.openLocation(job)),
+    });
+    this.pauseButton = h("button", { type: "button", onclick: () => this.togglePause() }, "Pause queue");
+    this.cleanDays = h("input", { type: "number", min: 0, max: 3650, value: 30, "aria-label": "Days", class: "days" });
+    const toolbar = h(
+      "div",
+      { class: "toolbar" },
+      this.pauseButton,
+      h("button", { type: "button", onclick: () => this.act(async () => this.reportRetry(await this.api.retryFailed(null))) }, "Retry all failed"),
+      h(
+        "span",
+        { class: "clean" },
+        h("button", { type: "button", onclick: () => this.clean() }, "Clean finished older than"),
+        this.cleanDays,
+        h("span", { class: "muted" }, "days"),
+      ),
+    );
+    this.el = h(
+      "aside",
+      { class: "queue", "aria-label": "Queue" },
+      h("h2", {}, "Queue"),
+      this.counts.el,
+      toolbar,
+      this.inProgress.el,
+      this.batches.el,
+      this.list.el,
+    );
+    window.setInterval(() => this.inProgress.render(Date.now()), 1000);
+  }
+
+  show(status: Status): void {
+    const totalsChanged =
+      !this.status || this.status.counts.total !== status.counts.total;
+    this.status = status;
+    this.lastStatusAt = Date.now();
+    this.counts.update(status.counts);
+    this.pauseButton.textContent = status.queue_paused ? "Resume queue" : "Pause queue";
+    this.pauseButton.setAttribute("aria-pressed", String(status.queue_paused));
+    this.inProgress.update(status.in_flight, Date.now());
+    this.batches.update(status.batches, this.filter.batch);
+    const total = this.total();
+    if (totalsChanged) this.list.reload(total);
+    else this.list.setTotal(total);
+  }
+
+  apply(events: EngineEvent[]): void {
+    const now = Date.now();
+    let countsChanged = false;
+    for (const event of events) {
+      this.list.apply(event, now);
+      if (event.type === "bytes_sent") this.inProgress.bytesSent(event.job_id, event.sent, event.total);
+      if (event.type === "counts_changed" || event.type === "jobs_queued" || event.type === "job_changed") {
+        countsChanged = true;
+      }
+      if (event.type === "counts_changed") this.counts.update(event.counts);
+    }
+    if (countsChanged) this.refreshSoon();
+  }
+
+  /** Reads the status again, at most once per interval. */
+  refreshSoon(): void {
+    if (this.statusTimer !== null) return;
+    const wait = Math.max(0, this.lastStatusAt + STATUS_INTERVAL_MS - Date.now());
+    this.statusTimer = window.setTimeout(() => {
+      this.statusTimer = null;
+      this.api
+        .snapshot()
+        .then((s) => this.show(s.status))
+        .catch((e) => this.say(errorMessage(e)));
+    }, wait);
+  }
+
+  private total(): number {
+    if (!this.status) return 0;
+    const batch = this.status.batches.find((b) => b.id === this.filter.batch);
+    return filteredTotal(this.status.counts, batch?.counts ?? null, this.filter);
+  }
+
+  private setFilter(filter: Filter): void {
+    this.filter = filter;
+    this.counts.select(filter.state);
+    if (this.status) this.batches.update(this.status.batches, filter.batch);
+    this.list.setFilter(filter, this.total());
+  }
+
+  private async act(action: () => Promise<unknown>): Promise<void> {
+    try {
+      await action();
+      this.refreshSoon();
+    } catch (e) {
+      this.say(errorMessage(e));
+    }
+  }
+
+  private reportRetry(r: { retried: number[]; refused: string[] }): void {
+    const refused = r.refused.length > 0 ? ` Not retried: ${r.refused.join("; ")}` : "";
+    this.say(`${r.retried.length} job(s) back in the queue.${refused}`);
+  }
+
+  private togglePause(): void {
+    const paused = this.status?.queue_paused ?? false;
+    void this.act(() => (paused ? this.api.resume(null) : this.api.pause(null)));
+  }
+
+  private clean(): void {
+    const days = Number(this.cleanDays.value);
+    if (!Number.isInteger(days) || days < 0) {
+      this.say("Days must be a whole number, 0 or more.");
+      return;
+    }
+    void this.act(async () => {
+      const n = await this.api.clean(days);
+      this.say(`${n} finished job(s) removed.`);
+      this.list.reload(this.total());
+    });
+  }
+
+  private copy(job: JobView): void {
+    const url = job.remote?.url;
+    if (!url) return;
+    navigator.clipboard
+      .writeText(url)
+      .then(() => this.say(`Copied ${url}`))
+      .catch(() => this.say(`Cannot use the clipboard; the location is ${url}`));
+  }
+}

@@ -1,0 +1,65 @@
+// The grid of items: the latest drop on top, each drop in its own order, each
+// tile following its job's events. After a reload it is rebuilt from the
+// engine's most recent jobs.
+
+import { h } from "../lib/dom";
+import type { EngineEvent, JobId, JobView } from "../lib/types";
+import { Tile, type TileActions } from "./tile";
+
+export class ResultsGrid {
+  readonly el: HTMLElement;
+  private readonly list: HTMLElement;
+  private readonly empty: HTMLElement;
+  private readonly tiles = new Map<JobId, Tile>();
+
+  constructor(private readonly actions: TileActions) {
+    this.list = h("div", { class: "grid", role: "list" });
+    this.empty = h(
+      "p",
+      { class: "empty" },
+      "Drop images or folders here, paste an image, or choose files. Results appear at once; uploads run in the background.",
+    );
+    this.el = h("section", { class: "results", "aria-label": "Results" }, this.empty, this.list);
+  }
+
+  /** Tiles for newly queued jobs, in their order, above the older ones. A
+   * preview needs only the job id; names and states follow with `update`. */
+  add(jobs: JobId[], review: boolean): void {
+    this.list.prepend(this.build(jobs, review));
+  }
+
+  /** Brings tiles up to date with the engine's view of their jobs. */
+  update(jobs: JobView[]): void {
+    for (const job of jobs) this.tiles.get(job.id)?.restore(job);
+  }
+
+  /** The grid as the engine has it (after a reload): newest batch first. */
+  restore(jobs: JobView[]): void {
+    const ordered = jobs
+      .slice()
+      .sort((a, b) => b.batch_id - a.batch_id || a.id - b.id)
+      .map((j) => j.id);
+    this.list.append(this.build(ordered, false));
+    this.update(jobs);
+  }
+
+  apply(event: EngineEvent): void {
+    if (event.type === "job_changed") this.tiles.get(event.job_id)?.apply(event);
+  }
+
+  get size(): number {
+    return this.tiles.size;
+  }
+
+  private build(jobs: JobId[], review: boolean): DocumentFragment {
+    const fragment = document.createDocumentFragment();
+    for (const id of jobs) {
+      if (this.tiles.has(id)) continue;
+      const tile = new Tile(id, null, review, this.actions);
+      this.tiles.set(id, tile);
+      fragment.append(tile.el);
+    }
+    this.empty.hidden = this.tiles.size > 0;
+    return fragment;
+  }
+}

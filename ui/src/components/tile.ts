@@ -1,0 +1,171 @@
+// One item in the results grid: its preview (the EXIF thumbnail first, then
+// the real one, then the generated output with a before/after slider), its
+// state, its reason when it failed, and what the user can do with it now.
+
+import { previewUrl } from "../lib/api";
+import { h, setText } from "../lib/dom";
+import { fileName, stateLabel } from "../lib/format";
+import { markPainted } from "../lib/perf";
+import type { EngineEvent, JobId, JobState, JobView, Phase } from "../lib/types";
+
+export interface TileActions {
+  accept(job: JobId): void;
+  discard(job: JobId): void;
+  regenerate(job: JobId): void;
+  retry(job: JobId): void;
+  open(job: JobId): void;
+}
+
+export class Tile {
+  readonly el: HTMLElement;
+  private readonly frame: HTMLElement;
+  private before: HTMLImageElement;
+  private readonly after: HTMLImageElement;
+  private readonly slider: HTMLInputElement;
+  private readonly badge: HTMLElement;
+  private readonly reason: HTMLElement;
+  private readonly buttons: HTMLElement;
+  private readonly name: HTMLElement;
+  private state: JobState = "pending";
+  private phase: Phase = "generate";
+  private awaitingReview = false;
+  private hasRemote = false;
+  private outputVersion = 0;
+  private realPreviewShown = false;
+
+  constructor(
+    readonly job: JobId,
+    source: string | null,
+    private review: boolean,
+    private readonly actions: TileActions,
+  ) {
+    this.before = h("img", { class: "before", alt: "" });
+    this.after = h("img", { class: "after", alt: "", hidden: true });
+    this.slider = h("input", {
+      type: "range",
+      min: 0,
+      max: 100,
+      value: 50,
+      class: "compare",
+      "aria-label": "Compare the original and the result",
+      hidden: true,
+    });
+    this.slider.addEventListener("input", () => this.clip());
+    this.frame = h("div", { class: "frame" }, this.before, this.after, this.slider);
+    this.badge = h("span", { class: "badge" });
+    this.reason = h("p", { class: "reason", hidden: true });
+    this.buttons = h("div", { class: "actions" });
+    this.name = h("span", { class: "name" });
+    this.setSource(source);
+    this.el = h(
+      "article",
+      { class: "tile", "data-job": job, tabindex: 0 },
+      this.frame,
+      h("header", {}, this.name, this.badge),
+      this.reason,
+      this.buttons,
+    );
+    this.loadSourcePreview();
+    this.render();
+  }
+
+  private setSource(source: string | null): void {
+    setText(this.name, source ? fileName(source) : `item ${this.job}`);
+    if (source) this.name.title = source;
+  }
+
+  /** The EXIF thumbnail (instant when the file has one), then the real preview. */
+  private loadSourcePreview(): void {
+    const exif = new Image();
+    exif.onload = () => {
+      if (!this.realPreviewShown) this.before.src = exif.src;
+    };
+    exif.src = previewUrl.exif(this.job);
+    const real = new Image();
+    real.className = "before";
+    real.alt = this.before.alt;
+    real.onload = () => {
+      this.realPreviewShown = true;
+      this.before.replaceWith(real);
+      this.before = real;
+      this.el.dataset.preview = "source";
+      markPainted(`outbox:preview:${this.job}`);
+    };
+    real.onerror = () => {
+      this.el.dataset.preview = "none";
+      if (!this.reason.textContent) this.showReason("No preview: this file cannot be read as an image.");
+    };
+    real.src = previewUrl.source(this.job);
+  }
+
+  private loadOutputPreview(): void {
+    this.outputVersion += 1;
+    this.after.onload = () => {
+      this.after.hidden = false;
+      this.slider.hidden = false;
+      this.el.dataset.output = "shown";
+      this.clip();
+    };
+    this.after.src = previewUrl.output(this.job, this.outputVersion);
+  }
+
+  private clip(): void {
+    this.after.style.clipPath = `inset(0 0 0 ${this.slider.value}%)`;
+  }
+
+  private showReason(text: string | null): void {
+    this.reason.hidden = !text;
+    setText(this.reason, text ?? "");
+  }
+
+  /** Brings the tile up to date with a job read from the engine. */
+  restore(job: JobView): void {
+    this.setSource(job.source);
+    this.review = this.review || job.awaiting_review;
+    this.state = job.state;
+    this.phase = job.phase;
+    this.awaitingReview = job.awaiting_review;
+    this.hasRemote = !!job.remote?.url;
+    this.showReason(job.error?.message ?? null);
+    if (job.phase === "upload" && job.state !== "cancelled" && this.outputVersion === 0) {
+      this.loadOutputPreview();
+    }
+    this.render();
+  }
+
+  apply(event: EngineEvent): void {
+    if (event.type !== "job_changed" || event.job_id !== this.job) return;
+    const outputMade = event.phase === "upload" && this.phase === "generate";
+    const remade = event.phase === "generate" && this.phase === "upload";
+    this.state = event.state;
+    this.phase = event.phase;
+    this.awaitingReview = this.review && event.state === "pending" && event.phase === "upload";
+    if (event.state === "completed") this.hasRemote = true;
+    this.showReason(event.error ? event.error[1] : null);
+    if (outputMade) this.loadOutputPreview();
+    if (remade) {
+      this.after.hidden = true;
+      this.slider.hidden = true;
+      delete this.el.dataset.output;
+    }
+    this.render();
+  }
+
+  private render(): void {
+    this.el.dataset.state = this.awaitingReview ? "review" : this.state;
+    setText(this.badge, stateLabel(this.state, this.awaitingReview));
+    const buttons: HTMLButtonElement[] = [];
+    const button = (label: string, action: () => void, cls = "") =>
+      buttons.push(h("button", { type: "button", class: cls, onclick: () => action() }, label));
+    if (this.awaitingReview) {
+      button("Accept", () => this.actions.accept(this.job), "primary");
+      button("Discard", () => this.actions.discard(this.job));
+      button("Regenerate", () => this.actions.regenerate(this.job));
+    } else if (this.state === "failed" || this.state === "cancelled") {
+      button("Retry", () => this.actions.retry(this.job));
+    } else if (this.state === "completed" && this.hasRemote) {
+      button("Open", () => this.actions.open(this.job));
+    }
+    this.buttons.replaceChildren(...buttons);
+  }
+}

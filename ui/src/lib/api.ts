@@ -1,0 +1,77 @@
+// Typed wrappers of the shell's commands (src-tauri/src/commands.rs). The only
+// module that calls `invoke`; components take these functions, so tests can
+// hand them fakes.
+
+import { Channel, invoke } from "@tauri-apps/api/core";
+import type {
+  AddReport,
+  BatchId,
+  CommandError,
+  DestinationView,
+  HistoryQuery,
+  JobId,
+  JobView,
+  RecipeView,
+  RetryResult,
+  Settings,
+  Snapshot,
+  Update,
+} from "./types";
+
+/** The message of a command's error, whatever shape it arrived in. */
+export function errorMessage(e: unknown): string {
+  if (typeof e === "string") return e;
+  if (e && typeof e === "object" && "message" in e) {
+    const message = (e as CommandError).message;
+    if (typeof message === "string") return message;
+  }
+  return String(e);
+}
+
+export const api = {
+  snapshot: () => invoke<Snapshot>("snapshot"),
+  subscribe(onUpdate: (u: Update) => void): Promise<void> {
+    const channel = new Channel<Update>();
+    channel.onmessage = onUpdate;
+    return invoke<void>("subscribe", { channel });
+  },
+  addPaths: (paths: string[], batchName?: string) =>
+    invoke<AddReport>("add_paths", {
+      paths,
+      request: batchName ? { batch_name: batchName } : null,
+    }),
+  addPasted: (bytes: Uint8Array) => invoke<AddReport>("add_pasted", bytes),
+  history: (query: HistoryQuery) => invoke<JobView[]>("history", { query }),
+  retry: (jobs: JobId[]) => invoke<RetryResult>("retry", { jobs }),
+  retryFailed: (batch: BatchId | null) => invoke<RetryResult>("retry_failed", { batch }),
+  cancel: (jobs: JobId[]) => invoke<void>("cancel", { jobs }),
+  pause: (batch: BatchId | null) => invoke<number>("pause", { batch }),
+  resume: (batch: BatchId | null) => invoke<number>("resume", { batch }),
+  setPriority: (jobs: JobId[], priority: number) =>
+    invoke<void>("set_priority", { jobs, priority }),
+  clean: (days: number) => invoke<number>("clean", { days }),
+  accept: (jobs: JobId[]) => invoke<void>("accept", { jobs }),
+  regenerate: (jobs: JobId[]) => invoke<void>("regenerate", { jobs }),
+  openLocation: (job: JobId) => invoke<void>("open_location", { job }),
+  getSettings: () => invoke<Settings>("get_settings"),
+  setSettings: (settings: Settings) => invoke<Settings>("set_settings", { settings }),
+  destinations: () => invoke<DestinationView[]>("destinations"),
+  addDestination: (destination: DestinationView, secret: string | null) =>
+    invoke<void>("add_destination", { destination, secret }),
+  removeDestination: (name: string) => invoke<void>("remove_destination", { name }),
+  testDestination: (name: string) => invoke<string>("test_destination", { name }),
+  recipes: () => invoke<RecipeView[]>("recipes"),
+  saveRecipe: (recipe: unknown) => invoke<void>("save_recipe", { recipe }),
+  removeRecipe: (name: string) => invoke<void>("remove_recipe", { name }),
+};
+
+export type Api = typeof api;
+
+/** Preview URLs served by the shell's `outbox-preview` scheme. */
+export const previewUrl = {
+  base: "outbox-preview://localhost",
+  source: (job: JobId, size = 512) => `${previewUrl.base}/source/${job}/${size}`,
+  exif: (job: JobId) => `${previewUrl.base}/exif/${job}`,
+  output: (job: JobId, version: number, size = 512) =>
+    `${previewUrl.base}/output/${job}/${size}?v=${version}`,
+};

@@ -1,0 +1,169 @@
+// The engine's views as the shell serialises them (serde, snake_case).
+
+export type JobId = number;
+export type BatchId = number;
+export type JobState = "pending" | "processing" | "completed" | "failed" | "paused" | "cancelled";
+export type Phase = "generate" | "upload";
+export type ErrorClass = "transient" | "permanent" | "needs_user";
+
+export const JOB_STATES: readonly JobState[] = [
+  "pending",
+  "processing",
+  "completed",
+  "failed",
+  "paused",
+  "cancelled",
+];
+
+export interface StateCounts {
+  pending: number;
+  processing: number;
+  completed: number;
+  failed: number;
+  paused: number;
+  cancelled: number;
+  total: number;
+}
+
+export interface JobError {
+  class: ErrorClass;
+  message: string;
+}
+
+export interface Remote {
+  id: string | null;
+  url: string | null;
+}
+
+export interface JobView {
+  id: JobId;
+  batch_id: BatchId;
+  source: string;
+  destination: string;
+  recipe: string;
+  state: JobState;
+  phase: Phase;
+  awaiting_review: boolean;
+  priority: number;
+  attempts: number;
+  manual_retries: number;
+  max_attempts: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  next_attempt_at: number | null;
+  bytes_sent: number;
+  bytes_total: number | null;
+  error: JobError | null;
+  remote: Remote | null;
+}
+
+export interface BatchView {
+  id: BatchId;
+  name: string;
+  sequential: boolean;
+  paused: boolean;
+  created_at: number;
+  counts: StateCounts;
+  eta_ms: number | null;
+}
+
+export interface InFlightJob {
+  id: JobId;
+  source: string;
+  destination: string;
+  phase: Phase;
+  started_at: number;
+  elapsed_ms: number;
+  bytes_sent: number;
+  bytes_total: number | null;
+}
+
+export interface Status {
+  counts: StateCounts;
+  queue_paused: boolean;
+  in_flight: InFlightJob[];
+  batches: BatchView[];
+}
+
+export interface Settings {
+  concurrency: number;
+  max_attempts: number;
+  auto_accept: boolean;
+  destination: string | null;
+  recipe: string | null;
+}
+
+export interface DestinationView {
+  name: string;
+  kind: string;
+  settings: Record<string, unknown>;
+  max_concurrent: number | null;
+}
+
+export interface RecipeView {
+  name: string;
+  operations: Array<Record<string, unknown>>;
+  builtin: boolean;
+}
+
+export interface Snapshot {
+  status: Status;
+  settings: Settings;
+  destinations: DestinationView[];
+  recipes: RecipeView[];
+  data_dir: string;
+}
+
+export interface Skipped {
+  path: string;
+  reason: string;
+}
+
+export interface Duplicate {
+  path: string;
+  existing_job: JobId;
+  state: JobState;
+  url: string | null;
+}
+
+export interface AddReport {
+  batch_id: BatchId | null;
+  added: JobId[];
+  duplicates: Duplicate[];
+  skipped: Skipped[];
+}
+
+export type EngineEvent =
+  | { type: "jobs_queued"; batch_id: BatchId; jobs: number }
+  | {
+      type: "job_changed";
+      job_id: JobId;
+      state: JobState;
+      phase: Phase;
+      error: [ErrorClass, string] | null;
+    }
+  | { type: "bytes_sent"; job_id: JobId; sent: number; total: number }
+  | { type: "counts_changed"; counts: StateCounts };
+
+export interface Update {
+  events: EngineEvent[];
+  resync: boolean;
+}
+
+export interface RetryResult {
+  retried: JobId[];
+  refused: string[];
+}
+
+export interface CommandError {
+  kind: "engine" | "invalid" | "shell";
+  message: string;
+}
+
+export interface HistoryQuery {
+  state: JobState | null;
+  batch: BatchId | null;
+  limit: number;
+  offset: number;
+}

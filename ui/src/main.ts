@@ -1,0 +1,117 @@
+// Outbox's window: builds the components, restores the full view from the
+// engine (at start and after a reload), and routes inputs and events.
+
+import { getCurrentWebview } from "@tauri-apps/api/webview";
+import { open } from "@tauri-apps/plugin-dialog";
+import { DropZone, type DragDropEvent } from "./components/drop-zone";
+import { Notices } from "./components/notices";
+import { QueuePanel } from "./components/queue-panel";
+import { ResultsGrid } from "./components/results-grid";
+import { SettingsPanel } from "./components/settings-panel";
+import { api, errorMessage } from "./lib/api";
+import { h } from "./lib/dom";
+import { FrameSampler, markDrop } from "./lib/perf";
+import type { AddReport, Settings, Update } from "./lib/types";
+
+/** How many recent jobs the grid shows again after a reload. */
+const RESTORED_TILES = 200;
+
+const notices = new Notices();
+const say = (text: string) => notices.say(text);
+const fail = (e: unknown) => notices.say(errorMessage(e), "error");
+let settings: Settings | null = null;
+
+const grid = new ResultsGrid({
+  accept: (job) => void api.accept([job]).catch(fail),
+  discard: (job) => void api.cancel([job]).catch(fail),
+  regenerate: (job) => void api.regenerate([job]).catch(fail),
+  retry: (job) =>
+    void api
+      .retry([job])
+      .then((r) => r.refused.forEach(say))
+      .catch(fail),
+  open: (job) => void api.openLocation(job).catch(fail),
+});
+const queue = new QueuePanel(api, say);
+const settingsPanel = new SettingsPanel(api, (s) => {
+  settings = s;
+});
+
+async function added(report: AddReport): Promise<void> {
+  grid.add(report.added, settings ? !settings.auto_accept : false);
+  notices.report(report);
+  if (report.added.length === 0 && report.skipped.length === 0 && report.duplicates.length === 0) {
+    say("Nothing to add: no images there.");
+  }
+  if (report.batch_id !== null) {
+    const jobs = await api.history({ state: null, batch: report.batch_id, limit: 1000, offset: 0 });
+    grid.update(jobs);
+  }
+}
+
+function addPaths(paths: string[]): void {
+  markDrop();
+  api.addPaths(paths).then(added).catch(fail);
+}
+
+const dropZone = new DropZone({
+  onPaths: addPaths,
+  onImage: (bytes) => void api.addPasted(bytes).then(added).catch(fail),
+  onNothing: () => say("The clipboard holds no image and no file."),
+  pick: async (directory) => {
+    const picked = await open({ multiple: true, directory });
+    if (picked === null) return null;
+    return Array.isArray(picked) ? picked : [picked];
+  },
+});
+
+function onUpdate(update: Update): void {
+  if (update.resync) {
+    void restoreStatus();
+  }
+  for (const event of update.events) grid.apply(event);
+  queue.apply(update.events);
+}
+
+async function restoreStatus(): Promise<void> {
+  const snapshot = await api.snapshot();
+  settings = snapshot.settings;
+  queue.show(snapshot.status);
+}
+
+async function start(): Promise<void> {
+  const app = document.getElementById("app");
+  if (!app) return;
+  app.append(
+    h(
+      "header",
+      { class: "top" },
+      h("h1", {}, "Outbox"),
+      dropZone.buttons,
+      h("button", { type: "button", onclick: () => void settingsPanel.open() }, "Settings"),
+    ),
+    notices.el,
+    h("main", {}, grid.el, queue.el),
+    dropZone.overlay,
+    settingsPanel.el,
+  );
+  await getCurrentWebview().onDragDropEvent((e) => dropZone.handle(e.payload as DragDropEvent));
+  await api.subscribe(onUpdate);
+  await restoreStatus();
+  grid.restore(await api.history({ state: null, batch: null, limit: RESTORED_TILES, offset: 0 }));
+  document.body.dataset.ready = "true";
+}
+
+// For the end-to-end test: the same drop handler the native event calls, and
+// a frame sampler. Nothing here can do more than the UI's own buttons.
+declare global {
+  interface Window {
+    outbox: { drop(paths: string[]): void; frames: FrameSampler };
+  }
+}
+window.outbox = {
+  drop: (paths) => dropZone.handle({ type: "drop", paths }),
+  frames: new FrameSampler(),
+};
+
+start().catch(fail);

@@ -1,0 +1,174 @@
+import { describe, expect, it, vi } from "vitest";
+import { DropZone } from "../src/components/drop-zone";
+import { JobList, ROW_HEIGHT } from "../src/components/job-list";
+import { Notices } from "../src/components/notices";
+import { Tile, type TileActions } from "../src/components/tile";
+import type { HistoryQuery, JobView } from "../src/lib/types";
+import { job } from "./fixtures";
+
+const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve(null)));
+const settle = async () => {
+  for (let i = 0; i < 4; i++) {
+    await Promise.resolve();
+    await frame();
+  }
+};
+
+function actions(): TileActions & Record<string, ReturnType<typeof vi.fn>> {
+  return { accept: vi.fn(), discard: vi.fn(), regenerate: vi.fn(), retry: vi.fn(), open: vi.fn() };
+}
+
+const buttonLabels = (el: Element) => Array.from(el.querySelectorAll("button")).map((b) => b.textContent);
+
+describe("Tile", () => {
+  it("asks for the EXIF thumbnail and the real preview by job id only", () => {
+    const tile = new Tile(42, "/p/x.jpg", false, actions());
+    expect(tile.el.dataset.job).toBe("42");
+    expect(tile.el.querySelector(".name")?.textContent).toBe("x.jpg");
+  });
+
+  it("offers accept, discard and regenerate once an output waits for review", () => {
+    const a = actions();
+    const tile = new Tile(5, null, true, a);
+    expect(buttonLabels(tile.el)).toEqual([]);
+    tile.apply({ type: "job_changed", job_id: 5, state: "pending", phase: "upload", error: null });
+    expect(tile.el.dataset.state).toBe("review");
+    expect(buttonLabels(tile.el)).toEqual(["Accept", "Discard", "Regenerate"]);
+    (tile.el.querySelector("button") as HTMLButtonElement).click();
+    expect(a.accept).toHaveBeenCalledWith(5);
+  });
+
+  it("with auto-accept an output goes on without buttons", () => {
+    const tile = new Tile(5, null, false, actions());
+    tile.apply({ type: "job_changed", job_id: 5, state: "pending", phase: "upload", error: null });
+    expect(tile.el.dataset.state).toBe("pending");
+    expect(buttonLabels(tile.el)).toEqual([]);
+  });
+
+  it("shows a failure's reason and offers retry; ignores other jobs", () => {
+    const tile = new Tile(9, null, false, actions());
+    tile.apply({ type: "job_changed", job_id: 10, state: "failed", phase: "generate", error: ["permanent", "other"] });
+    expect(tile.el.querySelector(".reason")?.hasAttribute("hidden")).toBe(true);
+    tile.apply({
+      type: "job_changed",
+      job_id: 9,
+      state: "failed",
+      phase: "generate",
+      error: ["permanent", "not an image: the file is empty"],
+    });
+    expect(tile.el.querySelector(".reason")?.textContent).toBe("not an image: the file is empty");
+    expect(tile.el.querySelector(".badge")?.textContent).toBe("failed");
+    expect(buttonLabels(tile.el)).toEqual(["Retry"]);
+  });
+
+  it("is restored from the engine's view after a reload", () => {
+    const tile = new Tile(3, null, false, actions());
+    tile.restore(job({ id: 3, source: "/a/b/c.png", state: "completed", phase: "upload", remote: { id: null, url: "file:///out/c.jpg" } }));
+    expect(tile.el.querySelector(".name")?.textContent).toBe("c.png");
+    expect(buttonLabels(tile.el)).toEqual(["Open"]);
+  });
+});
+
+describe("JobList", () => {
+  function list(total: number) {
+    const queries: HistoryQuery[] = [];
+    const load = (q: HistoryQuery): Promise<JobView[]> => {
+      queries.push(q);
+      const n = Math.max(0, Math.min(q.limit, total - q.offset));
+      return Promise.resolve(Array.from({ length: n }, (_, i) => job({ id: total - q.offset - i, source: `/p/${total - q.offset - i}.jpg` })));
+    };
+    const l = new JobList(load, { retry: vi.fn(), cancel: vi.fn(), raise: vi.fn(), copy: vi.fn(), open: vi.fn() });
+    Object.defineProperty(l.el, "clientHeight", { value: 600 });
+    document.body.append(l.el);
+    return { l, queries };
+  }
+
+  it("keeps only the rows in view in the document with 20,000 jobs", async () => {
+    const { l, queries } = list(20_000);
+    l.reload(20_000);
+    await settle();
+    const rows = l.el.querySelectorAll(".jobrow:not([hidden])");
+    expect(rows.length).toBeLessThan(40);
+    expect(rows[0]?.getAttribute("data-job")).toBe("20000");
+    expect(queries).toEqual([{ state: null, batch: null, limit: 100, offset: 0 }]);
+    expect((l.el.querySelector(".spacer") as HTMLElement).style.height).toBe(`${20_000 * ROW_HEIGHT}px`);
+  });
+
+  it("loads the page a scroll reaches and shows its rows", async () => {
+    const { l, queries } = list(20_000);
+    l.reload(20_000);
+    await settle();
+    l.el.scrollTop = 15_000 * ROW_HEIGHT;
+    l.el.dispatchEvent(new Event("scroll"));
+    await settle();
+    expect(queries.some((q) => q.offset === 14_900)).toBe(true);
+    const ids = Array.from(l.el.querySelectorAll(".jobrow:not([hidden])")).map((r) => Number(r.getAttribute("data-job")));
+    expect(ids).toContain(20_000 - 15_000);
+  });
+
+  it("patches a loaded row from events without asking the engine", async () => {
+    const { l, queries } = list(50);
+    l.reload(50);
+    await settle();
+    const before = queries.length;
+    l.apply({ type: "job_changed", job_id: 50, state: "failed", phase: "upload", error: ["needs_user", "wrong password"] }, 1);
+    await settle();
+    const row = l.el.querySelector('.jobrow[data-job="50"]') as HTMLElement;
+    expect(row.dataset.state).toBe("failed");
+    expect(row.querySelector(".detail")?.textContent).toBe("wrong password");
+    expect(buttonLabels(row)).toEqual(["Retry"]);
+    expect(queries.length).toBe(before);
+  });
+});
+
+describe("DropZone", () => {
+  it("shows the target while dragging and hands the dropped paths on", () => {
+    const onPaths = vi.fn();
+    const zone = new DropZone({ onPaths, onImage: vi.fn(), onNothing: vi.fn(), pick: async () => null });
+    zone.handle({ type: "enter", paths: ["/a"] });
+    expect(zone.overlay.hidden).toBe(false);
+    zone.handle({ type: "leave" });
+    expect(zone.overlay.hidden).toBe(true);
+    zone.handle({ type: "enter", paths: ["/a"] });
+    zone.handle({ type: "drop", paths: ["/a", "/b dir"] });
+    expect(zone.overlay.hidden).toBe(true);
+    expect(onPaths).toHaveBeenCalledWith(["/a", "/b dir"]);
+  });
+
+  it("picks files and folders through the picker, and ignores a cancelled pick", async () => {
+    const onPaths = vi.fn();
+    const pick = vi.fn(async (directory: boolean) => (directory ? ["/dir"] : null));
+    const zone = new DropZone({ onPaths, onImage: vi.fn(), onNothing: vi.fn(), pick });
+    const [files, folder] = Array.from(zone.buttons.querySelectorAll("button"));
+    files?.click();
+    folder?.click();
+    await settle();
+    expect(pick).toHaveBeenCalledWith(false);
+    expect(onPaths).toHaveBeenCalledTimes(1);
+    expect(onPaths).toHaveBeenCalledWith(["/dir"]);
+  });
+});
+
+describe("Notices", () => {
+  it("lists every skipped path with its reason, and duplicates with their job", () => {
+    const n = new Notices();
+    n.report({
+      batch_id: 1,
+      added: [1, 2],
+      skipped: [
+        { path: "/in/notes.txt", reason: "not an image (by its extension)" },
+        { path: "/in/.hidden.jpg", reason: "hidden file" },
+      ],
+      duplicates: [{ path: "/in/a.jpg", existing_job: 4, state: "completed", url: "file:///out/a.jpg" }],
+    });
+    const skipped = Array.from(n.el.querySelectorAll(".skipped li")).map((li) => li.textContent);
+    expect(skipped).toEqual(["notes.txt — not an image (by its extension)", ".hidden.jpg — hidden file"]);
+    expect(n.el.querySelector(".duplicates li")?.textContent).toContain("job 4 is completed at file:///out/a.jpg");
+  });
+
+  it("says nothing when everything was added", () => {
+    const n = new Notices();
+    n.report({ batch_id: 1, added: [1], skipped: [], duplicates: [] });
+    expect(n.el.children.length).toBe(0);
+  });
+});

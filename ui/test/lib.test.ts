@@ -1,0 +1,122 @@
+import { describe, expect, it } from "vitest";
+import { parseSettings } from "../src/lib/destination-templates";
+import { bytes, duration, fileName, percent, stateLabel } from "../src/lib/format";
+import { applyEvent, filteredTotal, matches } from "../src/lib/jobs";
+import { pathsFromText } from "../src/lib/paste";
+import { percentile } from "../src/lib/perf";
+import type { StateCounts } from "../src/lib/types";
+import { job } from "./fixtures";
+import { pagesFor, visibleRows } from "../src/lib/virtual";
+
+const counts = (over: Partial<StateCounts> = {}): StateCounts => ({
+  pending: 0,
+  processing: 0,
+  completed: 0,
+  failed: 0,
+  paused: 0,
+  cancelled: 0,
+  total: 0,
+  ...over,
+});
+
+describe("format", () => {
+  it("writes sizes in the unit people read", () => {
+    expect(bytes(512)).toBe("512 B");
+    expect(bytes(1536)).toBe("1.5 KB");
+    expect(bytes(25 * 1024 * 1024)).toBe("25 MB");
+  });
+  it("writes durations from milliseconds to hours", () => {
+    expect(duration(850)).toBe("850 ms");
+    expect(duration(12_400)).toBe("12 s");
+    expect(duration(185_000)).toBe("3 min 05 s");
+    expect(duration(7_440_000)).toBe("2 h 04 min");
+  });
+  it("has no share for an unknown total and clamps the rest", () => {
+    expect(percent(5, null)).toBeNull();
+    expect(percent(5, 0)).toBeNull();
+    expect(percent(50, 200)).toBe(25);
+    expect(percent(300, 200)).toBe(100);
+  });
+  it("names files and states", () => {
+    expect(fileName("/a/b/ç é.jpg")).toBe("ç é.jpg");
+    expect(fileName("C:\\x\\y.png")).toBe("y.png");
+    expect(stateLabel("processing")).toBe("working");
+    expect(stateLabel("pending", true)).toBe("to review");
+  });
+});
+
+describe("virtual list", () => {
+  it("draws only the rows in view plus a margin", () => {
+    const w = visibleRows(40_000, 600, 40, 20_000, 6);
+    expect(w.start).toBe(994);
+    expect(w.end).toBe(1000 + 16 + 6);
+    expect(w.offset).toBe(994 * 40);
+    expect(w.end - w.start).toBeLessThan(40);
+  });
+  it("stays inside the list at both ends", () => {
+    expect(visibleRows(0, 600, 40, 5)).toEqual({ start: 0, end: 5, offset: 0 });
+    const end = visibleRows(10_000_000, 600, 40, 100);
+    expect(end.end).toBe(100);
+    expect(end.start).toBe(100);
+    expect(visibleRows(0, 600, 40, 0)).toEqual({ start: 0, end: 0, offset: 0 });
+  });
+  it("finds the pages covering a range", () => {
+    expect(pagesFor(0, 30, 100)).toEqual([0]);
+    expect(pagesFor(95, 130, 100)).toEqual([0, 1]);
+    expect(pagesFor(30, 30, 100)).toEqual([]);
+  });
+});
+
+describe("jobs", () => {
+  it("filters by state and batch", () => {
+    expect(matches(job({ state: "failed", batch_id: 2 }), { state: "failed", batch: 2 })).toBe(true);
+    expect(matches(job({ state: "failed", batch_id: 2 }), { state: "failed", batch: 3 })).toBe(false);
+    expect(matches(job(), { state: null, batch: null })).toBe(true);
+  });
+  it("counts a filter's rows from the engine's counters", () => {
+    const all = counts({ total: 20, failed: 3 });
+    const batch = counts({ total: 7, failed: 1 });
+    expect(filteredTotal(all, null, { state: null, batch: null })).toBe(20);
+    expect(filteredTotal(all, null, { state: "failed", batch: null })).toBe(3);
+    expect(filteredTotal(all, batch, { state: "failed", batch: 4 })).toBe(1);
+    expect(filteredTotal(all, null, { state: null, batch: 4 })).toBe(0);
+  });
+  it("applies a job's changes and bytes, and ignores other jobs", () => {
+    const j = job({ id: 7 });
+    expect(applyEvent(j, { type: "job_changed", job_id: 8, state: "failed", phase: "upload", error: null }, 1)).toBe(false);
+    expect(j.state).toBe("pending");
+    applyEvent(j, { type: "job_changed", job_id: 7, state: "processing", phase: "upload", error: null }, 100);
+    expect(j.started_at).toBe(100);
+    applyEvent(j, { type: "bytes_sent", job_id: 7, sent: 10, total: 40 }, 101);
+    expect([j.bytes_sent, j.bytes_total]).toEqual([10, 40]);
+    applyEvent(j, { type: "job_changed", job_id: 7, state: "failed", phase: "upload", error: ["permanent", "HTTP 413"] }, 200);
+    expect(j.error).toEqual({ class: "permanent", message: "HTTP 413" });
+    expect(j.finished_at).toBe(200);
+  });
+});
+
+describe("paste", () => {
+  it("reads file URIs and absolute paths, and drops the rest", () => {
+    const text = "# copied\nfile:///home/me/a%20b.jpg\r\n/tmp/c.png\nrelative.png\nhttps://x/y.jpg\n\n";
+    expect(pathsFromText(text)).toEqual(["/home/me/a b.jpg", "/tmp/c.png"]);
+    expect(pathsFromText("just words")).toEqual([]);
+  });
+});
+
+describe("percentile", () => {
+  it("uses the nearest rank", () => {
+    const samples = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(samples, 0.95)).toBe(95);
+    expect(percentile([5], 0.95)).toBe(5);
+    expect(percentile([], 0.95)).toBe(0);
+  });
+});
+
+describe("destination settings", () => {
+  it("accepts an object and names what is wrong otherwise", () => {
+    expect(parseSettings('{"path": "/x"}')).toEqual({ path: "/x" });
+    expect(() => parseSettings("{path: /x}")).toThrow(/not valid JSON/);
+    expect(() => parseSettings("[1]")).toThrow(/must be a JSON object/);
+    expect(() => parseSettings("null")).toThrow(/must be a JSON object/);
+  });
+});
