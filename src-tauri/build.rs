@@ -16,6 +16,8 @@ fn outbox_commands() -> &'static [&'static str] {
         "subscribe",
         "add_paths",
         "add_pasted",
+        "import_manifest",
+        "prompt_preview",
         "history",
         "retry",
         "retry_failed",

@@ -31,8 +31,13 @@ pub enum Command {
     /// Manage recipes (saved ones beside the built-in web, thumbnail, original).
     #[command(subcommand)]
     Recipe(RecipeCommand),
+    /// Manage AI image providers (OpenAI-style Images API, Gemini).
+    #[command(subcommand)]
+    Provider(ProviderCommand),
     /// Queue image files and folders (recursively; non-images are listed as skipped).
     Add(AddArgs),
+    /// Queue the items of a CSV or JSON manifest (fields and an image path or URL per row).
+    Import(ImportArgs),
     /// Run the worker: generate outputs and deliver them.
     Run(RunArgs),
     /// Counts per state, jobs in progress, batch progress.
@@ -268,6 +273,106 @@ pub struct AddArgs {
     /// Automatic attempts per job.
     #[arg(long, default_value_t = outbox_engine::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProviderCommand {
+    /// Add an AI provider. Its API key is read from standard input
+    /// (`--secret-stdin`) or `OUTBOX_SECRET`, and kept in the OS keychain.
+    Add(Box<ProviderAddArgs>),
+    /// List the providers.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a provider is reachable and takes its key (generates nothing).
+    Test { name: String },
+    /// Replace a provider's API key (read as for `add`).
+    Secret {
+        name: String,
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// Remove a provider (refused while it has unfinished jobs) and its key.
+    Remove { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct ProviderAddArgs {
+    pub name: String,
+    #[arg(long, value_enum)]
+    pub kind: ProviderKindArg,
+    /// Read the API key from standard input.
+    #[arg(long)]
+    pub secret_stdin: bool,
+    /// The API's root, version included (default: the kind's own service;
+    /// a compatible or self-hosted server's otherwise).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The model (default: gpt-image-1, gemini-2.5-flash-image).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// openai: `1024x1024`, `1536x1024`, `auto`…; gemini: the aspect ratio (`1:1`, `16:9`…).
+    #[arg(long)]
+    pub size: Option<String>,
+    /// openai: `low`, `medium`, `high`, `auto`, `hd`…
+    #[arg(long)]
+    pub quality: Option<String>,
+    /// openai: `b64_json` or `url`, for models that take it (not GPT image models).
+    #[arg(long, value_name = "FORMAT")]
+    pub response_format: Option<String>,
+    /// Images per item (openai `n`); each is paid for, the first is the output.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Seconds one request may take (image models take 60–300 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Requests to this provider at once.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_concurrent: u32,
+    /// Requests started per minute, spread evenly.
+    #[arg(long, value_name = "N")]
+    pub requests_per_minute: Option<u32>,
+    /// What one image costs (for the money spent and to spend in `status`).
+    #[arg(long, value_name = "AMOUNT")]
+    pub cost_per_image: Option<f64>,
+    /// Automatic attempts of one generation at most (each may cost money).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_attempts: u32,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ProviderKindArg {
+    Openai,
+    Gemini,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A CSV (header row; columns image/path/url plus any fields) or JSON
+    /// (array of objects) manifest; image paths are relative to it.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Destination name (default: the folder ~/Pictures/Outbox).
+    #[arg(long, value_name = "DEST")]
+    pub to: Option<String>,
+    /// Recipe: web (default), thumbnail, original, or a saved one.
+    #[arg(long, value_name = "NAME")]
+    pub recipe: Option<String>,
+    /// Higher runs first.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub priority: i64,
+    /// Deliver the items strictly in the manifest's order.
+    #[arg(long)]
+    pub sequential: bool,
+    /// A name for the batch (default: the manifest's file name).
+    #[arg(long, value_name = "NAME")]
+    pub batch: Option<String>,
+    /// Queue again even what is queued or delivered already.
+    #[arg(long)]
+    pub force: bool,
     #[arg(long)]
     pub json: bool,
 }

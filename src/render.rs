@@ -40,6 +40,14 @@ pub fn status(status: &Status) -> String {
         c.total,
         if status.queue_paused { "  (queue paused)" } else { "" }
     );
+    let cost = status.cost;
+    if cost.spent > 0.0 || cost.to_spend > 0.0 {
+        let _ = writeln!(
+            out,
+            "AI images: {:.2} spent, {:.2} to spend",
+            cost.spent, cost.to_spend
+        );
+    }
     if !status.in_flight.is_empty() {
         out.push_str("now:\n");
         for job in &status.in_flight {

@@ -1339,3 +1339,105 @@ fn bad_recipes_are_refused_with_the_reason_and_nothing_is_saved() {
         out.stderr
     );
 }
+
+// ---------------------------------------------------------------- import
+
+#[test]
+fn import_queues_manifest_rows_and_lists_the_skipped_ones_with_their_line() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("photos", &out);
+    let src = ob.dir("src");
+    write_image(&src.join("a.png"), 64, 48, 1);
+    write_image(&src.join("b.png"), 64, 48, 2);
+    std::fs::write(
+        src.join("items.csv"),
+        "image,title\na.png,\"Shoe, red\"\nb.png,Hat,extra\n,No image\nmissing.png,Ghost\n",
+    )
+    .unwrap();
+    let manifest = src.join("items.csv");
+    let manifest = manifest.to_str().unwrap();
+
+    let report = ob.json(&[
+        "import",
+        manifest,
+        "--to",
+        "photos",
+        "--priority",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(report["added"].as_array().unwrap().len(), 1, "{report:#}");
+    assert_eq!(report["added"][0]["row"], 2);
+    let skipped: Vec<(u64, String)> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["row"].as_u64().unwrap(),
+                s["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        skipped.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    assert!(
+        skipped[0].1.contains("3 field(s); the header has 2"),
+        "{skipped:?}"
+    );
+    assert!(skipped[1].1.contains("no image"), "{skipped:?}");
+    assert!(skipped[2].1.contains("not found"), "{skipped:?}");
+    let job = &ob.history()[0];
+    assert_eq!(job["priority"], 5);
+
+    // Again: the one queued row is a duplicate now, and nothing is queued.
+    let again = ob
+        .run(&["import", manifest, "--to", "photos"])
+        .expect_code(1);
+    assert!(
+        again.stdout.contains("skipped row 2: a duplicate"),
+        "{}",
+        again.stdout
+    );
+    assert!(again.stderr.contains("no item of"), "{}", again.stderr);
+
+    ob.run_until_idle(&[]).ok();
+    assert!(out.join("a.jpg").is_file());
+
+    let missing = ob.run(&["import", "/nonexistent/items.csv"]).expect_code(1);
+    assert!(
+        missing.stderr.contains("/nonexistent/items.csv"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn provider_settings_are_checked_before_the_key_is_asked_for() {
+    let ob = Outbox::new();
+    let bad = ob
+        .run(&[
+            "provider", "add", "studio", "--kind", "gemini", "--count", "2",
+        ])
+        .expect_code(1);
+    assert!(
+        bad.stderr.contains("one image per request"),
+        "{}",
+        bad.stderr
+    );
+    let no_key = ob
+        .run(&["provider", "add", "studio", "--kind", "openai"])
+        .expect_code(1);
+    assert!(
+        no_key.stderr.contains("--secret-stdin"),
+        "{}",
+        no_key.stderr
+    );
+    assert_eq!(
+        ob.json(&["provider", "list", "--json"]),
+        serde_json::json!([])
+    );
+}

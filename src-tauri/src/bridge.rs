@@ -26,7 +26,8 @@ pub struct Update {
 pub struct Pending {
     queued: Vec<Event>,
     jobs: HashMap<JobId, Event>,
-    bytes: HashMap<JobId, Event>,
+    /// Bytes sent, or an AI generation's stage.
+    progress: HashMap<JobId, Event>,
     counts: Option<Event>,
     resync: bool,
 }
@@ -37,8 +38,8 @@ impl Pending {
             Event::JobChanged { job_id, .. } => {
                 self.jobs.insert(job_id, event);
             }
-            Event::BytesSent { job_id, .. } => {
-                self.bytes.insert(job_id, event);
+            Event::BytesSent { job_id, .. } | Event::GenerationStage { job_id, .. } => {
+                self.progress.insert(job_id, event);
             }
             Event::CountsChanged { .. } => self.counts = Some(event),
             Event::JobsQueued { .. } => self.queued.push(event),
@@ -53,17 +54,17 @@ impl Pending {
     pub fn take(&mut self) -> Option<Update> {
         let empty = self.queued.is_empty()
             && self.jobs.is_empty()
-            && self.bytes.is_empty()
+            && self.progress.is_empty()
             && self.counts.is_none()
             && !self.resync;
         if empty {
             return None;
         }
         let mut events =
-            Vec::with_capacity(self.queued.len() + self.jobs.len() + self.bytes.len() + 1);
+            Vec::with_capacity(self.queued.len() + self.jobs.len() + self.progress.len() + 1);
         events.append(&mut self.queued);
         events.extend(self.jobs.drain().map(|(_, e)| e));
-        events.extend(self.bytes.drain().map(|(_, e)| e));
+        events.extend(self.progress.drain().map(|(_, e)| e));
         events.extend(self.counts.take());
         Some(Update {
             events,

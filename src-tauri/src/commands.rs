@@ -6,6 +6,8 @@ use crate::bridge;
 use crate::error::{CommandError, CommandResult};
 use crate::settings::{self, Settings};
 use crate::state::AppState;
+use outbox_engine::import::ImportReport;
+use outbox_engine::template::Fields;
 use outbox_engine::{
     AddOptions, AddReport, BatchId, DestinationView, Engine, HistoryQuery, JobId, JobState,
     JobView, RecipeView, RetryTarget, Status,
@@ -116,6 +118,27 @@ pub async fn add_pasted(
     let bytes = bytes.clone();
     let options = add_options(&state.settings(), AddRequest::default());
     blocking(&state, move |engine| engine.add_pasted(&bytes, &options)).await
+}
+
+/// A CSV or JSON manifest of items (fields and an image path or URL each).
+#[tauri::command]
+pub async fn import_manifest(
+    state: State<'_, AppState>,
+    path: PathBuf,
+) -> CommandResult<ImportReport> {
+    let options = add_options(&state.settings(), AddRequest::default());
+    Ok(state.engine.import(&path, &options).await?)
+}
+
+/// A recipe's AI prompt filled from sample fields, before anything runs
+/// (`None`: the recipe has no AI step).
+#[tauri::command]
+pub async fn prompt_preview(
+    state: State<'_, AppState>,
+    recipe: String,
+    fields: Fields,
+) -> CommandResult<Option<String>> {
+    blocking(&state, move |engine| engine.prompt_for(&recipe, &fields)).await
 }
 
 #[derive(Debug, Deserialize)]

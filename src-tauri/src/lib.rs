@@ -62,6 +62,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::subscribe,
             commands::add_paths,
             commands::add_pasted,
+            commands::import_manifest,
+            commands::prompt_preview,
             commands::history,
             commands::retry,
             commands::retry_failed,

@@ -12,9 +12,10 @@
 use crate::state::AppState;
 use outbox_engine::preview::Preview;
 use outbox_engine::{Engine, JobId};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tauri::http::{header, Request, Response, StatusCode};
 use tauri::{Manager, Runtime, UriSchemeContext, UriSchemeResponder};
+use tokio::sync::Semaphore;
 
 pub const SCHEME: &str = "outbox-preview";
 /// The largest preview the UI may ask for.
@@ -50,7 +51,24 @@ pub fn handle<R: Runtime>(
 ) {
     let engine = ctx.app_handle().state::<AppState>().engine.clone();
     let path = request.uri().path().to_owned();
-    tauri::async_runtime::spawn_blocking(move || responder.respond(respond(&engine, &path)));
+    tauri::async_runtime::spawn(async move {
+        // One decode per core, first asked first served: a drop of 1,000
+        // files must not start 1,000 decodes that all finish late.
+        let _turn = decode_slots().acquire().await;
+        let answer = tauri::async_runtime::spawn_blocking(move || respond(&engine, &path)).await;
+        responder.respond(answer.unwrap_or_else(|e| {
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("the preview task stopped: {e}"),
+            )
+        }));
+    });
+}
+
+fn decode_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
 }
 
 fn respond(engine: &Engine, path: &str) -> Response<Vec<u8>> {

@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 /// Where a secret can come from besides standard input.
-const SECRET_ENV: &str = "OUTBOX_SECRET";
+pub(super) const SECRET_ENV: &str = "OUTBOX_SECRET";
 
 pub fn run(engine: &Engine, cmd: DestCommand) -> Result<ExitCode> {
     match cmd {
@@ -173,7 +173,7 @@ fn http_settings(args: &DestAddArgs) -> Result<HttpSettings> {
 
 /// The secret from standard input (when asked) or the environment; never
 /// from an argument, which other users can read in the process list.
-fn read_secret(from_stdin: bool) -> Result<Option<String>> {
+pub(super) fn read_secret(from_stdin: bool) -> Result<Option<String>> {
     if from_stdin {
         if std::io::stdin().is_terminal() {
             eprintln!("secret (then Ctrl-D):");
@@ -215,17 +215,5 @@ fn list(engine: &Engine, json: bool) -> Result<()> {
 }
 
 fn test(engine: &Engine, name: &str) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    match runtime.block_on(engine.test_destination(name)) {
-        Ok(summary) => {
-            println!("ok: {summary}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("outbox: {name:?}: {e}");
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    super::check(name, engine.test_destination(name))
 }

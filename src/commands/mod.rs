@@ -3,8 +3,10 @@
 mod add;
 mod control;
 mod dest;
+mod import;
 mod new_file;
 mod preview;
+mod provider;
 mod recipe;
 mod render;
 mod run;
@@ -27,7 +29,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Dest(cmd) => dest::run(&open()?, cmd),
         Command::Recipe(cmd) => recipe::run(&open()?, cmd),
+        Command::Provider(cmd) => provider::run(&open()?, cmd),
         Command::Add(args) => add::run(&open()?, args),
+        Command::Import(args) => import::run(&open()?, args),
         Command::Run(args) => run::run(&open()?, args),
         Command::Status(args) => status::status(&open()?, args),
         Command::History(args) => status::history(&open()?, args),
@@ -38,6 +42,27 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Clean { older_than } => control::clean(&open()?, older_than),
         Command::Preview(args) => preview::run(&args),
         Command::Render(args) => render::run(&args, open),
+    }
+}
+
+/// Runs a `test` command's check and says how it went in one sentence:
+/// on stdout, or on stderr with exit code 1.
+pub(crate) fn check<F>(name: &str, check: F) -> Result<ExitCode>
+where
+    F: std::future::Future<Output = outbox_engine::Result<String>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match runtime.block_on(check) {
+        Ok(summary) => {
+            println!("ok: {summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("outbox: {name:?}: {e}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

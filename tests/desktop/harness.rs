@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // the test and the bench use different parts
 
+use base64::Engine as _;
 use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -241,7 +242,9 @@ impl App<'_> {
             .send()
             .and_then(|r| r.json())
             .expect("screenshot");
-        let png = base64_decode(answer["value"].as_str().expect("screenshot data"));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(answer["value"].as_str().expect("screenshot data"))
+            .expect("a base64 PNG");
         let dir = screenshots_dir();
         std::fs::create_dir_all(&dir).expect("screenshot folder");
         let path = dir.join(format!("{name}.png"));
@@ -263,28 +266,4 @@ pub fn screenshots_dir() -> PathBuf {
         .join("..")
         .join("target")
         .join("e2e")
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for v in text.bytes().filter_map(value) {
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }

@@ -58,6 +58,24 @@ const dropZone = new DropZone({
   onPaths: addPaths,
   onImage: (bytes) => void api.addPasted(bytes).then(added).catch(fail),
   onNothing: () => say("The clipboard holds no image and no file."),
+  onManifest: (path) =>
+    void api
+      .importManifest(path)
+      .then(async (report) => {
+        notices.imported(report);
+        grid.add(
+          report.added.map((a) => a.job),
+          settings ? !settings.auto_accept : false,
+        );
+        if (report.batch_id !== null) {
+          grid.update(await api.history({ state: null, batch: report.batch_id, limit: 1000, offset: 0 }));
+        }
+      })
+      .catch(fail),
+  pickManifest: async () => {
+    const picked = await open({ multiple: false, directory: false, filters: [{ name: "Item lists", extensions: ["csv", "json"] }] });
+    return typeof picked === "string" ? picked : null;
+  },
   pick: async (directory) => {
     const picked = await open({ multiple: true, directory });
     if (picked === null) return null;

@@ -124,7 +124,7 @@ describe("JobList", () => {
 describe("DropZone", () => {
   it("shows the target while dragging and hands the dropped paths on", () => {
     const onPaths = vi.fn();
-    const zone = new DropZone({ onPaths, onImage: vi.fn(), onNothing: vi.fn(), pick: async () => null });
+    const zone = new DropZone({ onPaths, onImage: vi.fn(), onNothing: vi.fn(), onManifest: vi.fn(), pick: async () => null, pickManifest: async () => null });
     zone.handle({ type: "enter", paths: ["/a"] });
     expect(zone.overlay.hidden).toBe(false);
     zone.handle({ type: "leave" });
@@ -138,7 +138,7 @@ describe("DropZone", () => {
   it("picks files and folders through the picker, and ignores a cancelled pick", async () => {
     const onPaths = vi.fn();
     const pick = vi.fn(async (directory: boolean) => (directory ? ["/dir"] : null));
-    const zone = new DropZone({ onPaths, onImage: vi.fn(), onNothing: vi.fn(), pick });
+    const zone = new DropZone({ onPaths, onImage: vi.fn(), onNothing: vi.fn(), onManifest: vi.fn(), pick, pickManifest: async () => null });
     const [files, folder] = Array.from(zone.buttons.querySelectorAll("button"));
     files?.click();
     folder?.click();
@@ -146,6 +146,40 @@ describe("DropZone", () => {
     expect(pick).toHaveBeenCalledWith(false);
     expect(onPaths).toHaveBeenCalledTimes(1);
     expect(onPaths).toHaveBeenCalledWith(["/dir"]);
+  });
+});
+
+describe("Import", () => {
+  it("hands the picked manifest on, and nothing when the pick is cancelled", async () => {
+    const onManifest = vi.fn();
+    let answer: string | null = null;
+    const zone = new DropZone({ onPaths: vi.fn(), onImage: vi.fn(), onNothing: vi.fn(), onManifest, pick: async () => null, pickManifest: async () => answer });
+    const importButton = Array.from(zone.buttons.querySelectorAll("button")).find((b) => b.textContent === "Import list…");
+    importButton?.click();
+    await settle();
+    expect(onManifest).not.toHaveBeenCalled();
+    answer = "/lists/items.csv";
+    importButton?.click();
+    await settle();
+    expect(onManifest).toHaveBeenCalledWith("/lists/items.csv");
+  });
+
+  it("summarises an import with each skipped row and its reason", () => {
+    const n = new Notices();
+    n.imported({
+      batch_id: 3,
+      added: [{ row: 2, job: 10 }],
+      skipped: [{ row: 3, reason: "no image: the image column is empty" }],
+    });
+    expect(n.el.textContent).toContain("Imported 1 item(s), skipped 1.");
+    expect(n.el.querySelector(".skipped li")?.textContent).toBe("row 3 — no image: the image column is empty");
+    expect(n.el.querySelector(".notice.info")).not.toBeNull();
+  });
+
+  it("an import that added nothing is shown as an error", () => {
+    const n = new Notices();
+    n.imported({ batch_id: null, added: [], skipped: [{ row: 2, reason: "wrong number of fields" }] });
+    expect(n.el.querySelector(".notice.error")).not.toBeNull();
   });
 });
 

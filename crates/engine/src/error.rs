@@ -52,6 +52,29 @@ pub enum Error {
     #[error("the saved recipe {name:?} is unreadable: {message}")]
     CorruptRecipe { name: String, message: String },
 
+    #[error("no AI provider named {0:?}; `outbox provider list` shows the ones there are")]
+    UnknownProvider(String),
+
+    #[error("an AI provider named {0:?} exists already")]
+    ProviderExists(String),
+
+    #[error(
+        "AI provider {name:?} still has {jobs} unfinished job(s); cancel or finish them first"
+    )]
+    ProviderInUse { name: String, jobs: u64 },
+
+    #[error("the saved AI provider {name:?} is unreadable: {message}")]
+    CorruptProvider { name: String, message: String },
+
+    #[error("{0}")]
+    ProviderCheck(String),
+
+    #[error("cannot import {path}: {message}")]
+    Manifest { path: PathBuf, message: String },
+
+    #[error("the prompt cannot be filled: {0}")]
+    Prompt(String),
+
     #[error("{0}")]
     Keychain(#[from] crate::secrets::SecretError),
 

@@ -7,6 +7,7 @@
 //! broadcast channel and should re-read the status from the engine.
 
 use crate::model::{BatchId, ErrorClass, JobId, JobState, Phase, StateCounts};
+use crate::providers::Stage;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -38,11 +39,18 @@ pub enum Event {
     CountsChanged {
         counts: StateCounts,
     },
+    /// An AI generation moved on; `elapsed_ms` since its attempt started.
+    GenerationStage {
+        job_id: JobId,
+        stage: Stage,
+        elapsed_ms: u64,
+    },
 }
 
 #[derive(Default)]
 struct Pending {
     queued: Vec<Event>,
+    /// Each job's latest progress: bytes sent, or a generation's stage.
     bytes: HashMap<JobId, Event>,
     jobs: HashMap<JobId, Event>,
     counts: Option<Event>,
@@ -92,11 +100,11 @@ impl EventBus {
         let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
         match &event {
             Event::JobsQueued { .. } => pending.queued.push(event),
-            Event::BytesSent { job_id, .. } => {
+            Event::BytesSent { job_id, .. } | Event::GenerationStage { job_id, .. } => {
                 pending.bytes.insert(*job_id, event);
             }
             Event::JobChanged { job_id, .. } => {
-                // A newer state makes an older byte count moot.
+                // A newer state makes older progress moot.
                 pending.bytes.remove(job_id);
                 pending.jobs.insert(*job_id, event);
             }

@@ -15,12 +15,14 @@ pub mod destinations;
 mod error;
 pub mod events;
 mod geometry;
+pub mod import;
 pub mod jpeg_meta;
 mod model;
 mod pasted;
 pub mod paths;
 pub mod pipeline;
 pub mod preview;
+pub mod providers;
 pub mod recipe;
 mod scan;
 pub mod secrets;
@@ -40,7 +42,9 @@ pub use worker::{RetryPolicy, Worker, WorkerConfig, WorkerSummary};
 use byte_cache::ByteCache;
 use destinations::ResolveDestination;
 use events::EventBus;
+use import::ImportReport;
 use paths::DataDir;
+use providers::ProviderView;
 use recipe::Recipe;
 use secrets::{Keychain, Secrets};
 use serde::Serialize;
@@ -48,6 +52,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use store::{EnqueueBatch, Store};
+use template::Fields;
 use tokio::sync::{broadcast, Notify};
 
 /// The name of the destination used when none is given.
@@ -208,6 +213,93 @@ impl Engine {
     /// Queues items already found (by a scan, a manifest import, a paste).
     /// Durable when it returns: the commit waits for the disk.
     pub fn enqueue(&self, items: Vec<NewItem>, options: &AddOptions) -> Result<AddReport> {
+        let enqueued = self.enqueue_items(&items, options)?;
+        Ok(AddReport {
+            batch_id: enqueued.batch_id,
+            added: enqueued.jobs,
+            duplicates: enqueued.duplicates,
+            skipped: Vec::new(),
+        })
+    }
+
+    /// Queues the items of a CSV or JSON manifest (one item a row: its
+    /// fields and an image path or URL; URLs are downloaded into the data
+    /// folder). Rows without a usable image, malformed rows and duplicates
+    /// are listed with their reason; the rest is queued as one batch.
+    pub async fn import(&self, manifest: &Path, options: &AddOptions) -> Result<ImportReport> {
+        self.import_with_limits(manifest, options, &import::DownloadLimits::default())
+            .await
+    }
+
+    /// [`Engine::import`] with other download limits.
+    pub async fn import_with_limits(
+        &self,
+        manifest: &Path,
+        options: &AddOptions,
+        limits: &import::DownloadLimits,
+    ) -> Result<ImportReport> {
+        let path = manifest.to_path_buf();
+        let (rows, mut skipped) = tokio::task::spawn_blocking(move || import::read(&path))
+            .await
+            .map_err(|e| Error::io("read the manifest", manifest, std::io::Error::other(e)))??;
+        let downloads = self.shared.data.imports();
+        std::fs::create_dir_all(&downloads)
+            .map_err(|e| Error::io("create the folder", &downloads, e))?;
+        let found = import::download_all(rows, &downloads, limits, &mut skipped).await;
+        let (numbers, items): (Vec<u64>, Vec<NewItem>) = found.into_iter().unzip();
+        let mut options = options.clone();
+        if options.batch_name.is_none() {
+            options.batch_name = manifest
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+        }
+        let engine = self.clone();
+        let (enqueued, items) = tokio::task::spawn_blocking(move || {
+            engine.enqueue_items(&items, &options).map(|e| (e, items))
+        })
+        .await
+        .map_err(|e| Error::io("queue", manifest, std::io::Error::other(e)))??;
+        // Each item was either queued or a duplicate, in order.
+        let mut report = ImportReport {
+            batch_id: enqueued.batch_id,
+            ..ImportReport::default()
+        };
+        let mut jobs = enqueued.added_items.iter().zip(&enqueued.jobs).peekable();
+        let mut duplicates = enqueued.duplicates.iter();
+        for (index, row) in numbers.into_iter().enumerate() {
+            if let Some((_, &job)) = jobs.next_if(|(at, _)| **at == index) {
+                report.added.push(import::ImportedRow { row, job });
+            } else if let Some(d) = duplicates.next() {
+                let place = d
+                    .url
+                    .as_deref()
+                    .map(|u| format!(" at {u}"))
+                    .unwrap_or_default();
+                skipped.push(import::SkippedRow {
+                    row,
+                    reason: format!(
+                        "a duplicate: {} is already {} as job {}{place}",
+                        items[index].path.display(),
+                        d.state,
+                        d.existing_job
+                    ),
+                });
+            }
+        }
+        skipped.sort_by_key(|s| s.row);
+        report.skipped = skipped;
+        if let Some(batch_id) = report.batch_id {
+            tracing::info!(
+                batch_id,
+                added = report.added.len(),
+                skipped = report.skipped.len(),
+                "manifest imported"
+            );
+        }
+        Ok(report)
+    }
+
+    fn enqueue_items(&self, items: &[NewItem], options: &AddOptions) -> Result<store::Enqueued> {
         let recipe = self.recipe(options.recipe.as_deref().unwrap_or(recipe::DEFAULT_RECIPE))?;
         let destination = self.destination_for_add(options.destination.as_deref())?;
         if options.max_attempts == 0 {
@@ -217,6 +309,18 @@ impl Engine {
         }
         let recipe_json = serde_json::to_string(&recipe)
             .map_err(|e| Error::InvalidSetting(format!("recipe: {e}")))?;
+        // An AI recipe needs its provider now: its cost is frozen per job.
+        let ai = match recipe.split_ai() {
+            Some((step, _)) => {
+                let provider = self
+                    .shared
+                    .store
+                    .provider(&step.provider)?
+                    .ok_or_else(|| Error::UnknownProvider(step.provider.clone()))?;
+                Some((provider.name.clone(), provider.cost_per_item()))
+            }
+            None => None,
+        };
         let now = self.shared.clock.now_ms();
         let name = options
             .batch_name
@@ -232,7 +336,11 @@ impl Engine {
                 review: options.review,
                 destination: &destination,
                 recipe_json: &recipe_json,
-                items: &items,
+                items,
+                ai: ai.as_ref().map(|(provider, cost)| store::AiCall {
+                    provider,
+                    cost: *cost,
+                }),
             },
             now,
         )?;
@@ -243,12 +351,7 @@ impl Engine {
             });
             self.work_changed();
         }
-        Ok(AddReport {
-            batch_id: enqueued.batch_id,
-            added: enqueued.jobs,
-            duplicates: enqueued.duplicates,
-            skipped: Vec::new(),
-        })
+        Ok(enqueued)
     }
 
     fn destination_for_add(&self, name: Option<&str>) -> Result<store::DestinationRow> {
@@ -366,6 +469,83 @@ impl Engine {
             .check()
             .await
             .map_err(|e| Error::DestinationCheck(e.message))
+    }
+
+    /// Saves an AI provider after checking its settings; its API key goes
+    /// to the keychain, never the database.
+    pub fn add_provider(&self, provider: &ProviderView, key: &str) -> Result<()> {
+        provider.validate().map_err(Error::InvalidSetting)?;
+        if self.shared.store.provider(&provider.name)?.is_some() {
+            return Err(Error::ProviderExists(provider.name.clone()));
+        }
+        self.set_provider_key(&provider.name, key)?;
+        self.shared
+            .store
+            .add_provider(provider, self.shared.clock.now_ms())
+    }
+
+    /// Replaces an AI provider's API key in the keychain.
+    pub fn set_provider_key(&self, name: &str, key: &str) -> Result<()> {
+        if key.trim().is_empty() {
+            return Err(Error::InvalidSetting("the API key is empty".into()));
+        }
+        self.shared
+            .secrets
+            .set(&secrets::provider_key(&self.shared.database_id, name), key)
+            .map_err(Error::Keychain)
+    }
+
+    pub fn providers(&self) -> Result<Vec<ProviderView>> {
+        self.shared.store.providers()
+    }
+
+    /// Removes an AI provider (refused while unfinished jobs use it) and its key.
+    pub fn remove_provider(&self, name: &str) -> Result<()> {
+        self.shared.store.remove_provider(name)?;
+        let key = secrets::provider_key(&self.shared.database_id, name);
+        if let Err(e) = self.shared.secrets.delete(&key) {
+            tracing::warn!(provider = name, "its key stays in the keychain: {e}");
+        }
+        Ok(())
+    }
+
+    /// Checks that a provider is reachable and takes its key, without
+    /// generating anything (nothing is paid); one sentence either way.
+    pub async fn test_provider(&self, name: &str) -> Result<String> {
+        let provider = self
+            .shared
+            .store
+            .provider(name)?
+            .ok_or_else(|| Error::UnknownProvider(name.to_string()))?;
+        let shared = self.shared.clone();
+        let key_name = secrets::provider_key(&self.shared.database_id, name);
+        let key = tokio::task::spawn_blocking(move || shared.secrets.get(&key_name))
+            .await
+            .map_err(|e| Error::ProviderCheck(e.to_string()))??
+            .ok_or_else(|| {
+                Error::ProviderCheck(format!(
+                    "AI provider {name:?} has no API key in the keychain"
+                ))
+            })?;
+        let generator =
+            providers::build(&provider, &key).map_err(|e| Error::ProviderCheck(e.message))?;
+        generator
+            .check()
+            .await
+            .map_err(|e| Error::ProviderCheck(e.message))
+    }
+
+    /// The prompt recipe `recipe` would send for an item with these fields
+    /// (the app's preview before running); `None` when the recipe has no AI
+    /// step. A field the item lacks is an [`Error::Prompt`] naming it.
+    pub fn prompt_for(&self, recipe: &str, fields: &Fields) -> Result<Option<String>> {
+        let recipe = self.recipe(recipe)?;
+        let Some((step, _)) = recipe.split_ai() else {
+            return Ok(None);
+        };
+        template::fill(&step.prompt, |name| template::field_text(fields, name))
+            .map(Some)
+            .map_err(Error::Prompt)
     }
 
     /// Saves a recipe under its name (replacing the one saved before, never a
@@ -512,6 +692,17 @@ impl Engine {
     pub fn clean(&self, older_than: Duration) -> Result<u64> {
         let cutoff = self.shared.clock.now_ms() - older_than.as_millis() as i64;
         let cleaned = self.shared.store.clean(cutoff)?;
+        for dir in cleaned
+            .ai_jobs
+            .iter()
+            .map(|&job| self.shared.data.ai_images(job))
+        {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %dir.display(), "cannot delete AI images: {e}");
+                }
+            }
+        }
         for file in &cleaned.output_files {
             if let Err(e) = std::fs::remove_file(file) {
                 if e.kind() != std::io::ErrorKind::NotFound {

@@ -256,6 +256,16 @@ pub struct Status {
     pub queue_paused: bool,
     pub in_flight: Vec<InFlightJob>,
     pub batches: Vec<BatchView>,
+    pub cost: Cost,
+}
+
+/// The money AI generation costs, in the unit of the providers'
+/// `cost_per_image`: spent on the jobs in the queue and its history, and to
+/// be spent on those still waiting for their image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Cost {
+    pub spent: f64,
+    pub to_spend: f64,
 }
 
 /// A filter and page of history.

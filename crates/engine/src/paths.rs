@@ -70,4 +70,15 @@ impl DataDir {
     pub fn runs(&self) -> PathBuf {
         self.root.join("runs")
     }
+
+    /// The images an AI provider made for `job` (paid for: kept until the
+    /// job is cleaned, and reused by its retries).
+    pub fn ai_images(&self, job: crate::model::JobId) -> PathBuf {
+        self.outputs().join("ai").join(job.to_string())
+    }
+
+    /// Images downloaded by an import, named by their content.
+    pub fn imports(&self) -> PathBuf {
+        self.root.join("imports")
+    }
 }

@@ -102,6 +102,12 @@ impl Generate for LocalPipeline {
         item: SourceItem<'_>,
         recipe: &Recipe,
     ) -> Result<GeneratedImage, GenerateError> {
+        if recipe.split_ai().is_some() {
+            return Err(GenerateError::permanent(format!(
+                "the recipe {:?} starts with an AI provider; only the queue's worker runs it",
+                recipe.name
+            )));
+        }
         let source = item.path;
         let bytes = read_source(source)?;
         let source_hash = *blake3::hash(&bytes).as_bytes();
@@ -151,6 +157,8 @@ impl Generate for LocalPipeline {
                 }
             }
             match op {
+                // Refused above: the worker runs it before this pipeline.
+                Operation::AiGenerate(_) => {}
                 Operation::AutoOrient => turn = Some(orientation),
                 Operation::FitWithin { longest_edge } => {
                     image = codec::fit_within(image, *longest_edge)?;

@@ -14,6 +14,9 @@ pub struct Recipe {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Operation {
+    /// Ask an AI provider for the image (only as the first operation); the
+    /// operations after it work on the provider's image.
+    AiGenerate(AiStep),
     /// Turn the pixels upright as the EXIF orientation says.
     AutoOrient,
     /// Shrink to fit within a square of this many pixels; never enlarge.
@@ -70,6 +73,29 @@ pub enum Operation {
     Rename { pattern: String },
 }
 
+/// `{"op": "ai_generate", "provider": "studio", "prompt": "Catalogue photo
+/// of {title}, white background", "mode": "edit"}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AiStep {
+    /// A provider's name (`outbox provider list`).
+    pub provider: String,
+    /// Filled from the item's fields (`{title}`); an item without a named
+    /// field fails with the reason.
+    pub prompt: String,
+    #[serde(default)]
+    pub mode: AiMode,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AiMode {
+    /// From the prompt alone; the item's image only names the output.
+    #[default]
+    Generate,
+    /// The item's image is sent with the prompt, to be edited.
+    Edit,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResizeMode {
@@ -96,6 +122,21 @@ impl Recipe {
         self.operations.is_empty()
     }
 
+    /// The AI step the recipe starts with, if any, and the local operations
+    /// that follow it as a recipe of their own.
+    pub fn split_ai(&self) -> Option<(&AiStep, Recipe)> {
+        match self.operations.split_first() {
+            Some((Operation::AiGenerate(step), rest)) => Some((
+                step,
+                Recipe {
+                    name: self.name.clone(),
+                    operations: rest.to_vec(),
+                },
+            )),
+            _ => None,
+        }
+    }
+
     /// Checks every operation's values; says what is wrong with the first bad one.
     pub fn validate(&self) -> std::result::Result<(), String> {
         let side = |what: &str, n: u32| {
@@ -105,8 +146,20 @@ impl Recipe {
                 Err(format!("{what} must be 1 to {MAX_RECIPE_SIDE}, not {n}"))
             }
         };
-        for op in &self.operations {
+        for (index, op) in self.operations.iter().enumerate() {
             match op {
+                Operation::AiGenerate(_) if index > 0 => {
+                    return Err("ai_generate must be the first operation".into());
+                }
+                Operation::AiGenerate(step) => {
+                    if step.provider.trim().is_empty() {
+                        return Err("ai_generate needs a provider".into());
+                    }
+                    if step.prompt.trim().is_empty() {
+                        return Err("the ai_generate prompt is empty".into());
+                    }
+                    template::check(&step.prompt).map_err(|e| format!("the prompt: {e}"))?;
+                }
                 Operation::FitWithin { longest_edge } => side("longest_edge", *longest_edge)?,
                 Operation::Resize { width, height, .. }
                 | Operation::CropToAspect { width, height } => {

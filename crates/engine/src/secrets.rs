@@ -1,7 +1,7 @@
 //! Passwords, tokens and keys live in the operating system's keychain (the
 //! Secret Service on Linux, through the `keyring` crate), never in the
-//! settings, the database, a log line or an error message. Destinations
-//! find theirs by the database's id and the destination's name.
+//! settings, the database, a log line or an error message. Destinations and
+//! AI providers find theirs by the database's id and their name.
 
 use std::sync::Arc;
 
@@ -30,6 +30,11 @@ pub trait Secrets: Send + Sync + 'static {
 /// on the machine shares the keychain) and the destination's name.
 pub fn destination_key(database: &str, name: &str) -> String {
     format!("{database}/destination:{name}")
+}
+
+/// The key of an AI provider's API key, beside the destinations'.
+pub fn provider_key(database: &str, name: &str) -> String {
+    format!("{database}/provider:{name}")
 }
 
 /// The operating system's keychain.

@@ -15,7 +15,9 @@ export interface Inputs {
   onPaths(paths: string[]): void;
   onImage(bytes: Uint8Array): void;
   onNothing(): void;
+  onManifest(path: string): void;
   pick(directory: boolean): Promise<string[] | null>;
+  pickManifest(): Promise<string | null>;
 }
 
 export class DropZone {
@@ -41,8 +43,18 @@ export class DropZone {
       { class: "pickers" },
       h("button", { type: "button", class: "primary", onclick: pick(false) }, "Add images…"),
       h("button", { type: "button", onclick: pick(true) }, "Add folder…"),
+      h("button", { type: "button", onclick: () => this.importManifest(), title: "A CSV or JSON list of items: fields and an image path or URL per row" }, "Import list…"),
     );
     document.addEventListener("paste", (e) => this.paste(e));
+  }
+
+  private importManifest(): void {
+    this.inputs
+      .pickManifest()
+      .then((path) => {
+        if (path) this.inputs.onManifest(path);
+      })
+      .catch(() => this.inputs.onNothing());
   }
 
   /** Handles one native drag-drop event. */

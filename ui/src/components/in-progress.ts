@@ -1,14 +1,15 @@
 // The jobs being worked on now: phase, elapsed time, bytes sent.
 
 import { h } from "../lib/dom";
-import { bytes, duration, fileName, percent } from "../lib/format";
-import type { InFlightJob, JobId } from "../lib/types";
+import { bytes, duration, fileName, percent, stageLabel } from "../lib/format";
+import type { GenerationStage, InFlightJob, JobId } from "../lib/types";
 
 export class InProgress {
   readonly el: HTMLElement;
   private jobs: InFlightJob[] = [];
   private fetchedAt = 0;
   private readonly sent = new Map<JobId, { sent: number; total: number }>();
+  private readonly stages = new Map<JobId, GenerationStage>();
 
   constructor() {
     this.el = h("section", { class: "in-progress", "aria-label": "In progress", "aria-live": "polite" });
@@ -17,12 +18,18 @@ export class InProgress {
   update(jobs: InFlightJob[], now: number): void {
     this.jobs = jobs;
     this.fetchedAt = now;
-    for (const id of [...this.sent.keys()]) if (!jobs.some((j) => j.id === id)) this.sent.delete(id);
+    for (const map of [this.sent, this.stages]) {
+      for (const id of [...map.keys()]) if (!jobs.some((j) => j.id === id)) map.delete(id);
+    }
     this.render(now);
   }
 
   bytesSent(job: JobId, sent: number, total: number): void {
     this.sent.set(job, { sent, total });
+  }
+
+  stage(job: JobId, stage: GenerationStage): void {
+    this.stages.set(job, stage);
   }
 
   /** Called every second (elapsed times) and after changes. */
@@ -42,12 +49,18 @@ export class InProgress {
           "div",
           { class: "flight", "data-job": job.id },
           h("span", { class: "name", title: job.source }, fileName(job.source)),
-          h("span", { class: "muted" }, `${job.phase === "upload" ? `uploading to ${job.destination}` : "generating"} · ${duration(elapsed)}`),
+          h("span", { class: "muted" }, `${this.doing(job)} · ${duration(elapsed)}`),
           share === null
             ? h("progress", { "aria-label": "working" })
             : h("progress", { max: 100, value: share.toFixed(1), "aria-label": `${bytes(done)} of ${bytes(total ?? 0)}` }),
         );
       }),
     );
+  }
+
+  private doing(job: InFlightJob): string {
+    if (job.phase === "upload") return `uploading to ${job.destination}`;
+    const stage = this.stages.get(job.id);
+    return stage ? stageLabel(stage) : "generating";
   }
 }

@@ -3,7 +3,7 @@
 
 import { h } from "../lib/dom";
 import { fileName } from "../lib/format";
-import type { AddReport } from "../lib/types";
+import type { AddReport, ImportReport } from "../lib/types";
 
 export class Notices {
   readonly el: HTMLElement;
@@ -46,6 +46,19 @@ export class Notices {
       const added = h("p", {}, `Added ${report.added.length}.`);
       this.push(h("div", {}, added, ...lines), "info");
     }
+  }
+
+  /** An import's summary: how many rows were added, each skipped row and why. */
+  imported(report: ImportReport): void {
+    const lines: HTMLElement[] = [
+      h("p", {}, `Imported ${report.added.length} item(s), skipped ${report.skipped.length}.`),
+    ];
+    if (report.skipped.length > 0) {
+      lines.push(
+        h("ul", { class: "skipped" }, ...report.skipped.map((s) => h("li", {}, h("strong", {}, `row ${s.row}`), ` — ${s.reason}`))),
+      );
+    }
+    this.push(h("div", {}, ...lines), report.added.length === 0 ? "error" : "info");
   }
 
   private push(content: HTMLElement, kind: "info" | "error"): void {

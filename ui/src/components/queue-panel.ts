@@ -5,6 +5,7 @@
 import type { Api } from "../lib/api";
 import { errorMessage } from "../lib/api";
 import { h } from "../lib/dom";
+import { money } from "../lib/format";
 import { filteredTotal, type Filter } from "../lib/jobs";
 import type { EngineEvent, JobView, Status } from "../lib/types";
 import { Batches } from "./batches";
@@ -22,6 +23,7 @@ export class QueuePanel {
   private readonly list: JobList;
   private readonly pauseButton: HTMLButtonElement;
   private readonly cleanDays: HTMLInputElement;
+  private readonly cost: HTMLElement;
   private status: Status | null = null;
   private filter: Filter = { state: null, batch: null };
   private statusTimer: number | null = null;
@@ -60,11 +62,13 @@ export class QueuePanel {
         h("span", { class: "muted" }, "days"),
       ),
     );
+    this.cost = h("p", { class: "cost muted", hidden: true });
     this.el = h(
       "aside",
       { class: "queue", "aria-label": "Queue" },
       h("h2", {}, "Queue"),
       this.counts.el,
+      this.cost,
       toolbar,
       this.inProgress.el,
       this.batches.el,
@@ -82,6 +86,9 @@ export class QueuePanel {
     this.pauseButton.textContent = status.queue_paused ? "Resume queue" : "Pause queue";
     this.pauseButton.setAttribute("aria-pressed", String(status.queue_paused));
     this.inProgress.update(status.in_flight, Date.now());
+    const { spent, to_spend } = status.cost;
+    this.cost.hidden = spent === 0 && to_spend === 0;
+    this.cost.textContent = `AI generation: ${money(spent)} spent, ${money(to_spend)} to spend`;
     this.batches.update(status.batches, this.filter.batch);
     const total = this.total();
     if (totalsChanged) this.list.reload(total);
@@ -94,6 +101,7 @@ export class QueuePanel {
     for (const event of events) {
       this.list.apply(event, now);
       if (event.type === "bytes_sent") this.inProgress.bytesSent(event.job_id, event.sent, event.total);
+      if (event.type === "generation_stage") this.inProgress.stage(event.job_id, event.stage);
       if (event.type === "counts_changed" || event.type === "jobs_queued" || event.type === "job_changed") {
         countsChanged = true;
       }

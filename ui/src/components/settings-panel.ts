@@ -182,8 +182,36 @@ export class SettingsPanel {
       {},
       h("h3", {}, "Recipes"),
       list,
+      this.promptPreview(recipes),
       h("div", { class: "field" }, h("label", { for: "r-json" }, "New recipe (JSON)"), json),
       h("button", { type: "button", onclick: () => void save() }, "Save recipe"),
+    );
+  }
+
+  /** A recipe's AI prompt filled from sample fields, before anything runs. */
+  private promptPreview(recipes: RecipeView[]): HTMLElement {
+    const withAi = recipes.filter((r) => r.operations.some((o) => o.op === "ai_generate"));
+    if (withAi.length === 0) return h("span", {});
+    const recipe = h("select", { id: "p-recipe" }, ...withAi.map((r) => h("option", { value: r.name }, r.name)));
+    const fields = h("textarea", { id: "p-fields", rows: 2, spellcheck: false });
+    fields.value = '{"title": "Blue mug", "unit": "350 ml"}';
+    const out = h("p", { class: "prompt", role: "status" });
+    const show = async () => {
+      try {
+        const parsed = parseSettings(fields.value);
+        const prompt = await this.api.promptPreview(recipe.value, parsed);
+        out.textContent = prompt ?? "This recipe has no AI step.";
+      } catch (e) {
+        out.textContent = errorMessage(e);
+      }
+    };
+    return h(
+      "div",
+      { class: "prompt-preview" },
+      h("div", { class: "field" }, h("label", { for: "p-recipe" }, "Preview the prompt of"), recipe),
+      h("div", { class: "field" }, h("label", { for: "p-fields" }, "with the fields (JSON)"), fields),
+      h("button", { type: "button", onclick: () => void show() }, "Preview prompt"),
+      out,
     );
   }
 

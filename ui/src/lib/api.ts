@@ -9,6 +9,7 @@ import type {
   CommandError,
   DestinationView,
   HistoryQuery,
+  ImportReport,
   JobId,
   JobView,
   RecipeView,
@@ -41,6 +42,9 @@ export const api = {
       request: batchName ? { batch_name: batchName } : null,
     }),
   addPasted: (bytes: Uint8Array) => invoke<AddReport>("add_pasted", bytes),
+  importManifest: (path: string) => invoke<ImportReport>("import_manifest", { path }),
+  promptPreview: (recipe: string, fields: Record<string, unknown>) =>
+    invoke<string | null>("prompt_preview", { recipe, fields }),
   history: (query: HistoryQuery) => invoke<JobView[]>("history", { query }),
   retry: (jobs: JobId[]) => invoke<RetryResult>("retry", { jobs }),
   retryFailed: (batch: BatchId | null) => invoke<RetryResult>("retry_failed", { batch }),

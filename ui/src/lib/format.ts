@@ -35,6 +35,21 @@ export function fileName(path: string): string {
   return parts[parts.length - 1] || path;
 }
 
+export function stageLabel(stage: string): string {
+  const labels: Record<string, string> = {
+    request_sent: "sending the request",
+    waiting: "waiting for the AI provider",
+    receiving: "receiving the image",
+    post_processing: "post-processing",
+  };
+  return labels[stage] ?? stage;
+}
+
+/** Money in the providers' unit, two decimals. */
+export function money(n: number): string {
+  return n.toFixed(2);
+}
+
 export function stateLabel(state: string, awaitingReview = false): string {
   if (awaitingReview) return "to review";
   return state === "processing" ? "working" : state;

@@ -79,12 +79,21 @@ export interface InFlightJob {
   bytes_total: number | null;
 }
 
+/** AI generation's money, in the unit of the providers' cost per image. */
+export interface Cost {
+  spent: number;
+  to_spend: number;
+}
+
 export interface Status {
   counts: StateCounts;
   queue_paused: boolean;
   in_flight: InFlightJob[];
   batches: BatchView[];
+  cost: Cost;
 }
+
+export type GenerationStage = "request_sent" | "waiting" | "receiving" | "post_processing";
 
 export interface Settings {
   concurrency: number;
@@ -144,11 +153,18 @@ export type EngineEvent =
       error: [ErrorClass, string] | null;
     }
   | { type: "bytes_sent"; job_id: JobId; sent: number; total: number }
-  | { type: "counts_changed"; counts: StateCounts };
+  | { type: "counts_changed"; counts: StateCounts }
+  | { type: "generation_stage"; job_id: JobId; stage: GenerationStage; elapsed_ms: number };
 
 export interface Update {
   events: EngineEvent[];
   resync: boolean;
+}
+
+export interface ImportReport {
+  batch_id: BatchId | null;
+  added: Array<{ row: number; job: JobId }>;
+  skipped: Array<{ row: number; reason: string }>;
 }
 
 export interface RetryResult {

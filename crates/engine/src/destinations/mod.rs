@@ -4,7 +4,7 @@
 
 mod folder;
 mod http;
-mod http_outcome;
+pub(crate) mod http_outcome;
 mod object;
 mod wordpress;
 
@@ -367,6 +367,36 @@ pub(crate) async fn read_body(
         }
     }
     body.truncate(MAX_ANSWER_BYTES);
+    Ok(body.freeze())
+}
+
+/// A whole answer of at most `max` bytes; a longer one is an error (an
+/// image cut short is no image). The caller bounds the time.
+pub(crate) async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+    what: &str,
+) -> Result<bytes::Bytes, DeliveryError> {
+    let too_large = || {
+        DeliveryError::new(
+            ErrorClass::Permanent,
+            format!("{what}: the answer is larger than {} MB", max >> 20),
+        )
+    };
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| http_outcome::transport_failure(what, &e))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(body.freeze())
 }
 

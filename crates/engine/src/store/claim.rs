@@ -27,6 +27,8 @@ pub(crate) struct Claimed {
     pub max_attempts: u32,
     /// The previous upload was interrupted: ask the destination first.
     pub outcome_unknown: bool,
+    /// The recipe starts with an AI step.
+    pub ai: bool,
 }
 
 /// A generated output on disk.
@@ -46,6 +48,10 @@ pub(crate) struct OutputRow {
 pub(crate) struct Generated {
     pub output: OutputRow,
     pub source_hash: [u8; 32],
+    /// Cancel it when the same content is already queued. Not for an AI
+    /// provider's image: paid for, and new by nature (the item itself was
+    /// checked for duplicates when it was added).
+    pub check_content: bool,
 }
 
 /// The end of one phase of one claimed job.
@@ -295,7 +301,7 @@ fn record_generated(
     tx.prepare_cached("UPDATE items SET source_hash = ?2 WHERE id = ?1")?
         .execute(params![item_id, &generated.source_hash[..]])?;
 
-    let content_key = (!forced).then(|| {
+    let content_key = (!forced && generated.check_content).then(|| {
         let mut h = blake3::Hasher::new();
         h.update(&generated.source_hash);
         h.update(&recipe_snap.to_le_bytes());
@@ -405,7 +411,7 @@ fn claim(
         "SELECT j.id, j.destination_id, j.phase, i.source_path,
                 rs.json, ds.json, j.attempts, j.max_attempts, j.outcome_unknown,
                 o.path, o.file_name, o.mime, o.size, o.width, o.height, o.hash,
-                i.fields, j.upload_steps
+                i.fields, j.upload_steps, j.ai_provider IS NOT NULL
            FROM jobs j
            JOIN items i ON i.id = j.item_id
            JOIN snapshots rs ON rs.id = j.recipe_snap
@@ -540,6 +546,7 @@ fn row_to_claimed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Claimed> {
         attempts: r.get(6)?,
         max_attempts: r.get(7)?,
         outcome_unknown: r.get(8)?,
+        ai: r.get(18)?,
         output,
     })
 }

@@ -22,6 +22,8 @@ pub enum RetryTarget {
 pub(crate) struct Cleaned {
     pub jobs: u64,
     pub output_files: Vec<PathBuf>,
+    /// Jobs that called an AI provider: their saved images go too.
+    pub ai_jobs: Vec<JobId>,
 }
 
 fn current_state(tx: &Transaction<'_>, job: JobId) -> Result<JobState> {
@@ -207,6 +209,13 @@ impl Store {
                 )?
                 .query_map([], |r| r.get::<_, String>(0).map(PathBuf::from))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            let ai_jobs = tx
+                .prepare(
+                    "SELECT j.id FROM jobs j JOIN temp.doomed d ON j.id = d.id
+                      WHERE j.ai_provider IS NOT NULL",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<JobId>>>()?;
             let jobs = tx.execute(
                 "DELETE FROM jobs WHERE id IN (SELECT id FROM temp.doomed)",
                 [],
@@ -224,6 +233,7 @@ impl Store {
             Ok(Cleaned {
                 jobs: jobs as u64,
                 output_files,
+                ai_jobs,
             })
         })
     }

@@ -29,6 +29,14 @@ pub(crate) struct EnqueueBatch<'a> {
     pub destination: &'a DestinationRow,
     pub recipe_json: &'a str,
     pub items: &'a [NewItem],
+    /// The recipe starts with an AI step: its provider and the cost of one
+    /// item's call, frozen for the money shown.
+    pub ai: Option<AiCall<'a>>,
+}
+
+pub(crate) struct AiCall<'a> {
+    pub provider: &'a str,
+    pub cost: f64,
 }
 
 /// A source that is queued or delivered already (same file, same recipe, same
@@ -47,17 +55,26 @@ pub struct Enqueued {
     pub batch_id: Option<BatchId>,
     pub jobs: Vec<JobId>,
     pub duplicates: Vec<Duplicate>,
+    /// For each of `jobs`, its item's position in the batch's items.
+    #[serde(skip)]
+    pub added_items: Vec<usize>,
 }
 
-/// The key that makes a second add of the same file to the same place a
-/// duplicate. The content key (set when the bytes are read) catches copies
-/// under other names. Public so the queue benchmark can write the same rows.
+/// The key that makes a second add of the same item (file and fields) to the
+/// same place a duplicate. The content key (set when the bytes are read)
+/// catches copies under other names. Public so the queue benchmark can write
+/// the same rows.
 pub fn source_key(item: &NewItem, recipe_snap: i64, destination_id: i64) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(item.path.as_os_str().as_encoded_bytes());
     h.update(&[0]);
     h.update(&item.size.to_le_bytes());
     h.update(&item.mtime_ms.to_le_bytes());
+    // Items of one file with other fields (a prompt filled from them, a
+    // different title) are other items.
+    if let Some(fields) = &item.fields {
+        h.update(fields.to_string().as_bytes());
+    }
     h.update(&recipe_snap.to_le_bytes());
     h.update(&destination_id.to_le_bytes());
     *h.finalize().as_bytes()
@@ -89,12 +106,13 @@ impl Store {
             let mut insert_job = tx.prepare_cached(
                 "INSERT INTO jobs (batch_id, item_id, destination_id, recipe_snap, dest_snap,
                                    seq, priority, queue_order, state, phase, max_attempts,
-                                   created_at, source_key, review)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 'pending', 'generate', ?8, ?9, ?10, ?11)",
+                                   created_at, source_key, ai_provider, ai_cost, review)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 'pending', 'generate', ?8, ?9, ?10,
+                         ?11, ?12, ?13)",
             )?;
 
             let mut out = Enqueued::default();
-            for item in batch.items {
+            for (index, item) in batch.items.iter().enumerate() {
                 let key = source_key(item, recipe_snap, batch.destination.id);
                 if !batch.force {
                     let existing = find_duplicate
@@ -134,9 +152,12 @@ impl Store {
                     batch.max_attempts,
                     now,
                     key,
+                    batch.ai.as_ref().map(|a| a.provider),
+                    batch.ai.as_ref().map(|a| a.cost),
                     batch.review
                 ])?;
                 out.jobs.push(tx.last_insert_rowid());
+                out.added_items.push(index);
             }
 
             let added = out.jobs.len() as i64;

@@ -11,6 +11,7 @@ mod claim;
 mod control;
 mod destinations;
 mod enqueue;
+mod providers;
 mod query;
 mod recipes;
 mod review;
@@ -20,8 +21,8 @@ mod snapshots;
 pub(crate) use claim::{ClaimRequest, Claimed, Finished, Generated, OutputRow, Recorded, Turn};
 pub use control::RetryTarget;
 pub(crate) use destinations::DestinationRow;
-pub(crate) use enqueue::EnqueueBatch;
 pub use enqueue::{source_key, Duplicate, NewItem};
+pub(crate) use enqueue::{AiCall, EnqueueBatch, Enqueued};
 
 use crate::error::{Error, Result};
 use crate::model::JobState;
@@ -36,7 +37,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_recipes.sql"),
     include_str!("migrations/0004_upload_steps.sql"),
     include_str!("migrations/0005_database_id.sql"),
-    include_str!("migrations/0006_review.sql"),
+    include_str!("migrations/0006_providers.sql"),
+    include_str!("migrations/0007_review.sql"),
 ];
 
 /// How long a statement waits for another process's write lock before the

@@ -4,8 +4,8 @@
 use super::{state_from_sql, Store};
 use crate::error::Result;
 use crate::model::{
-    BatchView, ErrorClass, HistoryQuery, InFlightJob, JobError, JobId, JobView, Phase, Remote,
-    StateCounts, Status,
+    BatchView, Cost, ErrorClass, HistoryQuery, InFlightJob, JobError, JobId, JobView, Phase,
+    Remote, StateCounts, Status,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::PathBuf;
@@ -130,11 +130,27 @@ impl Store {
                     batches.push(batch);
                 }
             }
+            // AI jobs only (an index holds them): few next to all jobs.
+            let cost = conn
+                .prepare_cached(
+                    "SELECT coalesce(sum(CASE WHEN ai_paid THEN ai_cost END), 0),
+                            coalesce(sum(CASE WHEN NOT ai_paid
+                                          AND state IN ('pending', 'processing', 'paused')
+                                         THEN ai_cost END), 0)
+                       FROM jobs INDEXED BY jobs_ai WHERE ai_provider IS NOT NULL",
+                )?
+                .query_row([], |r| {
+                    Ok(Cost {
+                        spent: r.get(0)?,
+                        to_spend: r.get(1)?,
+                    })
+                })?;
             Ok(Status {
                 counts,
                 queue_paused,
                 in_flight,
                 batches,
+                cost,
             })
         })
     }

@@ -7,6 +7,7 @@
 //! row says it no longer belongs to this run (a user cancelled it, from this
 //! process or another).
 
+mod ai_step;
 mod retry;
 mod tasks;
 
@@ -31,6 +32,10 @@ use tokio_util::sync::CancellationToken;
 pub struct WorkerConfig {
     /// Outputs generated at once (decoding is CPU-bound: one per core).
     pub generate_concurrency: usize,
+    /// Jobs waiting on an AI provider at once, beyond `generate_concurrency`:
+    /// they spend minutes waiting, not computing. Each provider's own
+    /// `max_concurrent` and `requests_per_minute` apply within them.
+    pub ai_concurrency: usize,
     /// Uploads at once, over all destinations.
     pub upload_concurrency: usize,
     /// A job whose generation was under way when the process died this many
@@ -54,6 +59,7 @@ impl Default for WorkerConfig {
             generate_concurrency: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            ai_concurrency: 8,
             upload_concurrency: 3,
             quarantine_after: 3,
             retry: RetryPolicy::default(),
@@ -90,6 +96,8 @@ pub struct Worker {
 /// A job this run is working on.
 struct InFlight {
     phase: Phase,
+    /// Generating through an AI provider.
+    ai: bool,
     destination_id: i64,
     attempts: u32,
     max_attempts: u32,
@@ -109,6 +117,9 @@ pub(crate) struct Failure {
     pub class: ErrorClass,
     pub message: String,
     pub retry_after: Option<Duration>,
+    /// Fewer automatic attempts than the job's (an AI provider's cap: each
+    /// attempt may cost money).
+    pub attempt_cap: Option<u32>,
 }
 
 impl Worker {
@@ -203,6 +214,7 @@ impl Worker {
                         claimed.job_id,
                         InFlight {
                             phase: claimed.phase,
+                            ai: claimed.phase == Phase::Generate && claimed.ai,
                             destination_id: claimed.destination_id,
                             attempts: claimed.attempts,
                             max_attempts: claimed.max_attempts,
@@ -263,14 +275,25 @@ impl Worker {
         in_flight: &HashMap<JobId, InFlight>,
         limits: &HashMap<i64, usize>,
     ) -> ClaimRequest {
-        let mut generating = 0;
+        let (mut generating, mut asking_ai) = (0, 0);
         let mut per_destination: HashMap<i64, usize> = HashMap::new();
         for job in in_flight.values() {
             match job.phase {
+                Phase::Generate if job.ai => asking_ai += 1,
                 Phase::Generate => generating += 1,
                 Phase::Upload => *per_destination.entry(job.destination_id).or_default() += 1,
             }
         }
+        // A claim cannot choose AI jobs or local ones: room for the local
+        // kind, within the room for both.
+        let generate_room = self
+            .config
+            .generate_concurrency
+            .saturating_sub(generating)
+            .min(
+                (self.config.generate_concurrency + self.config.ai_concurrency)
+                    .saturating_sub(generating + asking_ai),
+            );
         let uploading: usize = per_destination.values().sum();
         let destination_room = limits
             .iter()
@@ -280,7 +303,7 @@ impl Worker {
             })
             .collect();
         ClaimRequest {
-            generate: self.config.generate_concurrency.saturating_sub(generating),
+            generate: generate_room,
             upload: self.config.upload_concurrency.saturating_sub(uploading),
             destination_room,
             quarantine_after: self.config.quarantine_after,
@@ -305,12 +328,15 @@ impl Worker {
                 class,
                 message,
                 retry_after,
+                attempt_cap,
             }) => {
                 let now = self.shared.clock.now_ms();
+                let max_attempts =
+                    attempt_cap.map_or(flight.max_attempts, |cap| cap.min(flight.max_attempts));
                 let retry_at = self.config.retry.retry_at(
                     class,
                     flight.attempts,
-                    flight.max_attempts,
+                    max_attempts,
                     retry_after,
                     now,
                     rng,

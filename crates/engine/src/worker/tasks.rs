@@ -1,7 +1,7 @@
 //! The slow part of a job, off the worker loop: generating its output, or
 //! delivering it. Each task ends by sending one [`Outcome`] back to the loop.
 
-use super::{Failure, Outcome};
+use super::{ai_step, Failure, Outcome};
 use crate::destinations::{
     BoxFuture, Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination, Steps,
 };
@@ -9,6 +9,7 @@ use crate::events::Event;
 use crate::model::{ErrorClass, JobId, Phase};
 use crate::pipeline::{Generate, GeneratedImage, SourceItem};
 use crate::preview::DEFAULT_PREVIEW_SIZE;
+use crate::providers::{ProviderLimits, Stage};
 use crate::recipe::Recipe;
 use crate::store::{Claimed, Generated, OutputRow};
 use crate::template::Fields;
@@ -18,17 +19,20 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) struct TaskContext {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     /// The worker run holding the jobs.
     run: i64,
     generator: Arc<dyn Generate>,
     resolver: Arc<dyn ResolveDestination>,
     /// Destinations built from frozen settings, by those settings.
     destinations: Mutex<HashMap<String, Arc<dyn Destination>>>,
+    /// Each AI provider's concurrency and rate, over this run's jobs.
+    pub(super) limits: ProviderLimits,
 }
 
 impl TaskContext {
@@ -44,6 +48,7 @@ impl TaskContext {
             generator,
             resolver,
             destinations: Mutex::new(HashMap::new()),
+            limits: ProviderLimits::default(),
         }
     }
 
@@ -130,11 +135,12 @@ impl Steps for JobSteps {
     }
 }
 
-fn failed(class: ErrorClass, message: impl Into<String>) -> Failure {
+pub(super) fn failed(class: ErrorClass, message: impl Into<String>) -> Failure {
     Failure {
         class,
         message: message.into(),
         retry_after: None,
+        attempt_cap: None,
     }
 }
 
@@ -144,6 +150,7 @@ impl From<DeliveryError> for Failure {
             class: e.class,
             message: e.message,
             retry_after: e.retry_after,
+            attempt_cap: None,
         }
     }
 }
@@ -176,6 +183,7 @@ async fn run(ctx: &Arc<TaskContext>, claimed: Claimed) -> Outcome {
 }
 
 async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Failure> {
+    let started = Instant::now();
     let recipe: Recipe = match serde_json::from_str(&claimed.recipe_json) {
         Ok(recipe) => recipe,
         Err(e) => {
@@ -195,10 +203,29 @@ async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, F
             ))
         }
     };
+    let job = claimed.job_id;
+    let claimed_ai = claimed.ai;
+    // An AI step first: the provider's image, saved, becomes the source of
+    // the recipe's local operations.
+    let (source, recipe) = match recipe.split_ai().map(|(step, rest)| (step.clone(), rest)) {
+        None => (claimed.source.clone(), recipe),
+        Some((step, rest)) => {
+            let stage = ai_step::stage_reporter(ctx, job, started);
+            let image = ai_step::provider_image(
+                ctx,
+                job,
+                &claimed.source,
+                fields.as_ref(),
+                &step,
+                stage.clone(),
+            )
+            .await?;
+            stage(Stage::PostProcessing);
+            (image, rest)
+        }
+    };
     let generator = ctx.generator.clone();
     let outputs = ctx.shared.data.outputs();
-    let job = claimed.job_id;
-    let source = claimed.source.clone();
     let result = tokio::task::spawn_blocking(move || {
         let item = SourceItem {
             path: &source,
@@ -251,6 +278,7 @@ async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, F
             hash,
         },
         source_hash,
+        check_content: !claimed_ai,
     }))
 }
 
@@ -261,11 +289,23 @@ fn write_output(dir: &Path, job: JobId, image: &GeneratedImage) -> Result<PathBu
         .extension()
         .map(|e| e.to_string_lossy().into_owned())
         .unwrap_or_else(|| "img".into());
-    let path = dir.join(format!("{job}.{extension}"));
-    let temp = dir.join(format!(".{job}.part"));
+    write_durably(dir, &format!("{job}.{extension}"), &image.bytes)
+}
+
+/// Writes `name` in `dir` (made if missing) through a temporary file, and
+/// waits for the disk: the file is whole or absent after a crash.
+pub(super) fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Failure> {
+    let path = dir.join(name);
+    let temp = dir.join(format!(".{name}.part"));
     let write = || -> std::io::Result<()> {
+        if !dir.is_dir() {
+            fs::create_dir_all(dir)?;
+            if let Some(parent) = dir.parent() {
+                File::open(parent)?.sync_all()?;
+            }
+        }
         let mut file = File::create(&temp)?;
-        file.write_all(&image.bytes)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&temp, &path)?;
         File::open(dir)?.sync_all()

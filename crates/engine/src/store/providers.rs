@@ -1,0 +1,96 @@
+//! Provider rows (name, kind, non-secret settings), and what the AI jobs
+//! record of their provider calls.
+
+use super::{Durability, Store};
+use crate::error::{Error, Result};
+use crate::model::JobId;
+use crate::providers::{ProviderKind, ProviderSettings, ProviderView};
+use rusqlite::{params, OptionalExtension};
+
+impl Store {
+    pub(crate) fn add_provider(&self, view: &ProviderView, now: i64) -> Result<()> {
+        let settings = serde_json::to_string(&view.settings)
+            .map_err(|e| Error::InvalidSetting(format!("provider {:?}: {e}", view.name)))?;
+        self.write(Durability::Full, |tx| {
+            let inserted = tx.execute(
+                "INSERT INTO providers (name, kind, settings, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO NOTHING",
+                params![view.name, view.kind.as_str(), settings, now],
+            )?;
+            if inserted == 0 {
+                return Err(Error::ProviderExists(view.name.clone()));
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn provider(&self, name: &str) -> Result<Option<ProviderView>> {
+        self.read(|conn| {
+            let row = conn
+                .query_row(
+                    "SELECT name, kind, settings FROM providers WHERE name = ?1",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            row.map(parse_provider).transpose()
+        })
+    }
+
+    pub(crate) fn providers(&self) -> Result<Vec<ProviderView>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT name, kind, settings FROM providers ORDER BY name")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(parse_provider).collect()
+        })
+    }
+
+    /// Removes a provider no unfinished job waits for.
+    pub(crate) fn remove_provider(&self, name: &str) -> Result<()> {
+        self.write(Durability::Full, |tx| {
+            let unfinished: u64 = tx.query_row(
+                "SELECT count(*) FROM jobs INDEXED BY jobs_ai
+                  WHERE ai_provider = ?1 AND state IN ('pending', 'processing', 'paused')",
+                [name],
+                |r| r.get(0),
+            )?;
+            if unfinished > 0 {
+                return Err(Error::ProviderInUse {
+                    name: name.to_string(),
+                    jobs: unfinished,
+                });
+            }
+            if tx.execute("DELETE FROM providers WHERE name = ?1", [name])? == 0 {
+                return Err(Error::UnknownProvider(name.to_string()));
+            }
+            Ok(())
+        })
+    }
+
+    /// The provider's image of `job` is saved: its cost counts as spent.
+    pub(crate) fn mark_ai_paid(&self, job: JobId) -> Result<()> {
+        self.write(Durability::Normal, |tx| {
+            tx.execute("UPDATE jobs SET ai_paid = 1 WHERE id = ?1", params![job])?;
+            Ok(())
+        })
+    }
+}
+
+fn parse_provider((name, kind, settings): (String, String, String)) -> Result<ProviderView> {
+    let corrupt = |message: String| Error::CorruptProvider {
+        name: name.clone(),
+        message,
+    };
+    let kind: ProviderKind = serde_json::from_value(serde_json::Value::String(kind))
+        .map_err(|e| corrupt(e.to_string()))?;
+    let settings: ProviderSettings =
+        serde_json::from_str(&settings).map_err(|e| corrupt(e.to_string()))?;
+    Ok(ProviderView {
+        name,
+        kind,
+        settings,
+    })
+}
