@@ -185,7 +185,7 @@ impl Driver {
             .to_string();
         let app = App { driver: self, id };
         app.wait_for("the window is ready", Duration::from_secs(60), || {
-            app.js("return document.body.dataset.ready === 'true'") == json!(true)
+            app.poll_js("return document.body.dataset.ready === 'true'") == json!(true)
         });
         app
     }
@@ -198,7 +198,7 @@ pub struct App<'d> {
 }
 
 impl App<'_> {
-    fn post(&self, path: &str, body: Value) -> Value {
+    fn post(&self, path: &str, body: Value) -> Result<Value, String> {
         let url = self.driver.url(&format!("/session/{}{}", self.id, path));
         let answer: Value = self
             .driver
@@ -207,16 +207,26 @@ impl App<'_> {
             .json(&body)
             .send()
             .and_then(|r| r.json())
-            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
+            .map_err(|e| format!("WebDriver {path}: {e}"))?;
         if let Some(error) = answer["value"].get("error") {
-            panic!("WebDriver {path}: {error}: {}", answer["value"]["message"]);
+            return Err(format!(
+                "WebDriver {path}: {error}: {}",
+                answer["value"]["message"]
+            ));
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
+    }
+
+    /// Runs a script while the page may be loading: an error is `null`.
+    pub fn poll_js(&self, script: &str) -> Value {
+        self.post("/execute/sync", json!({"script": script, "args": []}))
+            .unwrap_or(Value::Null)
     }
 
     /// Runs a script in the page (a function body; `arguments` are `args`).
     pub fn js_with(&self, script: &str, args: Value) -> Value {
         self.post("/execute/sync", json!({"script": script, "args": args}))
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn js(&self, script: &str) -> Value {
