@@ -14,7 +14,9 @@ desktop() {
   install_missing_apt xvfb xauth webkit2gtk-driver
   command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked
   build_ui
-  cargo bench -p outbox-desktop --bench desktop
+  # The dev profile: the engine and every dependency are optimised there
+  # (Cargo.toml), only the thin shell is not, and the build is the tests' own.
+  cargo bench --profile dev -p outbox-desktop --bench desktop
 }
 if [ "${1:-}" = desktop ]; then
   desktop

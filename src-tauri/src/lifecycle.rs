@@ -192,6 +192,7 @@ mod tests {
             queue_paused: paused,
             in_flight: Vec::new(),
             batches: Vec::new(),
+            cost: Default::default(),
         }
     }
 

@@ -53,8 +53,12 @@ pub fn handle<R: Runtime>(
     let path = request.uri().path().to_owned();
     tauri::async_runtime::spawn(async move {
         // One decode per core, first asked first served: a drop of 1,000
-        // files must not start 1,000 decodes that all finish late.
-        let _turn = decode_slots().acquire().await;
+        // files must not start 1,000 decodes that all finish late. EXIF
+        // thumbnails (a small read, a tiny decode) never wait behind them.
+        let _turn = match route(&path) {
+            Some(Route::Exif(_)) | None => None,
+            Some(_) => decode_slots().acquire().await.ok(),
+        };
         let answer = tauri::async_runtime::spawn_blocking(move || respond(&engine, &path)).await;
         responder.respond(answer.unwrap_or_else(|e| {
             plain(

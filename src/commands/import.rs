@@ -13,6 +13,7 @@ pub fn run(engine: &Engine, args: ImportArgs) -> Result<ExitCode> {
         batch_name: args.batch,
         force: args.force,
         max_attempts: DEFAULT_MAX_ATTEMPTS,
+        review: false,
     };
     // Downloads of images named by URL run on a small runtime.
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,4 +1,4 @@
-//! Desktop figures, in the real app under Xvfb (release build):
+//! Desktop figures, in the real app under Xvfb:
 //!
 //! - drop of one 24 MP JPEG → its preview painted, against the engine's own
 //!   preview time for that file measured in this process (target: + 10 ms);
@@ -7,8 +7,10 @@
 //! - queue panel frame times while 20,000 jobs update and the list scrolls
 //!   (target: 95th percentile under 16 ms).
 //!
-//! Run: `cargo bench -p outbox-desktop --bench desktop` (scripts/bench.sh
-//! desktop). Figures are printed and written to `target/e2e/perf.json`.
+//! Run: `./scripts/bench.sh desktop`, which runs `cargo bench --profile dev
+//! -p outbox-desktop --bench desktop` (the engine and every dependency are
+//! optimised in that profile). Figures are printed and written to
+//! `target/e2e/perf.json`.
 
 mod harness;
 
@@ -158,7 +160,7 @@ fn main() {
         })
         .expect("engine");
         let added = engine
-            .add(&[tiny.clone()], &AddOptions::default())
+            .add(std::slice::from_ref(&tiny), &AddOptions::default())
             .expect("add");
         assert_eq!(added.added.len(), 20_000);
     }

@@ -12,6 +12,7 @@ pub mod byte_cache;
 pub mod clock;
 mod codec;
 pub mod destinations;
+mod durable;
 mod error;
 pub mod events;
 mod geometry;

@@ -3,8 +3,6 @@
 //! as a duplicate) before they are queued like any dropped file.
 
 use crate::error::{Error, Result};
-use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Pasted images above this size are refused.
@@ -28,20 +26,9 @@ pub(crate) fn save(dir: &Path, bytes: &[u8]) -> Result<PathBuf> {
     if path.exists() {
         return Ok(path);
     }
-    let temp = dir.join(format!(".pasted-{}.part", &hash[..12]));
-    let write = || -> std::io::Result<()> {
-        fs::create_dir_all(dir)?;
-        let mut file = File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temp, &path)?;
-        File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&temp);
-        Error::io("save the pasted image in", dir, e)
-    })?;
-    Ok(path)
+    let name = format!("pasted-{}.{extension}", &hash[..12]);
+    crate::durable::write_file(dir, &name, bytes)
+        .map_err(|e| Error::io("save the pasted image in", dir, e))
 }
 
 #[cfg(test)]
@@ -59,7 +46,7 @@ mod tests {
         let second = save(dir.path(), &png).expect("saved");
         assert_eq!(first, second);
         assert_eq!(first.extension().and_then(|e| e.to_str()), Some("png"));
-        assert_eq!(fs::read(&first).expect("read"), png);
+        assert_eq!(std::fs::read(&first).expect("read"), png);
     }
 
     #[test]
@@ -67,6 +54,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let err = save(dir.path(), b"just some words").expect_err("not an image");
         assert!(err.to_string().contains("does not hold an image"), "{err}");
-        assert_eq!(fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path())
+                .map(|d| d.count())
+                .unwrap_or(0),
+            0
+        );
     }
 }

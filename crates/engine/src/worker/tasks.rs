@@ -15,8 +15,6 @@ use crate::store::{Claimed, Generated, OutputRow};
 use crate::template::Fields;
 use crate::Shared;
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -295,23 +293,7 @@ fn write_output(dir: &Path, job: JobId, image: &GeneratedImage) -> Result<PathBu
 /// Writes `name` in `dir` (made if missing) through a temporary file, and
 /// waits for the disk: the file is whole or absent after a crash.
 pub(super) fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Failure> {
-    let path = dir.join(name);
-    let temp = dir.join(format!(".{name}.part"));
-    let write = || -> std::io::Result<()> {
-        if !dir.is_dir() {
-            fs::create_dir_all(dir)?;
-            if let Some(parent) = dir.parent() {
-                File::open(parent)?.sync_all()?;
-            }
-        }
-        let mut file = File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temp, &path)?;
-        File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&temp);
+    crate::durable::write_file(dir, name, bytes).map_err(|e| {
         let class = match e.kind() {
             std::io::ErrorKind::StorageFull
             | std::io::ErrorKind::PermissionDenied
@@ -322,8 +304,7 @@ pub(super) fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<Path
             class,
             format!("cannot save the output in {}: {e}", dir.display()),
         )
-    })?;
-    Ok(path)
+    })
 }
 
 async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Failure> {
