@@ -206,3 +206,30 @@ describe("Notices", () => {
     expect(n.el.children.length).toBe(0);
   });
 });
+
+describe("JobList actions", () => {
+  it("offers what each state allows, and shows a raised priority at once", async () => {
+    const raise = vi.fn();
+    const jobs = [
+      job({ id: 3, state: "pending", priority: 0 }),
+      job({ id: 2, state: "completed", remote: { id: null, url: "https://example.com/a.jpg" } }),
+      job({ id: 1, state: "failed", error: { class: "permanent", message: "HTTP 413: too large" } }),
+    ];
+    const l = new JobList(async () => jobs, { retry: vi.fn(), cancel: vi.fn(), raise, copy: vi.fn(), open: vi.fn() });
+    Object.defineProperty(l.el, "clientHeight", { value: 600 });
+    document.body.append(l.el);
+    l.reload(3);
+    await settle();
+    const row = (id: number) => l.el.querySelector(`.jobrow[data-job="${id}"]`) as HTMLElement;
+    expect(buttonLabels(row(3))).toEqual(["Cancel", "↑"]);
+    expect(buttonLabels(row(2))).toEqual(["Copy", "Open"]);
+    expect(buttonLabels(row(1))).toEqual(["Retry"]);
+    (row(3).querySelectorAll("button")[1] as HTMLButtonElement).click();
+    expect(raise).toHaveBeenCalledWith(jobs[0]);
+    const first = jobs[0];
+    if (first) first.priority = 1;
+    l.changed();
+    await settle();
+    expect(row(3).querySelector(".detail")?.textContent).toContain("priority 1");
+  });
+});

@@ -74,6 +74,11 @@ export class JobList {
     this.schedule();
   }
 
+  /** Shows a change made here (a new priority) without loading the page again. */
+  changed(): void {
+    this.schedule();
+  }
+
   apply(event: EngineEvent, now: number): void {
     if (event.type !== "job_changed" && event.type !== "bytes_sent") return;
     const job = this.byId.get(event.job_id);
@@ -140,7 +145,7 @@ export class JobList {
   /** Rewrites a row only when what it shows changed. */
   private fill(row: Row, job: JobView | null): void {
     const key = job
-      ? `${job.id}|${job.state}|${job.phase}|${job.bytes_sent}|${job.bytes_total}|${job.attempts}|${job.error?.message ?? ""}|${job.remote?.url ?? ""}`
+      ? `${job.id}|${job.state}|${job.phase}|${job.bytes_sent}|${job.bytes_total}|${job.attempts}|${job.priority}|${job.awaiting_review}|${job.error?.message ?? ""}|${job.remote?.url ?? ""}`
       : "";
     if (row.shownKey === key && row.shownJob === job) return;
     row.shownKey = key;
@@ -166,7 +171,7 @@ export class JobList {
       ? job.error.message
       : job.state === "processing" && job.phase === "upload" && job.bytes_total
         ? `${bytes(job.bytes_sent)} of ${bytes(job.bytes_total)}`
-        : `${job.recipe} → ${job.destination}${job.attempts > 1 ? ` · attempt ${job.attempts}` : ""}`;
+        : `${job.recipe} → ${job.destination}${job.priority !== 0 ? ` · priority ${job.priority}` : ""}${job.attempts > 1 ? ` · attempt ${job.attempts}` : ""}`;
     setText(row.detail, detail);
     row.detail.title = detail;
     const buttons: HTMLButtonElement[] = [];

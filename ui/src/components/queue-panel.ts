@@ -43,7 +43,12 @@ export class QueuePanel {
     this.list = new JobList((q) => this.api.history(q), {
       retry: (job) => this.act(async () => this.reportRetry(await this.api.retry([job]))),
       cancel: (job) => this.act(() => this.api.cancel([job])),
-      raise: (job) => this.act(() => this.api.setPriority([job.id], job.priority + 1)),
+      raise: (job) =>
+        this.act(async () => {
+          await this.api.setPriority([job.id], job.priority + 1);
+          job.priority += 1;
+          this.list.changed();
+        }),
       copy: (job) => this.copy(job),
       open: (job) => this.act(() => this.api.openLocation(job)),
     });
