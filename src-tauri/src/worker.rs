@@ -5,6 +5,7 @@
 use crate::settings::Settings;
 use outbox_engine::{Engine, RetryPolicy, WorkerConfig};
 use std::sync::Mutex;
+use std::time::Duration;
 use tauri::async_runtime::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -13,9 +14,13 @@ pub struct WorkerControl {
     running: Mutex<Option<(CancellationToken, JoinHandle<()>)>>,
 }
 
+/// Previews of a drop get the cores first; outputs follow this much later.
+const PREVIEWS_FIRST: Duration = Duration::from_millis(1500);
+
 fn config(settings: &Settings) -> WorkerConfig {
     WorkerConfig {
         upload_concurrency: settings.concurrency as usize,
+        generate_after: PREVIEWS_FIRST,
         retry: RetryPolicy::default(),
         ..WorkerConfig::default()
     }

@@ -764,3 +764,34 @@ async fn outputs_held_for_review_wait_for_accept_and_can_be_made_again() {
     stop.cancel();
     running.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_job_waits_the_configured_time_before_its_output_is_generated() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    let job = bed.add(&bed.images("p", 1), to("out"))[0];
+    let stop = CancellationToken::new();
+    let config = WorkerConfig {
+        generate_after: Duration::from_secs(10),
+        ..fast_worker()
+    };
+    let running = tokio::spawn(
+        bed.engine
+            .worker(config)
+            .with_destinations(Arc::new(AllTo(dest.clone())))
+            .run(stop.clone()),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = bed.job(job);
+    assert_eq!(
+        (waiting.state, waiting.phase),
+        (JobState::Pending, Phase::Generate)
+    );
+    bed.clock.advance(Duration::from_secs(10));
+    wait_for("generation and delivery once the time has passed", || {
+        (bed.job(job).state == JobState::Completed).then_some(())
+    })
+    .await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}

@@ -104,6 +104,8 @@ pub(crate) struct ClaimRequest {
     pub upload: usize,
     pub destination_room: HashMap<i64, usize>,
     pub quarantine_after: u32,
+    /// Jobs queued less than this many milliseconds ago are not generated yet.
+    pub generate_after_ms: i64,
 }
 
 #[derive(Debug, Default)]
@@ -394,7 +396,7 @@ fn claim(
         let full = serde_json::to_string(&full).unwrap_or_else(|_| "[]".into());
         let next = match claim_orphan(tx, run, now, phase, &full, request, turn)? {
             Some(job) => Some(job),
-            None => claim_pending(tx, run, now, phase, &full)?,
+            None => claim_pending(tx, run, now, phase, &full, now - request.generate_after_ms)?,
         };
         let Some((job, destination)) = next else {
             break;
@@ -488,6 +490,7 @@ fn claim_pending(
     now: i64,
     phase: Phase,
     full: &str,
+    queued_before: i64,
 ) -> Result<Option<(JobId, i64)>> {
     check_transition(0, JobState::Pending, JobState::Processing)?;
     Ok(tx
@@ -500,6 +503,7 @@ fn claim_pending(
                    AND (SELECT paused FROM batches WHERE id = j.batch_id) = 0
                    AND j.destination_id NOT IN (SELECT value FROM json_each(?4))
                    AND (?3 = 'generate' OR j.review = 0)
+                   AND (?3 = 'upload' OR j.created_at <= ?5)
                    AND (?3 = 'generate'
                         OR (SELECT sequential FROM batches WHERE id = j.batch_id) = 0
                         OR NOT EXISTS (
@@ -510,9 +514,10 @@ fn claim_pending(
                  LIMIT 1)
               RETURNING id, destination_id",
         )?
-        .query_row(params![run, now, phase.as_str(), full], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            params![run, now, phase.as_str(), full, queued_before],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?)
 }
 

@@ -41,6 +41,10 @@ pub struct WorkerConfig {
     /// A job whose generation was under way when the process died this many
     /// times is failed as quarantined instead of tried again.
     pub quarantine_after: u32,
+    /// How long a newly queued job waits before its output is generated. The
+    /// desktop app sets it so the previews of a drop get the cores first;
+    /// generation is background work.
+    pub generate_after: Duration,
     pub retry: RetryPolicy,
     /// How often to look for work queued by other processes and for jobs
     /// cancelled elsewhere.
@@ -62,6 +66,7 @@ impl Default for WorkerConfig {
             ai_concurrency: 8,
             upload_concurrency: 3,
             quarantine_after: 3,
+            generate_after: Duration::ZERO,
             retry: RetryPolicy::default(),
             poll_interval: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(10),
@@ -307,6 +312,7 @@ impl Worker {
             upload: self.config.upload_concurrency.saturating_sub(uploading),
             destination_room,
             quarantine_after: self.config.quarantine_after,
+            generate_after_ms: self.config.generate_after.as_millis() as i64,
         }
     }
 
