@@ -13,6 +13,7 @@ fn main() {
 fn outbox_commands() -> &'static [&'static str] {
     &[
         "snapshot",
+        "status",
         "subscribe",
         "add_paths",
         "add_pasted",

@@ -1,11 +1,11 @@
 //! Engine events to the webview. The engine already coalesces per job every
-//! 100 ms; the bridge sends at most one message per [`SEND_INTERVAL`], holding
-//! only each job's latest change, so a queue finishing thousands of jobs a
-//! second costs the UI four small messages a second.
+//! 100 ms; the bridge coalesces again, with the engine's own [`Coalescer`],
+//! over [`SEND_INTERVAL`], so a queue finishing thousands of jobs a second
+//! costs the UI four small messages a second.
 
-use outbox_engine::{Engine, Event, JobId};
+use outbox_engine::events::Coalescer;
+use outbox_engine::{Engine, Event};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::time::Duration;
 use tauri::ipc::Channel;
 use tokio::sync::broadcast::error::RecvError;
@@ -21,29 +21,17 @@ pub struct Update {
     pub resync: bool,
 }
 
-/// What is waiting to be sent: the latest event of each kind for each job.
+/// What is waiting to be sent: the engine's own coalescing (latest change
+/// and progress per job), and whether events were lost.
 #[derive(Default)]
 pub struct Pending {
-    queued: Vec<Event>,
-    jobs: HashMap<JobId, Event>,
-    /// Bytes sent, or an AI generation's stage.
-    progress: HashMap<JobId, Event>,
-    counts: Option<Event>,
+    events: Coalescer,
     resync: bool,
 }
 
 impl Pending {
     pub fn push(&mut self, event: Event) {
-        match event {
-            Event::JobChanged { job_id, .. } => {
-                self.jobs.insert(job_id, event);
-            }
-            Event::BytesSent { job_id, .. } | Event::GenerationStage { job_id, .. } => {
-                self.progress.insert(job_id, event);
-            }
-            Event::CountsChanged { .. } => self.counts = Some(event),
-            Event::JobsQueued { .. } => self.queued.push(event),
-        }
+        self.events.push(event);
     }
 
     pub fn lost_some(&mut self) {
@@ -52,22 +40,11 @@ impl Pending {
 
     /// The message to send, if anything happened.
     pub fn take(&mut self) -> Option<Update> {
-        let empty = self.queued.is_empty()
-            && self.jobs.is_empty()
-            && self.progress.is_empty()
-            && self.counts.is_none()
-            && !self.resync;
-        if empty {
+        if self.events.is_empty() && !self.resync {
             return None;
         }
-        let mut events =
-            Vec::with_capacity(self.queued.len() + self.jobs.len() + self.progress.len() + 1);
-        events.append(&mut self.queued);
-        events.extend(self.jobs.drain().map(|(_, e)| e));
-        events.extend(self.progress.drain().map(|(_, e)| e));
-        events.extend(self.counts.take());
         Some(Update {
-            events,
+            events: self.events.drain().collect(),
             resync: std::mem::take(&mut self.resync),
         })
     }
@@ -109,7 +86,7 @@ pub fn forward(engine: Engine, channel: Channel<Update>) -> CancellationToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outbox_engine::{JobState, Phase, StateCounts};
+    use outbox_engine::{JobId, JobState, Phase, StateCounts};
 
     fn changed(job_id: JobId, state: JobState) -> Event {
         Event::JobChanged {

@@ -56,6 +56,12 @@ pub async fn snapshot(state: State<'_, AppState>) -> CommandResult<Snapshot> {
     .await
 }
 
+/// The queue at a glance, for the panel's refresh between snapshots.
+#[tauri::command]
+pub async fn status(state: State<'_, AppState>) -> CommandResult<Status> {
+    blocking(&state, |engine| engine.status()).await
+}
+
 /// Starts sending the queue's changes to `channel` (a reload subscribes again
 /// and the old subscription ends).
 #[tauri::command]
@@ -250,9 +256,9 @@ pub async fn open_location(
         .and_then(|r| r.url)
         .ok_or_else(|| CommandError::Invalid(format!("job {job} has no uploaded location yet")))?;
     let opener = app.opener();
-    if let Some(path) = url.strip_prefix("file://") {
+    if let Some(path) = file_path(&url) {
         opener
-            .reveal_item_in_dir(percent_decode(path))
+            .reveal_item_in_dir(path)
             .map_err(|e| CommandError::Shell(format!("cannot show the file: {e}")))
     } else if url.starts_with("https://") || url.starts_with("http://") {
         opener
@@ -265,29 +271,10 @@ pub async fn open_location(
     }
 }
 
-/// `file://` URLs escape bytes outside the unreserved set as `%XX`.
-fn percent_decode(path: &str) -> PathBuf {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    use std::os::unix::ffi::OsStringExt;
-    PathBuf::from(std::ffi::OsString::from_vec(out))
+/// The file a `file://` URL names (`%XX` escapes decoded); `None` for any
+/// other URL.
+fn file_path(url: &str) -> Option<PathBuf> {
+    url::Url::parse(url).ok()?.to_file_path().ok()
 }
 
 #[tauri::command]
@@ -369,10 +356,10 @@ mod tests {
     #[test]
     fn file_urls_are_decoded_to_their_bytes() {
         assert_eq!(
-            percent_decode("/tmp/a%20b/%C3%A9t%C3%A9.jpg"),
-            PathBuf::from("/tmp/a b/été.jpg")
+            file_path("file:///tmp/a%20b/%C3%A9t%C3%A9.jpg"),
+            Some(PathBuf::from("/tmp/a b/été.jpg"))
         );
-        assert_eq!(percent_decode("/x/100%"), PathBuf::from("/x/100%"));
+        assert_eq!(file_path("file:///x/100%"), Some(PathBuf::from("/x/100%")));
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub fn run() -> anyhow::Result<()> {
         .on_window_event(lifecycle::on_window_event)
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
+            commands::status,
             commands::subscribe,
             commands::add_paths,
             commands::add_pasted,

@@ -47,8 +47,11 @@ pub enum Event {
     },
 }
 
+/// Events waiting for the next delivery: every batch queued, and the latest
+/// change, the latest progress and the latest counts. The bus uses it, and so
+/// can a subscriber that delivers less often (the desktop bridge).
 #[derive(Default)]
-struct Pending {
+pub struct Coalescer {
     queued: Vec<Event>,
     /// Each job's latest progress: bytes sent, or a generation's stage.
     bytes: HashMap<JobId, Event>,
@@ -56,8 +59,31 @@ struct Pending {
     counts: Option<Event>,
 }
 
-impl Pending {
-    fn drain(&mut self) -> impl Iterator<Item = Event> + '_ {
+impl Coalescer {
+    pub fn push(&mut self, event: Event) {
+        match &event {
+            Event::JobsQueued { .. } => self.queued.push(event),
+            Event::BytesSent { job_id, .. } | Event::GenerationStage { job_id, .. } => {
+                self.bytes.insert(*job_id, event);
+            }
+            Event::JobChanged { job_id, .. } => {
+                // A newer state makes older progress moot.
+                self.bytes.remove(job_id);
+                self.jobs.insert(*job_id, event);
+            }
+            Event::CountsChanged { .. } => self.counts = Some(event),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queued.is_empty()
+            && self.bytes.is_empty()
+            && self.jobs.is_empty()
+            && self.counts.is_none()
+    }
+
+    /// Everything waiting, emptied: batches queued, progress, changes, counts.
+    pub fn drain(&mut self) -> impl Iterator<Item = Event> + '_ {
         self.queued
             .drain(..)
             .chain(self.bytes.drain().map(|(_, e)| e))
@@ -67,7 +93,7 @@ impl Pending {
 }
 
 struct Inner {
-    pending: Mutex<Pending>,
+    pending: Mutex<Coalescer>,
     sender: broadcast::Sender<Event>,
     flusher_started: std::sync::Once,
 }
@@ -82,7 +108,7 @@ impl EventBus {
         let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
         EventBus {
             inner: Arc::new(Inner {
-                pending: Mutex::new(Pending::default()),
+                pending: Mutex::new(Coalescer::default()),
                 sender,
                 flusher_started: std::sync::Once::new(),
             }),
@@ -97,19 +123,11 @@ impl EventBus {
         if !self.has_subscribers() {
             return;
         }
-        let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
-        match &event {
-            Event::JobsQueued { .. } => pending.queued.push(event),
-            Event::BytesSent { job_id, .. } | Event::GenerationStage { job_id, .. } => {
-                pending.bytes.insert(*job_id, event);
-            }
-            Event::JobChanged { job_id, .. } => {
-                // A newer state makes older progress moot.
-                pending.bytes.remove(job_id);
-                pending.jobs.insert(*job_id, event);
-            }
-            Event::CountsChanged { .. } => pending.counts = Some(event),
-        }
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event);
     }
 
     /// Delivers what is pending now instead of at the next interval.

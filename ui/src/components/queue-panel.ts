@@ -122,8 +122,8 @@ export class QueuePanel {
     this.statusTimer = window.setTimeout(() => {
       this.statusTimer = null;
       this.api
-        .snapshot()
-        .then((s) => this.show(s.status))
+        .status()
+        .then((s) => this.show(s))
         .catch((e) => this.say(errorMessage(e)));
     }, wait);
   }

@@ -16,6 +16,7 @@ import type {
   RetryResult,
   Settings,
   Snapshot,
+  Status,
   Update,
 } from "./types";
 
@@ -31,6 +32,7 @@ export function errorMessage(e: unknown): string {
 
 export const api = {
   snapshot: () => invoke<Snapshot>("snapshot"),
+  status: () => invoke<Status>("status"),
   subscribe(onUpdate: (u: Update) => void): Promise<void> {
     const channel = new Channel<Update>();
     channel.onmessage = onUpdate;
