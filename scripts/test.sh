@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 
 # The app's end-to-end test drives the real window: a private X server,
-# WebKit's WebDriver, and tauri-driver in front of it.
-install_missing_apt xvfb xauth webkit2gtk-driver
+# WebKit's WebDriver, and tauri-driver in front of it. strace: the storage
+# tests watch the syncs of a commit and kill the worker at one.
+install_missing_apt xvfb xauth webkit2gtk-driver strace
 command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked
 
 # The UI: strict type check, unit tests (Vitest), then the build the app embeds.
@@ -26,6 +27,16 @@ scripts/wordpress-server.sh start "$warm/wp" >/dev/null
 scripts/wordpress-server.sh stop "$warm/wp"
 scripts/s3-server.sh start "$warm/s3" >/dev/null
 scripts/s3-server.sh stop "$warm/s3"
+
+# Untrusted images: the fuzz target over the decode-and-preview path, for a
+# bounded time (OUTBOX_FUZZ_SECONDS, default 120), from the kept corpus. A
+# crash stops the run and leaves its input in fuzz/artifacts/preview/: copy
+# it to fuzz/regressions/preview/, where the engine's tests replay it.
+# cargo fuzz uses nightly-only compiler flags: RUSTC_BOOTSTRAP lets the
+# stable toolchain accept them.
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run preview corpus/preview seeds/preview -- \
+  -max_total_time="${OUTBOX_FUZZ_SECONDS:-120}" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1)
 
 # Credentials live in the OS keychain: the tests get a real Secret Service
 # (gnome-keyring) in a private D-Bus session.

@@ -5,10 +5,16 @@ export function markDrop(): void {
   performance.mark("outbox:drop");
 }
 
-/** Marks a preview as painted: after its `load`, at the next frame's paint. */
+/**
+ * Marks a preview as painted: the frame after its `load` draws it, and a task
+ * queued from that frame's callback runs once the frame is done — right after
+ * the paint, not a whole frame later as a second `requestAnimationFrame` would.
+ */
 export function markPainted(name: string): void {
   requestAnimationFrame(() => {
-    requestAnimationFrame(() => performance.mark(name));
+    const afterPaint = new MessageChannel();
+    afterPaint.port1.onmessage = () => performance.mark(name);
+    afterPaint.port2.postMessage(null);
   });
 }
 

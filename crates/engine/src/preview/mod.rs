@@ -24,6 +24,15 @@ use std::path::Path;
 /// The longest edge of a preview unless asked otherwise.
 pub const DEFAULT_PREVIEW_SIZE: u32 = 512;
 const PREVIEW_QUALITY: u8 = 80;
+/// The formats Outbox reads: the `image` crate's features it is built with.
+pub const FORMATS: [ImageFormat; 6] = [
+    ImageFormat::Jpeg,
+    ImageFormat::Png,
+    ImageFormat::WebP,
+    ImageFormat::Gif,
+    ImageFormat::Bmp,
+    ImageFormat::Tiff,
+];
 /// EXIF thumbnails are at most 64 KB; anything with more pixels is not one.
 const MAX_THUMBNAIL_PIXELS: usize = 1 << 20;
 

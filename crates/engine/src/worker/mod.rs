@@ -8,6 +8,7 @@
 //! process or another).
 
 mod ai_step;
+mod background;
 mod retry;
 mod tasks;
 

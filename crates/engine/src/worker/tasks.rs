@@ -1,7 +1,7 @@
 //! The slow part of a job, off the worker loop: generating its output, or
 //! delivering it. Each task ends by sending one [`Outcome`] back to the loop.
 
-use super::{ai_step, Failure, Outcome};
+use super::{ai_step, background, Failure, Outcome};
 use crate::destinations::{
     BoxFuture, Delivery, DeliveryError, Destination, DestinationSnapshot, ResolveDestination, Steps,
 };
@@ -224,7 +224,7 @@ async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, F
     };
     let generator = ctx.generator.clone();
     let outputs = ctx.shared.data.outputs();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = background::run(move || {
         let item = SourceItem {
             path: &source,
             fields: fields.as_ref(),
@@ -236,10 +236,10 @@ async fn generate(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, F
         Ok::<_, Failure>((image, path))
     })
     .await;
-    let (image, path) = result.map_err(|e| {
+    let (image, path) = result.map_err(|background::Crashed(why)| {
         failed(
             ErrorClass::Permanent,
-            format!("generating the output crashed: {e}"),
+            format!("generating the output crashed: {why}"),
         )
     })??;
     let GeneratedImage {
