@@ -3,8 +3,8 @@
 //! grew (`fuzz/corpus/preview/`) go through the same calls on every test
 //! run, and the seeds, which are valid images, must give a preview.
 
-use outbox_engine::preview::{self, Preview};
 use outbox_engine::pipeline::GenerateError;
+use outbox_engine::preview::{self, Preview};
 use std::path::{Path, PathBuf};
 
 /// What the fuzz target does with one input: its first byte picks the format.
@@ -12,11 +12,17 @@ fn preview_fuzz_input(data: &[u8]) -> Option<Result<Preview, GenerateError>> {
     let (&selector, bytes) = data.split_first()?;
     let format = preview::FORMATS[usize::from(selector) % preview::FORMATS.len()];
     let _ = preview::exif_thumbnail(bytes);
-    Some(preview::preview(bytes, format, preview::DEFAULT_PREVIEW_SIZE))
+    Some(preview::preview(
+        bytes,
+        format,
+        preview::DEFAULT_PREVIEW_SIZE,
+    ))
 }
 
 fn inputs(folder: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz").join(folder);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz")
+        .join(folder);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .map(|entry| entry.expect("a directory entry").path())
