@@ -28,16 +28,6 @@ scripts/wordpress-server.sh stop "$warm/wp"
 scripts/s3-server.sh start "$warm/s3" >/dev/null
 scripts/s3-server.sh stop "$warm/s3"
 
-# Untrusted images: the fuzz target over the decode-and-preview path, for a
-# bounded time (OUTBOX_FUZZ_SECONDS, default 120), from the kept corpus. A
-# crash stops the run and leaves its input in fuzz/artifacts/preview/: copy
-# it to fuzz/regressions/preview/, where the engine's tests replay it.
-# cargo fuzz uses nightly-only compiler flags: RUSTC_BOOTSTRAP lets the
-# stable toolchain accept them.
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run preview corpus/preview seeds/preview -- \
-  -max_total_time="${OUTBOX_FUZZ_SECONDS:-120}" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1)
-
 # Credentials live in the OS keychain: the tests get a real Secret Service
 # (gnome-keyring) in a private D-Bus session.
 scripts/with-keyring.sh cargo test --workspace

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Fuzzes the decode-and-preview path with untrusted bytes for a bounded time
+# (OUTBOX_FUZZ_SECONDS, default 120), from the kept corpus. A crash stops the
+# run and leaves its input in fuzz/artifacts/preview/: copy it to
+# fuzz/regressions/preview/, where the engine's tests replay it.
+# cargo fuzz uses nightly-only compiler flags: RUSTC_BOOTSTRAP lets the
+# stable toolchain accept them (its rust-std ships the ASan runtime).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/install-deps.sh
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+cd fuzz
+RUSTC_BOOTSTRAP=1 cargo fuzz run preview corpus/preview seeds/preview -- \
+  -max_total_time="${OUTBOX_FUZZ_SECONDS:-120}" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1
