@@ -64,6 +64,17 @@ pub enum Command {
     Preview(PreviewArgs),
     /// Run a recipe over files and folders into a folder, without the queue.
     Render(RenderArgs),
+    /// Keep a damaged database under another name and start a fresh one
+    /// (refused while the database is sound).
+    Repair(RepairArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RepairArgs {
+    /// Move the damaged database (and its -wal and -shm) aside to
+    /// `outbox.sqlite3.damaged-<unix-ms>` and start an empty queue.
+    #[arg(long, required = true)]
+    pub fresh_database: bool,
 }
 
 #[derive(Args, Debug)]

@@ -5,10 +5,23 @@ use std::fmt::Write;
 
 /// "what failed: because: because", on one line.
 pub fn error_chain(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = match cause.downcast_ref::<outbox_engine::Error>() {
+            // The command line's own way to start afresh, named.
+            Some(outbox_engine::Error::CorruptDatabase { path, reason }) => format!(
+                "the database {} is damaged or is not an Outbox database ({reason}); it was left untouched: `outbox repair --fresh-database` keeps it as a copy and starts a fresh one",
+                path.display()
+            ),
+            _ => cause.to_string(),
+        };
+        // An error that prints its source already ("cannot open X: why")
+        // is not followed by that source again.
+        if !parts.last().is_some_and(|last| last.ends_with(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }
 
 pub fn duration(ms: u64) -> String {

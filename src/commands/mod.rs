@@ -9,6 +9,7 @@ mod preview;
 mod provider;
 mod recipe;
 mod render;
+mod repair;
 mod run;
 mod status;
 
@@ -22,7 +23,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = cli.data_dir.clone();
     let open = move || {
         Engine::open(EngineOptions {
-            data_dir,
+            data_dir: data_dir.clone(),
             ..EngineOptions::default()
         })
     };
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Clean { older_than } => control::clean(&open()?, older_than),
         Command::Preview(args) => preview::run(&args),
         Command::Render(args) => render::run(&args, open),
+        Command::Repair(args) => repair::run(&args, open),
     }
 }
 

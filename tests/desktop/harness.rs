@@ -114,8 +114,26 @@ impl Home {
 /// tauri-driver, which starts the app for each WebDriver session.
 pub struct Driver {
     port: u16,
+    /// The data folder its apps get: it tells this test's app from others.
+    data: PathBuf,
     _process: Guard,
     http: reqwest::blocking::Client,
+}
+
+impl Drop for Driver {
+    /// SIGTERM first: tauri-driver then stops the WebKitWebDriver it started,
+    /// which a SIGKILL would leave running.
+    fn drop(&mut self) {
+        let child = &mut self._process.0;
+        let asked = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while asked && Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Driver {
@@ -149,6 +167,7 @@ impl Driver {
             .expect("start tauri-driver");
         let driver = Driver {
             port,
+            data: home.data(),
             _process: Guard(process),
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(120))
@@ -262,12 +281,87 @@ impl App<'_> {
         path
     }
 
+    /// The app's process id. tauri-driver starts it through WebKitWebDriver,
+    /// so it is found in /proc: this binary, with this driver's data folder
+    /// (other tests may run the same binary at the same time).
+    pub fn pid(&self) -> u32 {
+        let exe = std::fs::canonicalize(APP).expect("the app binary");
+        let wanted = format!("OUTBOX_DATA_DIR={}", self.driver.data.display());
+        let found: Vec<u32> = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let Ok(link) = std::fs::read_link(format!("/proc/{pid}/exe")) else {
+                    return false;
+                };
+                // A rebuild while the app runs leaves the old file "(deleted)".
+                let link = link.to_string_lossy();
+                let link = link.strip_suffix(" (deleted)").unwrap_or(&link);
+                Path::new(link) == exe
+                    && std::fs::read(format!("/proc/{pid}/environ"))
+                        .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
+                    && !process_gone(*pid)
+            })
+            .collect();
+        match found[..] {
+            [pid] => pid,
+            _ => panic!("expected one app process for {wanted}, found {found:?}"),
+        }
+    }
+
+    /// Kills the app with SIGKILL, as a crash or a power cut would: no
+    /// shutdown at all. Returns once the process is gone; the session is over.
+    pub fn kill(self) {
+        let pid = self.pid();
+        let status = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -KILL {pid}: {status}");
+        wait_gone(pid, Duration::from_secs(10));
+        // The browser is gone; this only lets the drivers forget the session.
+        let url = self.driver.url(&format!("/session/{}", self.id));
+        let _ = self.driver.http.delete(url).send();
+    }
+
+    /// Like [`App::quit`], then waits until the process has exited, so that
+    /// its files can be looked at.
+    pub fn quit_and_wait(self, limit: Duration) {
+        let pid = self.pid();
+        self.quit();
+        wait_gone(pid, limit);
+    }
+
     /// Closes the window and ends the session (the app exits when idle).
     pub fn quit(self) {
         let url = self.driver.url(&format!("/session/{}", self.id));
         let _ = self.driver.http.delete(url).send();
         // Give the app its shutdown before the next launch opens the database.
         std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The process has exited (a zombie waiting for its parent counts: it holds
+/// no files and no locks any more).
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
+fn wait_gone(pid: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !process_gone(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "the app (pid {pid}) did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { DropZone } from "../src/components/drop-zone";
 import { JobList, ROW_HEIGHT } from "../src/components/job-list";
 import { Notices } from "../src/components/notices";
+import { ResultsGrid } from "../src/components/results-grid";
 import { Tile, type TileActions } from "../src/components/tile";
 import type { HistoryQuery, JobView } from "../src/lib/types";
 import { job } from "./fixtures";
@@ -66,6 +67,25 @@ describe("Tile", () => {
     tile.restore(job({ id: 3, source: "/a/b/c.png", state: "completed", phase: "upload", remote: { id: null, url: "file:///out/c.jpg" } }));
     expect(tile.el.querySelector(".name")?.textContent).toBe("c.png");
     expect(buttonLabels(tile.el)).toEqual(["Open"]);
+  });
+});
+
+describe("ResultsGrid", () => {
+  it("keeps a change that arrives while the grid is restored, though the history read predates it", () => {
+    // A relaunch while the worker runs: events flow from the subscription
+    // before the history answer comes back, and that answer can be older.
+    const grid = new ResultsGrid(actions());
+    grid.apply({ type: "job_changed", job_id: 7, state: "completed", phase: "upload", error: null });
+    grid.restore([job({ id: 7, state: "processing", phase: "upload" }), job({ id: 8, state: "pending" })]);
+    const state = (id: number) => grid.el.querySelector<HTMLElement>(`.tile[data-job="${id}"]`)?.dataset.state;
+    expect(state(7)).toBe("completed");
+    expect(state(8)).toBe("pending");
+    // Afterwards changes go to their tile as they come, and nothing more is held.
+    grid.apply({ type: "job_changed", job_id: 8, state: "processing", phase: "generate", error: null });
+    grid.apply({ type: "job_changed", job_id: 99, state: "completed", phase: "upload", error: null });
+    grid.restore([job({ id: 99, batch_id: 2, state: "processing", phase: "upload" })]);
+    expect(state(8)).toBe("processing");
+    expect(state(99)).toBe("processing");
   });
 });
 

@@ -197,6 +197,27 @@ impl Engine {
         self.shared.store.path()
     }
 
+    /// Reads every page of the database (`PRAGMA quick_check`): damage past
+    /// the pages a command happens to read is an `Error::CorruptDatabase`.
+    pub fn check_database(&self) -> Result<()> {
+        let path = self.database_path().to_path_buf();
+        self.shared.store.read(|conn| {
+            let mut check = conn.prepare("PRAGMA quick_check")?;
+            let problems = check
+                .query_map([], |r| r.get::<_, String>(0))?
+                .take(3)
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if problems == ["ok"] {
+                Ok(())
+            } else {
+                Err(Error::CorruptDatabase {
+                    path,
+                    reason: problems.join("; ").replace('\n', " "),
+                })
+            }
+        })
+    }
+
     /// Scans `paths` (files, and folders recursively) and queues the images.
     pub fn add(&self, paths: &[PathBuf], options: &AddOptions) -> Result<AddReport> {
         let scan = scan::scan(paths);

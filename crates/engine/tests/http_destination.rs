@@ -11,6 +11,9 @@ const JOB: i64 = 7;
 #[path = "shared/delivery.rs"]
 mod delivery;
 use delivery::{in_memory, on_disk};
+#[path = "shared/fault_server.rs"]
+mod fault_server;
+use fault_server::{form_parts, json_error, respond, Behaviour, Server};
 #[path = "shared/progress.rs"]
 mod progress;
 use outbox_engine::destinations::{
@@ -19,337 +22,12 @@ use outbox_engine::destinations::{
 };
 use outbox_engine::ErrorClass;
 use progress::Progress;
-use serde_json::json;
-use std::collections::{BTreeMap, VecDeque};
-use std::io;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 
 /// The bearer token of most tests: no error message may ever show it.
 const TOKEN: &str = "s3cret-token-8f2a91";
-
-// ---------------------------------------------------------------- server
-
-/// What the server does with one connection.
-#[derive(Clone, Debug)]
-enum Behaviour {
-    /// Reads the request, then answers.
-    Respond {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: String,
-    },
-    /// Reads the request head only, then resets the connection.
-    ResetBeforeBody,
-    /// Reads the whole request, then resets instead of answering.
-    ResetAfterBody,
-    /// Reads the whole request and never answers.
-    Hang,
-    /// Answers 200 at once, then `body` a few bytes every `pause`.
-    Trickle { body: String, pause: Duration },
-    /// Reads the body 64 KiB every `pause` (a slow uplink), then answers 201.
-    ReadSlowly { pause: Duration },
-    /// Answers 302 to the very path it was asked for.
-    RedirectLoop,
-}
-
-/// One request as the server read it (header names in lower case).
-#[derive(Clone, Debug)]
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A server for one test; it stops with the test's runtime.
-struct Server {
-    url: String,
-    requests: Arc<Mutex<Vec<Request>>>,
-}
-
-impl Server {
-    /// Serves each connection with the next behaviour of `script`; the last
-    /// one repeats (a redirect loop needs that).
-    async fn start(script: Vec<Behaviour>) -> Server {
-        assert!(!script.is_empty());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&requests);
-        tokio::spawn(async move {
-            let mut script = VecDeque::from(script);
-            while let Ok((stream, _)) = listener.accept().await {
-                let behaviour = match script.len() {
-                    1 => script[0].clone(),
-                    _ => script.pop_front().unwrap(),
-                };
-                tokio::spawn(serve(stream, behaviour, Arc::clone(&log)));
-            }
-        });
-        Server { url, requests }
-    }
-
-    fn requests(&self) -> Vec<Request> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    /// The one request the server got.
-    fn only_request(&self) -> Request {
-        let requests = self.requests();
-        let seen: Vec<_> = requests.iter().map(|r| (&r.method, &r.path)).collect();
-        assert_eq!(requests.len(), 1, "{seen:?}");
-        requests.into_iter().next().unwrap()
-    }
-}
-
-/// One connection, one request: every answer says `Connection: close`, so
-/// no test depends on the client's connection pool.
-async fn serve(
-    stream: TcpStream,
-    behaviour: Behaviour,
-    log: Arc<Mutex<Vec<Request>>>,
-) -> io::Result<()> {
-    let mut reader = BufReader::new(stream);
-    let mut request = read_head(&mut reader).await?;
-    if let Behaviour::ResetBeforeBody = behaviour {
-        log.lock().unwrap().push(request);
-        return reset(reader.into_inner());
-    }
-    request.body = match behaviour {
-        Behaviour::ReadSlowly { pause } => read_slowly(&mut reader, &request, pause).await?,
-        _ => read_body(&mut reader, &request).await?,
-    };
-    log.lock().unwrap().push(request.clone());
-    let mut stream = reader.into_inner();
-    let head_only = request.method == "HEAD";
-    let answer = match behaviour {
-        Behaviour::ResetBeforeBody => unreachable!(),
-        Behaviour::ResetAfterBody => return reset(stream),
-        // `stream` stays open as long as this future is pending.
-        Behaviour::Hang => return std::future::pending().await,
-        Behaviour::Respond {
-            status,
-            headers,
-            body,
-        } => response(status, &headers, &body, head_only),
-        Behaviour::RedirectLoop => {
-            let location = [("Location".to_string(), request.path.clone())];
-            response(302, &location, "", head_only)
-        }
-        Behaviour::ReadSlowly { .. } => response(201, &[], "{}", head_only),
-        Behaviour::Trickle { body, pause } => {
-            let answer = response(200, &[], &body, false);
-            let (head, body) = answer.split_at(answer.len() - body.len());
-            stream.write_all(head).await?;
-            for piece in body.chunks(8) {
-                stream.write_all(piece).await?;
-                stream.flush().await?;
-                tokio::time::sleep(pause).await;
-            }
-            return stream.shutdown().await;
-        }
-    };
-    stream.write_all(&answer).await?;
-    stream.shutdown().await
-}
-
-/// A reset (RST), not a polite close: what a crashed proxy looks like.
-fn reset(stream: TcpStream) -> io::Result<()> {
-    stream.set_zero_linger()?;
-    drop(stream);
-    Ok(())
-}
-
-async fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Request> {
-    let mut line = String::new();
-    reader.read_line(&mut line).await?;
-    let mut words = line.split_whitespace().map(str::to_string);
-    let method = words.next().unwrap_or_default();
-    let path = words.next().unwrap_or_default();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).await?;
-        let text = line.trim_end();
-        if text.is_empty() {
-            break;
-        }
-        let (name, value) = text.split_once(':').unwrap_or((text, ""));
-        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
-    }
-    Ok(Request {
-        method,
-        path,
-        headers,
-        body: Vec::new(),
-    })
-}
-
-/// The body by `Content-Length`, or chunk by chunk.
-async fn read_body(reader: &mut BufReader<TcpStream>, request: &Request) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    let chunked = request
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    if chunked {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            reader.read_line(&mut line).await?;
-            let size = line.trim().split(';').next().unwrap_or("");
-            let size = usize::from_str_radix(size, 16)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            if size == 0 {
-                break;
-            }
-            let at = body.len();
-            body.resize(at + size, 0);
-            reader.read_exact(&mut body[at..]).await?;
-            reader.read_line(&mut line).await?; // the CRLF after the data
-        }
-        // Trailers, up to the blank line.
-        loop {
-            line.clear();
-            reader.read_line(&mut line).await?;
-            if line.trim().is_empty() {
-                break;
-            }
-        }
-    } else if let Some(length) = request.header("content-length") {
-        body.resize(length.parse().unwrap(), 0);
-        reader.read_exact(&mut body).await?;
-    }
-    Ok(body)
-}
-
-/// A `Content-Length` body, read in small pieces with pauses between.
-async fn read_slowly(
-    reader: &mut BufReader<TcpStream>,
-    request: &Request,
-    pause: Duration,
-) -> io::Result<Vec<u8>> {
-    let length: usize = request.header("content-length").unwrap().parse().unwrap();
-    let mut body = vec![0; length];
-    for piece in body.chunks_mut(64 << 10) {
-        tokio::time::sleep(pause).await;
-        reader.read_exact(piece).await?;
-    }
-    Ok(body)
-}
-
-fn response(status: u16, headers: &[(String, String)], body: &str, head_only: bool) -> Vec<u8> {
-    let reason = reqwest::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("Whatever");
-    let mut out = format!("HTTP/1.1 {status} {reason}\r\n");
-    for (name, value) in headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    out.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    ));
-    if !head_only {
-        out.push_str(body);
-    }
-    out.into_bytes()
-}
-
-fn respond(status: u16, headers: &[(&str, &str)], body: &str) -> Behaviour {
-    Behaviour::Respond {
-        status,
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        body: body.to_string(),
-    }
-}
-
-/// An error answer the way JSON APIs give one.
-fn json_error(status: u16, message: &str) -> Behaviour {
-    let body = json!({"code": "nope", "message": message}).to_string();
-    respond(status, &[("Content-Type", "application/json")], &body)
-}
-
-// ---------------------------------------------------------------- multipart
-
-/// One part of a `multipart/form-data` body.
-#[derive(Debug)]
-struct Part {
-    name: String,
-    file_name: Option<String>,
-    content_type: Option<String>,
-    data: Vec<u8>,
-}
-
-/// A minimal multipart split: enough for what reqwest writes.
-fn form_parts(request: &Request) -> Vec<Part> {
-    let content_type = request.header("content-type").expect("a content type");
-    assert!(
-        content_type.starts_with("multipart/form-data;"),
-        "{content_type}"
-    );
-    let boundary = content_type.split_once("boundary=").expect("a boundary").1;
-    let delimiter = format!("\r\n--{}", boundary.trim_matches('"')).into_bytes();
-    // A leading CRLF makes the first delimiter look like the others.
-    let body = [b"\r\n".as_slice(), &request.body].concat();
-    let start = find(&body, &delimiter).expect("a first boundary");
-    let mut rest = &body[start + delimiter.len()..];
-    let mut parts = Vec::new();
-    while !rest.starts_with(b"--") {
-        rest = rest.strip_prefix(b"\r\n").expect("CRLF after a boundary");
-        let end = find(rest, &delimiter).expect("a closing boundary");
-        let part = &rest[..end];
-        let head_end = find(part, b"\r\n\r\n").expect("part headers");
-        let head = String::from_utf8(part[..head_end].to_vec()).unwrap();
-        let mut found = Part {
-            name: String::new(),
-            file_name: None,
-            content_type: None,
-            data: part[head_end + 4..].to_vec(),
-        };
-        for line in head.lines() {
-            let (name, value) = line.split_once(':').unwrap();
-            match name.to_ascii_lowercase().as_str() {
-                "content-disposition" => {
-                    found.name = param(value, "name").unwrap_or_default();
-                    found.file_name = param(value, "filename");
-                }
-                "content-type" => found.content_type = Some(value.trim().to_string()),
-                _ => {}
-            }
-        }
-        parts.push(found);
-        rest = &rest[end + delimiter.len()..];
-    }
-    parts
-}
-
-/// `key="value"` from a `Content-Disposition` value.
-fn param(header: &str, key: &str) -> Option<String> {
-    let start = header.find(&format!("; {key}=\""))? + key.len() + 4;
-    let len = header[start..].find('"')?;
-    Some(header[start..start + len].to_string())
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
 
 // ---------------------------------------------------------------- helpers
 
@@ -462,7 +140,7 @@ async fn a_multipart_post_sends_the_file_headers_and_credentials() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_raw_put_fills_the_url_and_repeats_its_idempotency_key() {
+async fn a_raw_put_fills_the_url_and_repeats_its_idempotency_key_per_job() {
     let location = "https://cdn.example/p/1.webp";
     let server = Server::start(vec![respond(201, &[("Location", location)], "")]).await;
     let destination = HttpDestination::new(
@@ -491,17 +169,25 @@ async fn a_raw_put_fills_the_url_and_repeats_its_idempotency_key() {
         ..on_disk(dir.path(), JOB, "été photo.webp", bytes.clone())
     };
 
+    // Another job whose output is byte for byte the same.
+    let twin = Delivery {
+        job_id: 43,
+        mime: "image/webp".into(),
+        ..in_memory(JOB, "été photo.webp", bytes.clone())
+    };
+
     let first = destination.deliver(&d, Arc::new(NoSteps)).await.unwrap();
     // The same output again (from its file, as after a restart).
     let second = destination
         .deliver(&again, Arc::new(NoSteps))
         .await
         .unwrap();
+    destination.deliver(&twin, Arc::new(NoSteps)).await.unwrap();
 
     assert_eq!(first.url.as_deref(), Some(location));
     assert_eq!(second, first);
     let requests = server.requests();
-    assert_eq!(requests.len(), 2);
+    assert_eq!(requests.len(), 3);
     let request = &requests[0];
     let path = format!("/photos/42/{}/%C3%A9t%C3%A9%20photo.webp", d.short_hash());
     assert_eq!(
@@ -513,10 +199,14 @@ async fn a_raw_put_fills_the_url_and_repeats_its_idempotency_key() {
     assert_eq!(request.header("Authorization"), None);
     assert!(request.body == bytes, "the body differs");
     let key = request.header("Idempotency-Key").unwrap();
-    assert_eq!(key, blake3::hash(&bytes).to_hex().as_str());
-    assert_eq!(key.len(), 64);
+    assert_eq!(key, format!("42-{}", blake3::hash(&bytes).to_hex()));
     assert_eq!(requests[1].header("Idempotency-Key"), Some(key));
     assert!(requests[1].body == bytes, "the second body differs");
+    let twin_key = format!("43-{}", blake3::hash(&bytes).to_hex());
+    assert_eq!(
+        requests[2].header("Idempotency-Key"),
+        Some(twin_key.as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

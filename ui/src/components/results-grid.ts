@@ -11,6 +11,10 @@ export class ResultsGrid {
   private readonly list: HTMLElement;
   private readonly empty: HTMLElement;
   private readonly tiles = new Map<JobId, Tile>();
+  /** The latest change of each job without a tile, until the first restore:
+   * a launch subscribes before it reads the history, and that read can
+   * predate changes already received (the worker runs meanwhile). */
+  private held: Map<JobId, EngineEvent> | null = new Map();
 
   constructor(private readonly actions: TileActions) {
     this.list = h("div", { class: "grid", role: "list" });
@@ -41,10 +45,16 @@ export class ResultsGrid {
       .map((j) => j.id);
     this.list.append(this.build(ordered, false));
     this.update(jobs);
+    const held = this.held;
+    this.held = null;
+    for (const event of held?.values() ?? []) this.apply(event);
   }
 
   apply(event: EngineEvent): void {
-    if (event.type === "job_changed") this.tiles.get(event.job_id)?.apply(event);
+    if (event.type !== "job_changed") return;
+    const tile = this.tiles.get(event.job_id);
+    if (tile) tile.apply(event);
+    else this.held?.set(event.job_id, event);
   }
 
   get size(): number {

@@ -2,8 +2,8 @@
 //! template, with configurable headers and a secret (bearer token or API
 //! key header) from the keychain; the result URL comes from the answer's JSON
 //! (a JSON pointer) or a header. An idempotency key header, when configured,
-//! carries the output's content hash, so a resend after an unknown outcome
-//! is recognised by a server that honours it.
+//! carries the job and its output's content hash, so a resend after an
+//! unknown outcome is recognised by a server that honours it.
 
 use super::http_outcome::{failure, transport_failure};
 use super::{
@@ -39,8 +39,8 @@ pub struct HttpSettings {
     /// Where the uploaded file's URL is in the answer.
     #[serde(default)]
     pub result: ResultUrl,
-    /// A header to carry an idempotency key (the content hash), e.g.
-    /// `Idempotency-Key`.
+    /// A header to carry an idempotency key (the job and its content hash,
+    /// see [`idempotency_key`]), e.g. `Idempotency-Key`.
     #[serde(default)]
     pub idempotency_header: Option<String>,
     #[serde(default = "default_timeout")]
@@ -189,7 +189,7 @@ impl HttpDestination {
         let mut headers = self.headers.clone();
         if let Some(name) = &self.settings.idempotency_header {
             // Replaces a configured header of the same name: one key only.
-            headers.insert(header_name(name)?, header_value(name, &hex(&d.hash))?);
+            headers.insert(header_name(name)?, header_value(name, &idempotency_key(d))?);
         }
         let what = format!("uploading to {}", redact(&url));
         let response =
@@ -280,6 +280,13 @@ impl Destination for HttpDestination {
     ) -> BoxFuture<'a, Result<Option<Remote>, DeliveryError>> {
         Box::pin(async { Ok(None) })
     }
+}
+
+/// `JOB-HASH`: the same for every resend of one job, and different for two
+/// jobs whose outputs happen to be byte-identical (the hash alone would have
+/// an honest server keep one upload for both).
+fn idempotency_key(d: &Delivery) -> String {
+    format!("{}-{}", d.job_id, hex(&d.hash))
 }
 
 /// The file was uploaded, but the answer does not say where: permanent,

@@ -93,7 +93,10 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 /// A request that got no usable answer. The body may have reached the
 /// server: the caller's duplicate protection covers that.
 pub(crate) fn transport_failure(what: &str, error: &reqwest::Error) -> DeliveryError {
-    let kind = if error.is_timeout() {
+    let tls = error.is_connect() && is_tls_failure(error);
+    let kind = if tls {
+        "the secure connection (TLS) failed: check the URL's scheme and the server's certificate"
+    } else if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
         "could not connect"
@@ -106,6 +109,10 @@ pub(crate) fn transport_failure(what: &str, error: &reqwest::Error) -> DeliveryE
     };
     let class = if error.is_redirect() || error.is_builder() {
         ErrorClass::Permanent
+    } else if tls {
+        // The same handshake fails the same way until a setting or the
+        // server's certificate changes: trying again only delays saying so.
+        ErrorClass::NeedsUser
     } else {
         ErrorClass::Transient
     };
@@ -123,10 +130,100 @@ pub(crate) fn transport_failure(what: &str, error: &reqwest::Error) -> DeliveryE
     DeliveryError::new(class, message)
 }
 
+/// A TLS handshake that failed (an untrusted certificate, `https://` to a
+/// plain-HTTP port): rustls reports it as an I/O error of kind `InvalidData`,
+/// which the connector wraps in another I/O error (whose `source` skips it).
+fn is_tls_failure(error: &reqwest::Error) -> bool {
+    std::iter::successors(std::error::Error::source(error), |e| e.source()).any(|e| {
+        let mut io = e.downcast_ref::<std::io::Error>();
+        while let Some(inner) = io {
+            if inner.kind() == std::io::ErrorKind::InvalidData {
+                return true;
+            }
+            io = inner.get_ref().and_then(|e| e.downcast_ref::<std::io::Error>());
+        }
+        false
+    })
+}
+
+/// What stands for a secret in a message.
+const REDACTED: &str = "[redacted]";
+
+/// The shortest start of a secret taken out where a message was cut short.
+const MIN_CUT_SECRET_CHARS: usize = 4;
+
+/// Takes a destination's or provider's secrets out of its messages. They
+/// quote what the server answered, and a misbehaving server may echo the
+/// credentials it was sent.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Redactor {
+    /// Every form the secret travels in, longest first.
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    pub(crate) fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        let mut secrets: Vec<String> = secrets
+            .into_iter()
+            .filter(|s| s.chars().count() >= MIN_CUT_SECRET_CHARS)
+            .collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Redactor { secrets }
+    }
+
+    /// `text` without the secrets, nor the start of one where the text was
+    /// cut short (`…`, see [`server_reason`]).
+    pub(crate) fn text(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+        let mut pieces: Vec<String> = out.split('…').map(str::to_string).collect();
+        let last = pieces.len() - 1;
+        for piece in &mut pieces[..last] {
+            let cut = self.secrets.iter().find_map(|secret| {
+                (1..secret.len())
+                    .rev()
+                    .filter(|&n| secret.is_char_boundary(n))
+                    .take_while(|&n| secret[..n].chars().count() >= MIN_CUT_SECRET_CHARS)
+                    .find(|&n| piece.ends_with(&secret[..n]))
+            });
+            if let Some(n) = cut {
+                piece.truncate(piece.len() - n);
+                piece.push_str(REDACTED);
+            }
+        }
+        pieces.join("…")
+    }
+
+    pub(crate) fn error(&self, mut error: DeliveryError) -> DeliveryError {
+        error.message = self.text(&error.message);
+        error
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn secrets_and_their_cut_short_starts_are_taken_out() {
+        let redactor = Redactor::new(["s3cr3t-token-42".to_string(), "abc".to_string()]);
+        assert_eq!(
+            redactor.text("401: you sent Bearer s3cr3t-token-42 (s3cr3t-token-42)"),
+            "401: you sent Bearer [redacted] ([redacted])"
+        );
+        assert_eq!(
+            redactor.text("500: dump Bearer s3cr3t-to… (code)"),
+            "500: dump Bearer [redacted]… (code)"
+        );
+        // Too short to be told from text: left alone.
+        assert_eq!(redactor.text("abc s3c…"), "abc s3c…");
+    }
 
     #[test]
     fn statuses_fall_into_classes() {

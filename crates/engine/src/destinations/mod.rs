@@ -179,22 +179,26 @@ impl ResolveDestination for BuiltinDestinations {
                     HttpAuth::None => None,
                     _ => self.secret(&snapshot.name)?,
                 };
-                Ok(Arc::new(HttpDestination::new(parsed, secret.as_deref())?))
+                let destination = HttpDestination::new(parsed, secret.as_deref())?;
+                Ok(redacted(destination, secret.into_iter().collect()))
             }
             "wordpress" => {
                 let parsed: WordPressSettings = serde_json::from_value(snapshot.settings.clone())
                     .map_err(|e| invalid_settings("WordPress", e))?;
                 let secret = self.secret(&snapshot.name)?;
-                Ok(Arc::new(WordPressDestination::new(
-                    parsed,
-                    secret.as_deref(),
-                )?))
+                let forms = secret
+                    .as_deref()
+                    .map(|p| wordpress::secret_forms(&parsed.user, p))
+                    .unwrap_or_default();
+                let destination = WordPressDestination::new(parsed, secret.as_deref())?;
+                Ok(redacted(destination, forms))
             }
             "s3" | "gcs" | "azure" => {
                 let parsed = object_settings(&snapshot.kind, &snapshot.settings)
                     .map_err(|m| DeliveryError::new(ErrorClass::Permanent, m))?;
                 let secret = self.secret(&snapshot.name)?;
-                Ok(Arc::new(ObjectDestination::new(parsed, secret.as_deref())?))
+                let destination = ObjectDestination::new(parsed, secret.as_deref())?;
+                Ok(redacted(destination, secret.into_iter().collect()))
             }
             other => Err(DeliveryError::new(
                 ErrorClass::Permanent,
@@ -204,6 +208,56 @@ impl ResolveDestination for BuiltinDestinations {
                 ),
             )),
         }
+    }
+}
+
+/// A destination whose messages never carry its secret, in any of the
+/// `forms` it is sent in, even when a server echoes it back.
+fn redacted(destination: impl Destination, forms: Vec<String>) -> Arc<dyn Destination> {
+    Arc::new(Redacted {
+        inner: destination,
+        redactor: http_outcome::Redactor::new(forms),
+    })
+}
+
+struct Redacted<D> {
+    inner: D,
+    redactor: http_outcome::Redactor,
+}
+
+impl<D: Destination> Destination for Redacted<D> {
+    fn deliver<'a>(
+        &'a self,
+        delivery: &'a Delivery,
+        steps: Arc<dyn Steps>,
+    ) -> BoxFuture<'a, Result<Remote, DeliveryError>> {
+        Box::pin(async move {
+            self.inner
+                .deliver(delivery, steps)
+                .await
+                .map_err(|e| self.redactor.error(e))
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        delivery: &'a Delivery,
+    ) -> BoxFuture<'a, Result<Option<Remote>, DeliveryError>> {
+        Box::pin(async move {
+            self.inner
+                .reconcile(delivery)
+                .await
+                .map_err(|e| self.redactor.error(e))
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<String, DeliveryError>> {
+        Box::pin(async move {
+            match self.inner.check().await {
+                Ok(text) => Ok(self.redactor.text(&text)),
+                Err(e) => Err(self.redactor.error(e)),
+            }
+        })
     }
 }
 

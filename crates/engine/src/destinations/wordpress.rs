@@ -692,6 +692,14 @@ fn details_of(d: &Delivery) -> Value {
     details
 }
 
+/// The forms the application password travels in: as typed, without its
+/// spaces (as sent), and inside the `Basic` credentials.
+pub(super) fn secret_forms(user: &str, password: &str) -> Vec<String> {
+    let compact = password.replace(' ', "");
+    let basic = base64(format!("{user}:{compact}").as_bytes());
+    vec![password.to_string(), compact, basic]
+}
+
 fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);

@@ -278,10 +278,45 @@ pub fn build(view: &ProviderView, key: &str) -> Result<Arc<dyn ImageProvider>, P
         )
     })?;
     let client = crate::destinations::http_client()?;
-    Ok(match view.kind {
-        ProviderKind::Openai => Arc::new(openai::OpenAi::new(view, key, client)?),
-        ProviderKind::Gemini => Arc::new(gemini::Gemini::new(view, key, client)?),
-    })
+    let inner: Box<dyn ImageProvider> = match view.kind {
+        ProviderKind::Openai => Box::new(openai::OpenAi::new(view, key, client)?),
+        ProviderKind::Gemini => Box::new(gemini::Gemini::new(view, key, client)?),
+    };
+    Ok(Arc::new(Redacted {
+        inner,
+        redactor: http_outcome::Redactor::new([key.to_string()]),
+    }))
+}
+
+/// A provider whose messages never carry its key, even when a server
+/// echoes it back.
+struct Redacted {
+    inner: Box<dyn ImageProvider>,
+    redactor: http_outcome::Redactor,
+}
+
+impl ImageProvider for Redacted {
+    fn generate<'a>(
+        &'a self,
+        request: ImageRequest<'a>,
+        stage: StageReporter,
+    ) -> BoxFuture<'a, Result<Vec<ProviderImage>, ProviderError>> {
+        Box::pin(async move {
+            self.inner
+                .generate(request, stage)
+                .await
+                .map_err(|e| self.redactor.error(e))
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<String, ProviderError>> {
+        Box::pin(async move {
+            match self.inner.check().await {
+                Ok(text) => Ok(self.redactor.text(&text)),
+                Err(e) => Err(self.redactor.error(e)),
+            }
+        })
+    }
 }
 
 /// A header value from a key; a key with characters no header may carry is

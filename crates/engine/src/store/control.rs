@@ -3,6 +3,7 @@
 //! not allow is refused with an error, never skipped in silence.
 
 use super::claim::front_of_queue;
+use super::enqueue::{LAST_BATCH_ID, LAST_JOB_ID};
 use super::{check_transition, state_from_sql, Durability, Store};
 use crate::error::{Error, Result};
 use crate::model::{BatchId, JobId, JobState};
@@ -48,6 +49,15 @@ fn require_batch(tx: &Transaction<'_>, batch: BatchId) -> Result<()> {
 /// fresh budget of automatic attempts. It resumes at the phase it failed in.
 fn retry_one(tx: &Transaction<'_>, job: JobId, now: i64) -> Result<()> {
     let from = current_state(tx, job)?;
+    // `paused → pending` is a resume and `processing → pending` the worker's
+    // own retry: a user's retry is for failed and cancelled jobs only.
+    if !matches!(from, JobState::Failed | JobState::Cancelled) {
+        return Err(Error::InvalidTransition {
+            job,
+            from,
+            to: JobState::Pending,
+        });
+    }
     check_transition(job, from, JobState::Pending)?;
     // Back in the active set, its duplicate keys must still be its own.
     let existing: Option<JobId> = tx
@@ -216,6 +226,19 @@ impl Store {
                 )?
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<JobId>>>()?;
+            // Ids are never given again (see `next_id`): keep the highest
+            // before their rows may go.
+            for (name, table) in [(LAST_JOB_ID, "jobs"), (LAST_BATCH_ID, "batches")] {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO meta (name, value)
+                         SELECT ?1, coalesce(max(id), 0) FROM {table} WHERE true
+                         ON CONFLICT (name) DO UPDATE
+                            SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))"
+                    ),
+                    [name],
+                )?;
+            }
             let jobs = tx.execute(
                 "DELETE FROM jobs WHERE id IN (SELECT id FROM temp.doomed)",
                 [],

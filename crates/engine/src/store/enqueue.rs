@@ -80,6 +80,21 @@ pub fn source_key(item: &NewItem, recipe_snap: i64, destination_id: i64) -> [u8;
     *h.finalize().as_bytes()
 }
 
+/// The `meta` rows keeping the highest job and batch ids ever given.
+pub(crate) const LAST_JOB_ID: &str = "last_job_id";
+pub(crate) const LAST_BATCH_ID: &str = "last_batch_id";
+
+/// The next id of `table`, above every id it ever gave: SQLite alone would
+/// give a cleaned row's id again (`max(id) + 1`), and a job's id names its
+/// cached previews and outputs, its saved AI images, what a window shows.
+fn next_id(tx: &rusqlite::Transaction<'_>, table: &str, last: &str) -> rusqlite::Result<i64> {
+    tx.prepare_cached(&format!(
+        "SELECT max(coalesce((SELECT max(id) FROM {table}), 0),
+                    coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE name = ?1), 0)) + 1"
+    ))?
+    .query_row([last], |r| r.get(0))
+}
+
 impl Store {
     pub(crate) fn enqueue(&self, batch: &EnqueueBatch<'_>, now: i64) -> Result<Enqueued> {
         self.write(Durability::Full, |tx| {
@@ -90,10 +105,16 @@ impl Store {
                 &batch.destination.snapshot_json(),
             )?;
             tx.prepare_cached(
-                "INSERT INTO batches (name, sequential, created_at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO batches (id, name, sequential, created_at) VALUES (?4, ?1, ?2, ?3)",
             )?
-            .execute(params![batch.name, batch.sequential, now])?;
+            .execute(params![
+                batch.name,
+                batch.sequential,
+                now,
+                next_id(tx, "batches", LAST_BATCH_ID)?
+            ])?;
             let batch_id = tx.last_insert_rowid();
+            let mut job_id = next_id(tx, "jobs", LAST_JOB_ID)?;
 
             let mut find_duplicate = tx.prepare_cached(
                 "SELECT id, state, remote_url FROM jobs WHERE source_key = ?1
@@ -106,9 +127,9 @@ impl Store {
             let mut insert_job = tx.prepare_cached(
                 "INSERT INTO jobs (batch_id, item_id, destination_id, recipe_snap, dest_snap,
                                    seq, priority, queue_order, state, phase, max_attempts,
-                                   created_at, source_key, ai_provider, ai_cost, review)
+                                   created_at, source_key, ai_provider, ai_cost, review, id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 'pending', 'generate', ?8, ?9, ?10,
-                         ?11, ?12, ?13)",
+                         ?11, ?12, ?13, ?14)",
             )?;
 
             let mut out = Enqueued::default();
@@ -154,8 +175,10 @@ impl Store {
                     key,
                     batch.ai.as_ref().map(|a| a.provider),
                     batch.ai.as_ref().map(|a| a.cost),
-                    batch.review
+                    batch.review,
+                    job_id
                 ])?;
+                job_id += 1;
                 out.jobs.push(tx.last_insert_rowid());
                 out.added_items.push(index);
             }

@@ -68,6 +68,7 @@ pub(crate) struct Store {
 
 impl Store {
     pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Store> {
+        check_header(path)?;
         let writer = connect(path, busy_timeout)?;
         migrate(&writer, path)?;
         let reader = connect(path, busy_timeout)?;
@@ -123,6 +124,32 @@ impl Store {
             Error::Sqlite(inner) => self.classify(inner),
             other => other,
         }
+    }
+}
+
+/// A file that is not SQLite's is refused before SQLite opens it: SQLite
+/// would take a `-wal` beside it for an empty log and delete it on close,
+/// and the damaged database is to be kept as it is, with its log.
+fn check_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        // Missing: made by the first connection; unreadable: SQLite says why.
+        Err(_) => return Ok(()),
+    };
+    let mut header = Vec::with_capacity(MAGIC.len());
+    file.by_ref()
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut header)
+        .map_err(|e| Error::io("read the database", path, e))?;
+    if header.is_empty() || header == MAGIC {
+        Ok(())
+    } else {
+        Err(Error::CorruptDatabase {
+            path: path.to_path_buf(),
+            reason: "file is not a database".into(),
+        })
     }
 }
 
@@ -202,11 +229,29 @@ pub(crate) fn classify(e: rusqlite::Error, path: &Path) -> Error {
                 }
             }
             ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied => {
+                // SQLite says "unable to open database file"; the file system
+                // says why (a read-only mount, permissions).
+                let cause = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(path)
+                    .err()
+                    .filter(|e| {
+                        matches!(
+                            e.kind(),
+                            std::io::ErrorKind::ReadOnlyFilesystem
+                                | std::io::ErrorKind::PermissionDenied
+                        )
+                    });
                 return Error::io(
                     "open the database",
                     path,
-                    std::io::Error::other(message.clone().unwrap_or_else(|| failure.to_string())),
-                )
+                    cause.unwrap_or_else(|| {
+                        std::io::Error::other(
+                            message.clone().unwrap_or_else(|| failure.to_string()),
+                        )
+                    }),
+                );
             }
             ErrorCode::DiskFull => {
                 return Error::io(

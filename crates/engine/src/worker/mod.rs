@@ -204,9 +204,12 @@ impl Worker {
                 self.claim_request(&in_flight, &limits)
             };
             let mut claimed_any = false;
+            // One "now" for the claim and for the next due time: a job that
+            // fell due between two readings would be missed by both, and a
+            // worker run until idle would stop with it still waiting.
+            let now = shared.clock.now_ms();
             if !finished.is_empty() || request.generate + request.upload > 0 {
                 let batch = std::mem::take(&mut finished);
-                let now = shared.clock.now_ms();
                 let req = request.clone();
                 let turn = blocking(&shared, move |s| {
                     s.store.record_and_claim(run_id, now, &batch, &req)
@@ -236,7 +239,6 @@ impl Worker {
             let next_due = if claimed_any {
                 None
             } else {
-                let now = shared.clock.now_ms();
                 blocking(&shared, move |s| s.store.next_due(now)).await?
             };
             if self.config.until_idle && in_flight.is_empty() && !claimed_any && next_due.is_none()

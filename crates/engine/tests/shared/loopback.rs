@@ -8,9 +8,14 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+
+#[path = "http_wire.rs"]
+mod http_wire;
+pub use http_wire::Request;
+use http_wire::{form_parts, read_head};
 
 #[derive(Clone, Debug)]
 pub enum Reply {
@@ -54,75 +59,18 @@ impl Reply {
     }
 }
 
-/// One request as read (header names in lower case).
-#[derive(Clone, Debug)]
-pub struct Request {
-    pub method: String,
-    pub path: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    pub at: Instant,
-}
-
 impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("the request body is JSON")
     }
 
     /// The parts of a `multipart/form-data` body, by name: (file name, bytes).
     pub fn multipart(&self) -> HashMap<String, (Option<String>, Vec<u8>)> {
-        let content_type = self.header("content-type").expect("a content type");
-        let boundary = content_type
-            .split("boundary=")
-            .nth(1)
-            .expect("a multipart boundary")
-            .trim_matches('"');
-        let delimiter = format!("--{boundary}");
-        let mut parts = HashMap::new();
-        for chunk in split(&self.body, delimiter.as_bytes()).into_iter().skip(1) {
-            if chunk.starts_with(b"--") {
-                break;
-            }
-            let chunk = chunk.strip_prefix(b"\r\n").unwrap_or(chunk);
-            let end = find(chunk, b"\r\n\r\n").expect("a part head");
-            let head = String::from_utf8_lossy(&chunk[..end]).to_string();
-            let mut data = chunk[end + 4..].to_vec();
-            if data.ends_with(b"\r\n") {
-                data.truncate(data.len() - 2);
-            }
-            let param = |key: &str| {
-                head.split(';')
-                    .map(str::trim)
-                    .find_map(|p| p.strip_prefix(&format!("{key}=")))
-                    .map(|v| v.lines().next().unwrap_or(v).trim_matches('"').to_string())
-            };
-            let name = param("name").expect("a part name");
-            parts.insert(name, (param("filename"), data));
-        }
-        parts
+        form_parts(self)
+            .into_iter()
+            .map(|p| (p.name, (p.file_name, p.data)))
+            .collect()
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn split<'a>(mut body: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
-    let mut out = Vec::new();
-    while let Some(at) = find(body, delimiter) {
-        out.push(&body[..at]);
-        body = &body[at + delimiter.len()..];
-    }
-    out.push(body);
-    out
 }
 
 pub struct Server {
@@ -190,31 +138,7 @@ async fn serve(
     script: Arc<Mutex<VecDeque<Reply>>>,
 ) -> io::Result<()> {
     let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).await?;
-    let mut words = line.split_whitespace().map(str::to_string);
-    let (method, path) = (
-        words.next().unwrap_or_default(),
-        words.next().unwrap_or_default(),
-    );
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).await?;
-        let text = line.trim_end();
-        if text.is_empty() {
-            break;
-        }
-        let (name, value) = text.split_once(':').unwrap_or((text, ""));
-        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let mut request = Request {
-        method,
-        path,
-        headers,
-        body: Vec::new(),
-        at: Instant::now(),
-    };
+    let mut request = read_head(&mut reader).await?;
     // Provider requests are sent with their length: never chunked.
     assert!(
         request.header("transfer-encoding").is_none(),
