@@ -5,10 +5,16 @@
 # fuzz/regressions/preview/, where the engine's tests replay it.
 # cargo fuzz uses nightly-only compiler flags: RUSTC_BOOTSTRAP lets the
 # stable toolchain accept them (its rust-std ships the ASan runtime).
+# The instrumented build (release, ASan, coverage) shares nothing with the
+# test build, and cold it takes longer than the whole suite: its target/
+# lives outside the clone (OUTBOX_FUZZ_TARGET_DIR), kept between runs the
+# way a CI cache keeps it, so a fresh clone rebuilds only Outbox's crates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 cd fuzz
-RUSTC_BOOTSTRAP=1 cargo fuzz run preview corpus/preview seeds/preview -- \
+RUSTC_BOOTSTRAP=1 cargo fuzz run \
+  --target-dir "${OUTBOX_FUZZ_TARGET_DIR:-$HOME/.cache/outbox/fuzz-target}" \
+  preview corpus/preview seeds/preview -- \
   -max_total_time="${OUTBOX_FUZZ_SECONDS:-120}" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1

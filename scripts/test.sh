@@ -31,3 +31,7 @@ scripts/s3-server.sh stop "$warm/s3"
 # Credentials live in the OS keychain: the tests get a real Secret Service
 # (gnome-keyring) in a private D-Bus session.
 scripts/with-keyring.sh cargo test --workspace
+
+# Untrusted images: the fuzzer on the decode-and-preview path for a bounded
+# time (a crash fails the suite and leaves its input in fuzz/artifacts/).
+OUTBOX_FUZZ_SECONDS="${OUTBOX_FUZZ_SECONDS:-120}" scripts/fuzz.sh

@@ -147,18 +147,15 @@ impl Sample {
     }
 }
 
-/// The most the engine's two caches may hold once `delivered` bytes of
+/// The most the engine's output cache may hold once `delivered` bytes of
 /// outputs went out. By design (the product keeps an output's bytes in
-/// memory for preview) every output stays in the output cache and its
-/// preview in the preview cache until their budgets (256 MiB, 64 MiB) are
-/// full; with outputs of about 900 bytes that takes the whole run, so RSS
-/// rises by some 2 KB a job however sound the worker is. A preview is made
-/// at the output's size here, at quality 80 against the output's 90, so
-/// it is never bigger than its output.
+/// memory for its preview and upload) every output stays in the cache until
+/// its budget (256 MiB) is full; with outputs of about 900 bytes that takes
+/// the whole run, so RSS rises by some 1 KB a job however sound the worker
+/// is. The command line keeps no previews (src/commands/mod.rs).
 fn cache_allowance(delivered: u64) -> u64 {
     let budgets = outbox_engine::EngineOptions::default();
     delivered.min(budgets.output_cache_bytes as u64)
-        + delivered.min(budgets.preview_cache_bytes as u64)
 }
 
 fn mb(bytes: u64) -> f64 {

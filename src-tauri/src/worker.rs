@@ -1,13 +1,36 @@
 //! The engine's background worker inside the app: started at launch with the
 //! user's settings, started again when they change, stopped cleanly on quit
-//! (jobs in flight are released, and the next launch resumes them).
+//! (jobs in flight are released, and the next launch resumes them). It runs
+//! on a runtime of its own whose threads have a lower CPU priority, so the
+//! window (the webview's frames, the commands it waits for) wins the cores
+//! from the queue.
 
 use crate::settings::Settings;
+use outbox_engine::worker::lower_this_threads_priority;
 use outbox_engine::{Engine, RetryPolicy, WorkerConfig};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
-use tauri::async_runtime::JoinHandle;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// The queue's runtime: built once, never dropped (a runtime cannot be
+/// dropped from inside another's tasks, where the app's exit runs).
+fn queue_runtime() -> Result<&'static Runtime, &'static str> {
+    static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .thread_name("outbox-queue")
+                // Every thread of it, its blocking pool (SQLite) included.
+                .on_thread_start(lower_this_threads_priority)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(String::as_str)
+}
 
 #[derive(Default)]
 pub struct WorkerControl {
@@ -32,7 +55,14 @@ impl WorkerControl {
         self.stop().await;
         let stop = CancellationToken::new();
         let worker = engine.worker(config(settings));
-        let handle = tauri::async_runtime::spawn({
+        let runtime = match queue_runtime() {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                tracing::error!("cannot start the queue's threads: {e}");
+                return;
+            }
+        };
+        let handle = runtime.spawn({
             let stop = stop.clone();
             async move {
                 match worker.run(stop).await {

@@ -24,6 +24,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let open = move || {
         Engine::open(EngineOptions {
             data_dir: data_dir.clone(),
+            // No window shows previews here: a headless run keeps none.
+            preview_cache_bytes: 0,
             ..EngineOptions::default()
         })
     };

@@ -140,7 +140,9 @@ fn is_tls_failure(error: &reqwest::Error) -> bool {
             if inner.kind() == std::io::ErrorKind::InvalidData {
                 return true;
             }
-            io = inner.get_ref().and_then(|e| e.downcast_ref::<std::io::Error>());
+            io = inner
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<std::io::Error>());
         }
         false
     })

@@ -44,8 +44,11 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
+/// Lowers the calling thread's CPU priority to the queue's (nice +10 on
+/// Linux; elsewhere nothing): for the threads of a runtime that only works
+/// the queue, beside a window that must stay smooth.
 #[cfg(target_os = "linux")]
-fn lower_this_threads_priority() {
+pub fn lower_this_threads_priority() {
     // On Linux the nice value belongs to the thread: this one only.
     // SAFETY: gettid and setpriority take plain integers and touch no memory.
     let done = unsafe {
@@ -61,7 +64,7 @@ fn lower_this_threads_priority() {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_this_threads_priority() {}
+pub fn lower_this_threads_priority() {}
 
 #[cfg(test)]
 mod tests {

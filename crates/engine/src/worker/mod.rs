@@ -9,6 +9,7 @@
 
 mod ai_step;
 mod background;
+pub use background::lower_this_threads_priority;
 mod retry;
 mod tasks;
 
