@@ -9,9 +9,12 @@ fn main() {
     .expect("tauri-build failed (is ui/dist built? run `npm --prefix ui run build`)");
 }
 
-/// Every `#[tauri::command]` in src/commands.rs.
+/// Every `#[tauri::command]` in src/commands.rs and src/damaged.rs.
 fn outbox_commands() -> &'static [&'static str] {
     &[
+        "damaged_database",
+        "start_fresh_database",
+        "quit",
         "snapshot",
         "status",
         "subscribe",

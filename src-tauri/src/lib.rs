@@ -5,6 +5,7 @@
 
 mod bridge;
 mod commands;
+mod damaged;
 mod error;
 mod lifecycle;
 mod preview_scheme;
@@ -12,10 +13,11 @@ mod settings;
 mod state;
 mod worker;
 
+use damaged::{DamagedDatabase, DamagedState};
 use outbox_engine::{Engine, EngineOptions};
 use state::AppState;
 use std::sync::Mutex;
-use tauri::{Manager, RunEvent};
+use tauri::{AppHandle, Manager, RunEvent};
 
 /// Starts the app; returns when it quits.
 pub fn run() -> anyhow::Result<()> {
@@ -28,9 +30,16 @@ pub fn run() -> anyhow::Result<()> {
         .init();
 
     // The data folder: OUTBOX_DATA_DIR, else the XDG data folder (shared
-    // with the command line).
-    let engine = Engine::open(EngineOptions::default())?;
-    tracing::info!(data = %engine.data_dir().display(), "Outbox starting");
+    // with the command line). A damaged database is the user's to decide on
+    // (see `damaged`); any other failure to open it stops the launch.
+    let (engine, damaged) = match Engine::open(EngineOptions::default()) {
+        Ok(engine) => (Some(engine), None),
+        Err(outbox_engine::Error::CorruptDatabase { path, reason }) => {
+            tracing::error!(path = %path.display(), "the database is damaged: {reason}");
+            (None, Some(DamagedDatabase { path, reason }))
+        }
+        Err(e) => return Err(e.into()),
+    };
 
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_store::Builder::new().build())
@@ -38,26 +47,18 @@ pub fn run() -> anyhow::Result<()> {
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
         .register_asynchronous_uri_scheme_protocol(preview_scheme::SCHEME, preview_scheme::handle)
+        .manage(DamagedState(Mutex::new(damaged)))
         .setup(move |app| {
-            let handle = app.handle().clone();
-            let settings = settings::load(&handle, engine.data_dir());
-            app.manage(AppState {
-                engine: engine.clone(),
-                worker: worker::WorkerControl::default(),
-                settings: Mutex::new(settings.clone()),
-                subscription: Mutex::new(None),
-            });
-            // Pending work (from this or an earlier launch) resumes now.
-            let state = handle.state::<AppState>();
-            tauri::async_runtime::block_on(state.worker.restart(&engine, &settings));
-            if let Err(e) = lifecycle::create_tray(&handle) {
-                tracing::warn!("no tray icon (closing the window will quit): {e}");
+            if let Some(engine) = engine {
+                tauri::async_runtime::block_on(start(app.handle(), engine));
             }
-            lifecycle::watch(handle, engine.clone());
             Ok(())
         })
         .on_window_event(lifecycle::on_window_event)
         .invoke_handler(tauri::generate_handler![
+            damaged::damaged_database,
+            damaged::start_fresh_database,
+            damaged::quit,
             commands::snapshot,
             commands::status,
             commands::subscribe,
@@ -92,10 +93,32 @@ pub fn run() -> anyhow::Result<()> {
         if let RunEvent::Exit = event {
             // Running jobs get the worker's grace period, then are released
             // for the next launch; nothing is lost either way.
-            let state = app.state::<AppState>();
-            tauri::async_runtime::block_on(state.worker.stop());
-            state.engine.flush_events();
+            if let Some(state) = app.try_state::<AppState>() {
+                tauri::async_runtime::block_on(state.worker.stop());
+                state.engine.flush_events();
+            }
         }
     });
     Ok(())
+}
+
+/// The app on an open engine: settings, the worker (pending work from this
+/// or an earlier launch resumes now), the tray, batch notifications.
+async fn start(app: &AppHandle, engine: Engine) {
+    tracing::info!(data = %engine.data_dir().display(), "Outbox starting");
+    let settings = settings::load(app, engine.data_dir());
+    app.manage(AppState {
+        engine: engine.clone(),
+        worker: worker::WorkerControl::default(),
+        settings: Mutex::new(settings.clone()),
+        subscription: Mutex::new(None),
+    });
+    app.state::<AppState>()
+        .worker
+        .restart(&engine, &settings)
+        .await;
+    if let Err(e) = lifecycle::create_tray(app) {
+        tracing::warn!("no tray icon (closing the window will quit): {e}");
+    }
+    lifecycle::watch(app.clone(), engine);
 }

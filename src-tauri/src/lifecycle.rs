@@ -100,7 +100,11 @@ pub fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &WindowEven
     let WindowEvent::CloseRequested { api, .. } = event else {
         return;
     };
-    let engine = &window.state::<AppState>().engine;
+    // No engine yet (a damaged database waiting for the user): just close.
+    let Some(state) = window.try_state::<AppState>() else {
+        return;
+    };
+    let engine = &state.engine;
     match engine.status() {
         Ok(status) if has_work(&status) => {
             api.prevent_close();

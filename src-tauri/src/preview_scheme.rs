@@ -49,7 +49,14 @@ pub fn handle<R: Runtime>(
     request: Request<Vec<u8>>,
     responder: UriSchemeResponder,
 ) {
-    let engine = ctx.app_handle().state::<AppState>().engine.clone();
+    let Some(state) = ctx.app_handle().try_state::<AppState>() else {
+        responder.respond(plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the queue is not open",
+        ));
+        return;
+    };
+    let engine = state.engine.clone();
     let path = request.uri().path().to_owned();
     tauri::async_runtime::spawn(async move {
         // One decode per core, first asked first served: a drop of 1,000

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -513,4 +513,137 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+// ------------------------------------------------ delivered exactly once
+
+/// The delivered names expected for these sources: `stem.jpg`.
+pub fn expected_names(sources: &[PathBuf]) -> BTreeSet<String> {
+    sources
+        .iter()
+        .map(|p| format!("{}.jpg", p.file_stem().unwrap().to_string_lossy()))
+        .collect()
+}
+
+/// What a folder destination holds, by file name, once no partial file is
+/// left in it.
+pub fn folder_contents(out: &Path) -> Vec<(String, Vec<u8>)> {
+    let names = file_names(out);
+    let partial: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with(".outbox-") || n.ends_with(".part"))
+        .collect();
+    assert!(
+        partial.is_empty(),
+        "partial files in the destination: {partial:?}"
+    );
+    names
+        .into_iter()
+        .map(|name| {
+            let bytes = std::fs::read(out.join(&name)).expect("read a delivered file");
+            (name, bytes)
+        })
+        .collect()
+}
+
+/// Everything that must hold once every item has been delivered, whatever
+/// the destination: `delivered` is each copy it holds (file name, bytes), so
+/// a duplicate shows as a second copy or as an unexpected name. Returns the
+/// jobs' result URLs (one per job, all distinct).
+pub fn check_delivered_exactly_once(
+    ob: &Outbox,
+    delivered: &[(String, Vec<u8>)],
+    sources: &[PathBuf],
+) -> BTreeSet<String> {
+    let n = sources.len() as u64;
+    let mut copies: BTreeMap<&str, usize> = BTreeMap::new();
+    for (name, _) in delivered {
+        *copies.entry(name).or_default() += 1;
+    }
+    let expected = expected_names(sources);
+    let extra: Vec<&str> = copies
+        .keys()
+        .copied()
+        .filter(|name| !expected.contains(*name))
+        .collect();
+    let twice: Vec<(&str, usize)> = copies
+        .iter()
+        .filter(|(_, &count)| count > 1)
+        .map(|(name, &count)| (*name, count))
+        .collect();
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|name| !copies.contains_key(name.as_str()))
+        .collect();
+    if !(extra.is_empty() && twice.is_empty() && missing.is_empty()) {
+        // Say what became of the jobs of the missing items.
+        let jobs: Vec<Value> = ob
+            .history()
+            .into_iter()
+            .filter(|j| {
+                let stem = Path::new(j["source"].as_str().unwrap_or(""))
+                    .file_stem()
+                    .map(|s| format!("{}.jpg", s.to_string_lossy()))
+                    .unwrap_or_default();
+                missing.contains(&&stem)
+            })
+            .collect();
+        panic!(
+            "destination holds {} copies for {n} items; extra (duplicates?) {extra:?}; delivered more than once {twice:?}; missing {missing:?}\njobs of the missing items: {jobs:#?}\ncounts: {:?}",
+            delivered.len(),
+            ob.counts()
+        );
+    }
+    for (name, bytes) in delivered {
+        // Whole: a cut-off JPEG has no end marker and does not decode.
+        assert_eq!(
+            image::guess_format(bytes).ok(),
+            Some(image::ImageFormat::Jpeg),
+            "{name}"
+        );
+        let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
+            .unwrap_or_else(|e| panic!("{name} does not decode: {e}"));
+        assert_eq!((img.width(), img.height()), (32, 32), "{name}");
+    }
+    let leftovers = part_files(&ob.data);
+    assert!(leftovers.is_empty(), "partial outputs: {leftovers:?}");
+
+    let counts = ob.counts();
+    assert_eq!(counts["completed"], n, "{counts:?}");
+    assert_eq!(counts["failed"], 0, "{counts:?}");
+    assert_eq!(counts["total"], n, "{counts:?}");
+
+    let jobs = ob.history();
+    assert_eq!(jobs.len() as u64, n);
+    let mut urls = BTreeSet::new();
+    for job in &jobs {
+        assert_eq!(job["state"], "completed", "{job:#}");
+        let attempts = job["attempts"].as_u64().unwrap();
+        let max = job["max_attempts"].as_u64().unwrap();
+        assert!(
+            (1..=max).contains(&attempts),
+            "attempts {attempts}/{max}: {job:#}"
+        );
+        let url = job["remote"]["url"]
+            .as_str()
+            .expect("a delivered job has a url");
+        assert!(urls.insert(url.to_string()), "two jobs delivered to {url}");
+    }
+
+    let db = rusqlite::Connection::open(ob.db_path()).unwrap();
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    // The counters kept by triggers agree with the rows.
+    let (rows, counted): (i64, i64) = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM jobs WHERE state = 'completed'),
+                    (SELECT n FROM state_counts WHERE state = 'completed')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(rows, counted, "state_counts drifted from the jobs table");
+    urls
 }

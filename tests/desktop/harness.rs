@@ -188,6 +188,14 @@ impl Driver {
 
     /// Launches the app and waits for its window to be ready.
     pub fn launch(&self) -> App<'_> {
+        self.launch_until(
+            "the window is ready",
+            "return document.body.dataset.ready === 'true'",
+        )
+    }
+
+    /// Launches the app and waits until `script` returns true in its page.
+    pub fn launch_until(&self, what: &str, script: &str) -> App<'_> {
         let answer: Value = self
             .http
             .post(self.url("/session"))
@@ -203,8 +211,8 @@ impl Driver {
             .unwrap_or_else(|| panic!("no session: {answer}"))
             .to_string();
         let app = App { driver: self, id };
-        app.wait_for("the window is ready", Duration::from_secs(60), || {
-            app.poll_js("return document.body.dataset.ready === 'true'") == json!(true)
+        app.wait_for(what, Duration::from_secs(60), || {
+            app.poll_js(script) == json!(true)
         });
         app
     }
@@ -263,6 +271,15 @@ impl App<'_> {
 
     /// Saves a screenshot as `target/e2e/NAME.png` for a person to look at.
     pub fn screenshot(&self, name: &str) -> PathBuf {
+        // WebKit takes it at the page's next presentation update, which a
+        // page with nothing changing never has: a near-invisible dot, put in
+        // and taken out again, gives it one.
+        self.js(
+            "const dot = document.createElement('div');
+             dot.style.cssText = 'position:fixed;left:0;top:0;width:1px;height:1px;opacity:0.01;pointer-events:none';
+             document.body.append(dot);
+             setTimeout(() => dot.remove(), 500);",
+        );
         let url = self.driver.url(&format!("/session/{}/screenshot", self.id));
         let answer: Value = self
             .driver

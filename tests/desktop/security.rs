@@ -38,6 +38,7 @@ struct Project {
     capabilities: Vec<(String, String)>,
     build_rs: String,
     lib_rs: String,
+    /// Every src-tauri/src/*.rs, one after the other.
     commands_rs: String,
     /// ui/src/**/*.ts (tests are elsewhere): (path under ui/, text).
     ui: Vec<(String, String)>,
@@ -93,7 +94,15 @@ impl Project {
             capabilities: named(caps, &shell),
             build_rs: read(&shell.join("build.rs")),
             lib_rs: read(&shell.join("src/lib.rs")),
-            commands_rs: read(&shell.join("src/commands.rs")),
+            commands_rs: {
+                let mut sources = Vec::new();
+                files(&shell.join("src"), ".rs", &mut sources);
+                sources
+                    .iter()
+                    .map(|p| read(p))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
             ui: named(ts, &ui),
             pages: named(vec![ui.join("index.html"), built], &root),
         }
@@ -287,7 +296,7 @@ fn command_problems(p: &Project) -> Vec<String> {
         .and_then(|(_, rest)| rest.split_once(']'))
         .map(|(list, _)| {
             list.split(',')
-                .map(|c| c.trim().trim_start_matches("commands::").to_string())
+                .map(|c| c.trim().rsplit("::").next().unwrap_or("").to_string())
                 .filter(|c| !c.is_empty())
                 .collect()
         })
@@ -313,7 +322,7 @@ fn command_problems(p: &Project) -> Vec<String> {
         problems.push(format!("the UI invokes {c}, which the shell does not have"));
     }
     if marked.is_empty() {
-        problems.push("no #[tauri::command] found in src-tauri/src/commands.rs".into());
+        problems.push("no #[tauri::command] found in src-tauri/src/".into());
     }
     problems
 }

@@ -3,6 +3,7 @@
 
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { open } from "@tauri-apps/plugin-dialog";
+import { DamagedDatabasePanel } from "./components/damaged-database";
 import { DropZone, type DragDropEvent } from "./components/drop-zone";
 import { Notices } from "./components/notices";
 import { QueuePanel } from "./components/queue-panel";
@@ -97,9 +98,30 @@ async function restoreStatus(): Promise<void> {
   queue.show(snapshot.status);
 }
 
+/** Resolves once the queue's database is open: at once, or after the user
+ * agreed to replace a damaged one (a notice then says where the copy is). */
+async function databaseOpen(app: HTMLElement): Promise<void> {
+  const damaged = await api.damagedDatabase();
+  if (!damaged) return;
+  await new Promise<void>((resolve) => {
+    const panel = new DamagedDatabasePanel(
+      damaged,
+      { startFresh: api.startFreshDatabase, quit: api.quit },
+      (kept) => {
+        panel.el.remove();
+        notices.say(`The damaged database is kept as ${kept}; this is a fresh, empty queue.`);
+        resolve();
+      },
+    );
+    app.append(panel.el);
+    panel.focus();
+  });
+}
+
 async function start(): Promise<void> {
   const app = document.getElementById("app");
   if (!app) return;
+  await databaseOpen(app);
   app.append(
     h(
       "header",

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
+import { DamagedDatabasePanel } from "../src/components/damaged-database";
 import { DropZone } from "../src/components/drop-zone";
 import { JobList, ROW_HEIGHT } from "../src/components/job-list";
 import { Notices } from "../src/components/notices";
@@ -251,5 +252,48 @@ describe("JobList actions", () => {
     l.changed();
     await settle();
     expect(row(3).querySelector(".detail")?.textContent).toContain("priority 1");
+  });
+});
+
+describe("DamagedDatabasePanel", () => {
+  const damaged = { path: "/data/outbox.sqlite3", reason: "file is not a database" };
+  const buttons = (panel: DamagedDatabasePanel) => Array.from(panel.el.querySelectorAll("button"));
+
+  it("says what is damaged and why, and changes nothing until asked", () => {
+    const actions = { startFresh: vi.fn(() => Promise.resolve("/data/kept")), quit: vi.fn(() => Promise.resolve()) };
+    const panel = new DamagedDatabasePanel(damaged, actions, vi.fn());
+    expect(panel.el.querySelector(".path")?.textContent).toBe("/data/outbox.sqlite3");
+    expect(panel.el.textContent).toContain("file is not a database");
+    expect(buttonLabels(panel.el)).toEqual(["Keep a copy and start afresh", "Quit"]);
+    expect(actions.startFresh).not.toHaveBeenCalled();
+    buttons(panel)[1]?.click();
+    expect(actions.quit).toHaveBeenCalledOnce();
+    expect(actions.startFresh).not.toHaveBeenCalled();
+  });
+
+  it("starts afresh when the user agrees and hands on where the copy is", async () => {
+    const onFresh = vi.fn();
+    const actions = { startFresh: vi.fn(() => Promise.resolve("/data/kept")), quit: vi.fn(() => Promise.resolve()) };
+    const panel = new DamagedDatabasePanel(damaged, actions, onFresh);
+    buttons(panel)[0]?.click();
+    expect(buttons(panel).every((b) => b.disabled)).toBe(true);
+    await settle();
+    expect(onFresh).toHaveBeenCalledWith("/data/kept");
+  });
+
+  it("shows why starting afresh failed and lets the user choose again", async () => {
+    const onFresh = vi.fn();
+    const actions = {
+      startFresh: vi.fn(() => Promise.reject({ kind: "engine", message: "cannot move it aside: read-only file system" })),
+      quit: vi.fn(() => Promise.resolve()),
+    };
+    const panel = new DamagedDatabasePanel(damaged, actions, onFresh);
+    buttons(panel)[0]?.click();
+    await settle();
+    const error = panel.el.querySelector<HTMLElement>(".error");
+    expect(error?.hidden).toBe(false);
+    expect(error?.textContent).toBe("cannot move it aside: read-only file system");
+    expect(buttons(panel).some((b) => b.disabled)).toBe(false);
+    expect(onFresh).not.toHaveBeenCalled();
   });
 });

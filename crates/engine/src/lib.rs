@@ -11,6 +11,7 @@
 pub mod byte_cache;
 pub mod clock;
 mod codec;
+pub mod damaged;
 pub mod destinations;
 mod durable;
 mod error;

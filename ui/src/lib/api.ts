@@ -1,12 +1,13 @@
-// Typed wrappers of the shell's commands (src-tauri/src/commands.rs). The only
-// module that calls `invoke`; components take these functions, so tests can
-// hand them fakes.
+// Typed wrappers of the shell's commands (src-tauri/src/commands.rs and
+// damaged.rs). The only module that calls `invoke`; components take these
+// functions, so tests can hand them fakes.
 
 import { Channel, invoke } from "@tauri-apps/api/core";
 import type {
   AddReport,
   BatchId,
   CommandError,
+  DamagedDatabase,
   DestinationView,
   HistoryQuery,
   ImportReport,
@@ -31,6 +32,9 @@ export function errorMessage(e: unknown): string {
 }
 
 export const api = {
+  damagedDatabase: () => invoke<DamagedDatabase | null>("damaged_database"),
+  startFreshDatabase: () => invoke<string>("start_fresh_database"),
+  quit: () => invoke<void>("quit"),
   snapshot: () => invoke<Snapshot>("snapshot"),
   status: () => invoke<Status>("status"),
   subscribe(onUpdate: (u: Update) => void): Promise<void> {

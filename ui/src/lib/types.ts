@@ -116,6 +116,12 @@ export interface RecipeView {
   builtin: boolean;
 }
 
+/** A queue database that could not be read at launch. */
+export interface DamagedDatabase {
+  path: string;
+  reason: string;
+}
+
 export interface Snapshot {
   status: Status;
   settings: Settings;

@@ -1,0 +1,64 @@
+//! A damaged queue database at launch: the window says so, with the reason,
+//! and the database is replaced only when the user agrees (it is kept beside
+//! the fresh one). Until then the app has no engine and the window asks
+//! nothing else of it.
+
+use crate::error::{CommandError, CommandResult};
+use outbox_engine::{Engine, EngineOptions};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use tauri::{AppHandle, State};
+
+/// What the window shows about the damage.
+#[derive(Clone, Debug, Serialize)]
+pub struct DamagedDatabase {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The damage found at launch, until the user has the database replaced.
+#[derive(Default)]
+pub struct DamagedState(pub Mutex<Option<DamagedDatabase>>);
+
+impl DamagedState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<DamagedDatabase>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The damage found at launch, if any: the window asks first.
+#[tauri::command]
+pub fn damaged_database(state: State<'_, DamagedState>) -> Option<DamagedDatabase> {
+    state.lock().clone()
+}
+
+/// The user agreed: keeps the damaged database as a copy, opens a fresh one
+/// and starts the app on it. Returns where the copy is.
+#[tauri::command]
+pub async fn start_fresh_database(
+    app: AppHandle,
+    state: State<'_, DamagedState>,
+) -> CommandResult<PathBuf> {
+    let Some(damaged) = state.lock().clone() else {
+        return Err(CommandError::Invalid(
+            "the database is not damaged; nothing was changed".into(),
+        ));
+    };
+    let (kept, engine) = tauri::async_runtime::spawn_blocking(move || {
+        let kept = outbox_engine::damaged::set_aside(&damaged.path)?;
+        Ok::<_, outbox_engine::Error>((kept, Engine::open(EngineOptions::default())?))
+    })
+    .await
+    .map_err(|e| CommandError::Shell(format!("the task stopped: {e}")))??;
+    tracing::warn!(kept = %kept.display(), "damaged database kept; a fresh queue started");
+    state.lock().take();
+    crate::start(&app, engine).await;
+    Ok(kept)
+}
+
+/// The user would rather leave the damaged database as it is.
+#[tauri::command]
+pub fn quit(app: AppHandle) {
+    app.exit(0);
+}
