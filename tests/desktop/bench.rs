@@ -61,6 +61,32 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The legs of one file's drop → painted, in milliseconds: queued (the add
+/// command answered), the preview's `<img>` loaded (served by the scheme and
+/// decoded by WebKit), painted (the next frame drawn).
+#[derive(Clone, Copy)]
+struct Legs {
+    queued: f64,
+    loaded: f64,
+    painted: f64,
+}
+
+/// The legs of the last drop of one file, once its preview is painted.
+fn legs_of_last_drop(app: &harness::App<'_>) -> Legs {
+    let legs = app.js(
+        "const at = (name) => performance.getEntriesByType('mark')
+             .filter(m => m.name.startsWith(name))[0].startTime;
+         const drop = at('outbox:drop');
+         return [at('outbox:added'), at('outbox:loaded:'), at('outbox:preview:')].map(t => t - drop);",
+    );
+    let leg = |i: usize| legs[i].as_f64().expect("a mark's time");
+    Legs {
+        queued: leg(0),
+        loaded: leg(1),
+        painted: leg(2),
+    }
+}
+
 /// Milliseconds from the last drop to the last preview painted, once `n`
 /// previews have been painted since it.
 fn drop_to_previews(app: &harness::App<'_>, paths: &[PathBuf], n: usize) -> f64 {
@@ -116,22 +142,26 @@ fn main() {
 
     let driver = Driver::start(&display, &home);
     let app = driver.launch();
-    let app_one = median(
-        singles
-            .iter()
-            .map(|p| drop_to_previews(&app, std::slice::from_ref(p), 1))
-            .collect(),
-    );
+    let legs: Vec<Legs> = singles
+        .iter()
+        .map(|p| {
+            drop_to_previews(&app, std::slice::from_ref(p), 1);
+            legs_of_last_drop(&app)
+        })
+        .collect();
+    let leg = |f: fn(&Legs) -> f64| median(legs.iter().map(f).collect());
+    let (queued, loaded, app_one) = (leg(|l| l.queued), leg(|l| l.loaded), leg(|l| l.painted));
     let app_hundred = drop_to_previews(&app, &[home.root.path().join("hundred")], 100);
     app.screenshot("perf-100-previews");
     app.quit();
     drop(driver);
 
     println!("drop → preview painted, one 24 MP JPEG: app {app_one:.1} ms, engine alone {engine_one:.1} ms, difference {:+.1} ms (target ≤ +10 ms)", app_one - engine_one);
+    println!("  legs (medians): queued after {queued:.1} ms, preview loaded {:.1} ms later ({:+.1} ms over the engine alone), painted {:.1} ms after that", loaded - queued, loaded - queued - engine_one, app_one - loaded);
     println!("drop → 100th preview painted, 100 × 12 MP JPEGs: app {app_hundred:.0} ms, engine alone on all cores {engine_hundred:.0} ms, ratio {:.2}", app_hundred / engine_hundred);
     report.insert(
         "one_24mp".into(),
-        json!({"app_ms": app_one, "engine_ms": engine_one}),
+        json!({"app_ms": app_one, "engine_ms": engine_one, "queued_ms": queued, "loaded_ms": loaded}),
     );
     report.insert(
         "hundred_12mp".into(),

@@ -85,6 +85,7 @@ export class Tile {
     real.className = "before";
     real.alt = this.before.alt;
     real.onload = () => {
+      performance.mark(`outbox:loaded:${this.job}`);
       this.realPreviewShown = true;
       this.before.replaceWith(real);
       this.before = real;
