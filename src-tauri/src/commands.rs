@@ -295,7 +295,11 @@ pub async fn set_settings(
         settings.clone(),
     );
     if old.concurrency != settings.concurrency {
-        state.worker.restart(&state.engine, &settings).await;
+        state
+            .worker
+            .restart(&state.engine, &settings)
+            .await
+            .map_err(CommandError::Shell)?;
     }
     Ok(settings)
 }

@@ -34,27 +34,47 @@ pub fn damaged_database(state: State<'_, DamagedState>) -> Option<DamagedDatabas
 }
 
 /// The user agreed: keeps the damaged database as a copy, opens a fresh one
-/// and starts the app on it. Returns where the copy is.
+/// and starts the app on it. Returns where the copy is. Once only: the
+/// damage is taken out of the state first, so a second call is refused.
 #[tauri::command]
 pub async fn start_fresh_database(
     app: AppHandle,
     state: State<'_, DamagedState>,
 ) -> CommandResult<PathBuf> {
-    let Some(damaged) = state.lock().clone() else {
+    let Some(damaged) = state.lock().take() else {
         return Err(CommandError::Invalid(
-            "the database is not damaged; nothing was changed".into(),
+            "the database is not damaged, or is being replaced; nothing was changed".into(),
         ));
     };
-    let (kept, engine) = tauri::async_runtime::spawn_blocking(move || {
-        let kept = outbox_engine::damaged::set_aside(&damaged.path)?;
-        Ok::<_, outbox_engine::Error>((kept, Engine::open(EngineOptions::default())?))
-    })
-    .await
-    .map_err(|e| CommandError::Shell(format!("the task stopped: {e}")))??;
-    tracing::warn!(kept = %kept.display(), "damaged database kept; a fresh queue started");
-    state.lock().take();
+    let path = damaged.path.clone();
+    let kept = match blocking(move || outbox_engine::damaged::set_aside(&path)).await {
+        Ok(kept) => kept,
+        Err(e) => {
+            // Nothing fresh was made: the user may try again, or quit.
+            *state.lock() = Some(damaged);
+            return Err(e);
+        }
+    };
+    tracing::warn!(kept = %kept.display(), "damaged database kept; starting a fresh queue");
+    let engine = blocking(|| Engine::open(EngineOptions::default()))
+        .await
+        .map_err(|e| {
+            CommandError::Shell(format!(
+                "the damaged database is kept as {}, but a fresh one could not be opened: {e}; quit and start Outbox again",
+                kept.display()
+            ))
+        })?;
     crate::start(&app, engine).await;
     Ok(kept)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, outbox_engine::Error> + Send + 'static,
+) -> CommandResult<T> {
+    tauri::async_runtime::spawn_blocking(work)
+        .await
+        .map_err(|e| CommandError::Shell(format!("the task stopped: {e}")))?
+        .map_err(CommandError::from)
 }
 
 /// The user would rather leave the damaged database as it is.

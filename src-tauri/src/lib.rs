@@ -113,10 +113,14 @@ async fn start(app: &AppHandle, engine: Engine) {
         settings: Mutex::new(settings.clone()),
         subscription: Mutex::new(None),
     });
-    app.state::<AppState>()
+    if let Err(e) = app
+        .state::<AppState>()
         .worker
         .restart(&engine, &settings)
-        .await;
+        .await
+    {
+        tracing::error!("the queue does not run: {e}");
+    }
     if let Err(e) = lifecycle::create_tray(app) {
         tracing::warn!("no tray icon (closing the window will quit): {e}");
     }

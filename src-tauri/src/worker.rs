@@ -50,18 +50,14 @@ fn config(settings: &Settings) -> WorkerConfig {
 }
 
 impl WorkerControl {
-    /// Starts the worker, after stopping the one running (if any).
-    pub async fn restart(&self, engine: &Engine, settings: &Settings) {
+    /// Starts the worker, after stopping the one running (if any). An error
+    /// says why the queue cannot run (its threads could not be started).
+    pub async fn restart(&self, engine: &Engine, settings: &Settings) -> Result<(), String> {
+        let runtime =
+            queue_runtime().map_err(|e| format!("cannot start the queue's threads: {e}"))?;
         self.stop().await;
         let stop = CancellationToken::new();
         let worker = engine.worker(config(settings));
-        let runtime = match queue_runtime() {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                tracing::error!("cannot start the queue's threads: {e}");
-                return;
-            }
-        };
         let handle = runtime.spawn({
             let stop = stop.clone();
             async move {
@@ -72,6 +68,7 @@ impl WorkerControl {
             }
         });
         *self.lock() = Some((stop, handle));
+        Ok(())
     }
 
     /// Asks the worker to stop and waits for it (running jobs get its grace

@@ -29,7 +29,7 @@ pub fn run(
     let kept = outbox_engine::damaged::set_aside(&path)?;
     let engine = open()?;
     println!(
-        "the damaged database ({reason}) is kept as {}; started a fresh, empty queue in {} (add your destinations again)",
+        "the damaged database ({reason}) is kept as {}, its outputs beside it; started a fresh, empty queue in {} (add your destinations again)",
         kept.display(),
         engine.database_path().display()
     );

@@ -51,16 +51,23 @@ async function added(report: AddReport): Promise<void> {
   }
 }
 
+/** False while a damaged database waits for the user: nothing can be added. */
+let queueOpen = false;
+
 function addPaths(paths: string[]): void {
+  if (!queueOpen) return;
   markDrop();
   api.addPaths(paths).then(added).catch(fail);
 }
 
 const dropZone = new DropZone({
   onPaths: addPaths,
-  onImage: (bytes) => void api.addPasted(bytes).then(added).catch(fail),
+  onImage: (bytes) => {
+    if (queueOpen) void api.addPasted(bytes).then(added).catch(fail);
+  },
   onNothing: () => say("The clipboard holds no image and no file."),
-  onManifest: (path) =>
+  onManifest: (path) => {
+    if (!queueOpen) return;
     void api
       .importManifest(path)
       .then(async (report) => {
@@ -73,7 +80,8 @@ const dropZone = new DropZone({
           grid.update(await api.history({ state: null, batch: report.batch_id, limit: 1000, offset: 0 }));
         }
       })
-      .catch(fail),
+      .catch(fail);
+  },
   pickManifest: async () => {
     const picked = await open({ multiple: false, directory: false, filters: [{ name: "Item lists", extensions: ["csv", "json"] }] });
     return typeof picked === "string" ? picked : null;
@@ -123,6 +131,7 @@ async function start(): Promise<void> {
   const app = document.getElementById("app");
   if (!app) return;
   await databaseOpen(app);
+  queueOpen = true;
   app.append(
     h(
       "header",

@@ -50,6 +50,11 @@ impl DataDir {
         Ok(dir)
     }
 
+    /// The data folder at `root`, as it is (nothing is created).
+    pub(crate) fn existing(root: PathBuf) -> Self {
+        DataDir { root }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -168,6 +168,9 @@ impl Redactor {
         let mut secrets: Vec<String> = secrets
             .into_iter()
             .filter(|s| s.chars().count() >= MIN_CUT_SECRET_CHARS)
+            // As a server's JSON may quote it: PHP's json_encode (WordPress)
+            // writes `/` as `\/`, and base64 credentials hold slashes.
+            .flat_map(|s| [s.replace('/', "\\/"), s])
             .collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
@@ -222,6 +225,11 @@ mod tests {
         assert_eq!(
             redactor.text("500: dump Bearer s3cr3t-to… (code)"),
             "500: dump Bearer [redacted]… (code)"
+        );
+        let slashed = Redactor::new(["dXNlcjpw/YXNz".to_string()]);
+        assert_eq!(
+            slashed.text(r#"{"echo":"Basic dXNlcjpw\/YXNz"}"#),
+            r#"{"echo":"Basic [redacted]"}"#
         );
         // Too short to be told from text: left alone.
         assert_eq!(redactor.text("abc s3c…"), "abc s3c…");
