@@ -25,7 +25,14 @@ async fn blocking<T: Send + 'static>(
     work: impl FnOnce(&Engine) -> Result<T, outbox_engine::Error> + Send + 'static,
 ) -> CommandResult<T> {
     let engine = state.engine.clone();
-    tauri::async_runtime::spawn_blocking(move || work(&engine))
+    off_executor(move || work(&engine)).await
+}
+
+/// Runs work that touches the disk on a blocking thread.
+pub(crate) async fn off_executor<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, outbox_engine::Error> + Send + 'static,
+) -> CommandResult<T> {
+    tauri::async_runtime::spawn_blocking(work)
         .await
         .map_err(|e| CommandError::Shell(format!("the task stopped: {e}")))?
         .map_err(CommandError::from)

@@ -3,6 +3,7 @@
 //! the fresh one). Until then the app has no engine and the window asks
 //! nothing else of it.
 
+use crate::commands::off_executor;
 use crate::error::{CommandError, CommandResult};
 use outbox_engine::{Engine, EngineOptions};
 use serde::Serialize;
@@ -47,7 +48,7 @@ pub async fn start_fresh_database(
         ));
     };
     let path = damaged.path.clone();
-    let kept = match blocking(move || outbox_engine::damaged::set_aside(&path)).await {
+    let kept = match off_executor(move || outbox_engine::damaged::set_aside(&path)).await {
         Ok(kept) => kept,
         Err(e) => {
             // Nothing fresh was made: the user may try again, or quit.
@@ -56,7 +57,7 @@ pub async fn start_fresh_database(
         }
     };
     tracing::warn!(kept = %kept.display(), "damaged database kept; starting a fresh queue");
-    let engine = blocking(|| Engine::open(EngineOptions::default()))
+    let engine = off_executor(|| Engine::open(EngineOptions::default()))
         .await
         .map_err(|e| {
             CommandError::Shell(format!(
@@ -66,15 +67,6 @@ pub async fn start_fresh_database(
         })?;
     crate::start(&app, engine).await;
     Ok(kept)
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, outbox_engine::Error> + Send + 'static,
-) -> CommandResult<T> {
-    tauri::async_runtime::spawn_blocking(work)
-        .await
-        .map_err(|e| CommandError::Shell(format!("the task stopped: {e}")))?
-        .map_err(CommandError::from)
 }
 
 /// The user would rather leave the damaged database as it is.

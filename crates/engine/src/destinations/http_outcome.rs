@@ -208,6 +208,16 @@ impl Redactor {
         error.message = self.text(&error.message);
         error
     }
+
+    /// A `check`'s answer or error without the secrets.
+    pub(crate) fn check(
+        &self,
+        answer: Result<String, DeliveryError>,
+    ) -> Result<String, DeliveryError> {
+        answer
+            .map(|text| self.text(&text))
+            .map_err(|e| self.error(e))
+    }
 }
 
 #[cfg(test)]

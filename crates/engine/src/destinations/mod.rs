@@ -252,12 +252,7 @@ impl<D: Destination> Destination for Redacted<D> {
     }
 
     fn check(&self) -> BoxFuture<'_, Result<String, DeliveryError>> {
-        Box::pin(async move {
-            match self.inner.check().await {
-                Ok(text) => Ok(self.redactor.text(&text)),
-                Err(e) => Err(self.redactor.error(e)),
-            }
-        })
+        Box::pin(async move { self.redactor.check(self.inner.check().await) })
     }
 }
 

@@ -310,12 +310,7 @@ impl ImageProvider for Redacted {
     }
 
     fn check(&self) -> BoxFuture<'_, Result<String, ProviderError>> {
-        Box::pin(async move {
-            match self.inner.check().await {
-                Ok(text) => Ok(self.redactor.text(&text)),
-                Err(e) => Err(self.redactor.error(e)),
-            }
-        })
+        Box::pin(async move { self.redactor.check(self.inner.check().await) })
     }
 }
 
