@@ -3,6 +3,8 @@
 //! delivered exactly once, whole, with a sound database.
 
 mod common;
+#[path = "common/upload_server.rs"]
+mod upload_server;
 
 use common::*;
 use serde_json::Value;
@@ -11,6 +13,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use upload_server::UploadServer;
+
+const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 /// Items queued for a kill loop (more are added only if they all get
 /// delivered before enough kills landed).
@@ -244,7 +249,7 @@ fn killed_workers_lose_nothing_and_deliver_nothing_twice() {
 #[test]
 fn killed_workers_upload_each_item_once_over_http() {
     let mut rng = crash_rng();
-    let server = upload_server::UploadServer::start(rng.u64(..));
+    let server = UploadServer::start_slow(IDEMPOTENCY_HEADER, rng.u64(..));
     let ob = Outbox::new();
     ob.run(&[
         "dest",
@@ -253,37 +258,44 @@ fn killed_workers_upload_each_item_once_over_http() {
         "--kind",
         "http",
         "--url",
-        &format!("{}/upload/{{file_name}}", server.url),
-        "--result-json-pointer",
-        "/url",
+        &format!("{}/up/{{job}}/{{file_name}}", server.url()),
+        "--method",
+        "put",
+        "--result-header",
+        "Location",
         "--idempotency-header",
-        "Idempotency-Key",
+        IDEMPOTENCY_HEADER,
     ])
     .ok();
     let sources = soak(&ob, "web", &mut rng);
 
-    let log = server.settled();
+    server.settle();
+    let stored = server.stored();
+    let resends: u32 = stored.values().map(|u| u.replays).sum();
     println!(
-        "server: {} stored, {} whole uploads, {} resends of a stored key, {} cut off",
-        log.stored.len(),
-        log.received,
-        log.resends,
-        log.cut_off
+        "server: {} stored, {} requests, {} resends of a stored key, {} cut off",
+        stored.len(),
+        server.requests(),
+        resends,
+        server.cut_off()
     );
-    assert!(log.refused.is_empty(), "refused uploads: {:?}", log.refused);
+    let refused = server.rejected();
+    assert!(refused.is_empty(), "refused uploads: {refused:?}");
     // One body per idempotency key, under the name it was sent with.
-    let delivered: Vec<(String, Vec<u8>)> = log
-        .stored
+    let delivered: Vec<(String, Vec<u8>)> = stored
         .values()
         .map(|u| (u.file_name.clone(), u.body.clone()))
         .collect();
     let urls = check_delivered_exactly_once(&ob, &delivered, &sources);
-    assert_eq!(log.stored.len(), sources.len());
-    let answered: BTreeSet<String> = log.stored.values().map(|u| u.url.clone()).collect();
+    assert_eq!(stored.len(), sources.len());
+    let answered: BTreeSet<String> = stored
+        .keys()
+        .map(|key| format!("{}/files/{key}", server.url()))
+        .collect();
     assert_eq!(urls, answered, "the jobs' URLs are the server's answers");
     // Kills landed between the server taking an upload and the worker
     // recording it, and the resend carried the same key.
-    assert!(log.resends > 0, "no upload was resent");
+    assert!(resends > 0, "no upload was resent");
 }
 
 #[test]
@@ -333,267 +345,5 @@ fn two_workers_on_one_database_deliver_each_item_once() {
     for job in ob.history() {
         assert_eq!(job["attempts"].as_u64(), Some(1), "{job:#}");
         assert_eq!(job["manual_retries"].as_u64(), Some(0), "{job:#}");
-    }
-}
-
-/// An HTTP/1.1 upload endpoint on 127.0.0.1 that honours idempotency keys:
-/// the first whole multipart upload of a key is stored, a later one with the
-/// same key is answered with the same URL and stores nothing. It is slow at
-/// random, before or after storing, so kills land while an upload is in
-/// flight or unanswered.
-mod upload_server {
-    use std::collections::BTreeMap;
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::{SocketAddr, TcpListener, TcpStream};
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
-    use std::thread::JoinHandle;
-    use std::time::{Duration, Instant};
-
-    /// The first whole upload of one idempotency key.
-    #[derive(Clone, Debug)]
-    pub struct Upload {
-        pub file_name: String,
-        pub body: Vec<u8>,
-        pub url: String,
-    }
-
-    #[derive(Clone, Debug, Default)]
-    pub struct Log {
-        /// By idempotency key.
-        pub stored: BTreeMap<String, Upload>,
-        /// Whole uploads received, resends included.
-        pub received: usize,
-        /// Whole uploads whose key was stored already.
-        pub resends: usize,
-        /// Requests whose sender went away before the body was whole.
-        pub cut_off: usize,
-        /// Uploads answered with an error, and why (none is expected).
-        pub refused: Vec<String>,
-    }
-
-    struct Shared {
-        base: String,
-        log: Mutex<Log>,
-        rng: Mutex<fastrand::Rng>,
-        /// Connections being served.
-        open: AtomicUsize,
-        stop: AtomicBool,
-    }
-
-    pub struct UploadServer {
-        pub url: String,
-        addr: SocketAddr,
-        shared: Arc<Shared>,
-        accept: Option<JoinHandle<()>>,
-    }
-
-    impl UploadServer {
-        /// Listens on a free port of 127.0.0.1; `seed` drives the slowness.
-        pub fn start(seed: u64) -> UploadServer {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-            let addr = listener.local_addr().expect("local address");
-            let url = format!("http://{addr}");
-            let shared = Arc::new(Shared {
-                base: url.clone(),
-                log: Mutex::default(),
-                rng: Mutex::new(fastrand::Rng::with_seed(seed)),
-                open: AtomicUsize::new(0),
-                stop: AtomicBool::new(false),
-            });
-            let accept = {
-                let shared = shared.clone();
-                std::thread::spawn(move || {
-                    for stream in listener.incoming() {
-                        if shared.stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        let Ok(stream) = stream else { continue };
-                        let shared = shared.clone();
-                        shared.open.fetch_add(1, Ordering::SeqCst);
-                        std::thread::spawn(move || {
-                            let _ = serve(stream, &shared);
-                            shared.open.fetch_sub(1, Ordering::SeqCst);
-                        });
-                    }
-                })
-            };
-            UploadServer {
-                url,
-                addr,
-                shared,
-                accept: Some(accept),
-            }
-        }
-
-        /// The log once every connection is closed (a killed worker's
-        /// upload may still be waiting out its delay).
-        pub fn settled(&self) -> Log {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while self.shared.open.load(Ordering::SeqCst) > 0 {
-                assert!(Instant::now() < deadline, "connections stay open");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            self.shared.log.lock().unwrap().clone()
-        }
-    }
-
-    impl Drop for UploadServer {
-        fn drop(&mut self) {
-            self.shared.stop.store(true, Ordering::SeqCst);
-            // Wakes the accept loop so it sees the flag.
-            let _ = TcpStream::connect(self.addr);
-            if let Some(accept) = self.accept.take() {
-                let _ = accept.join();
-            }
-        }
-    }
-
-    fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-        // A request never takes this long here: gives up on a stuck client.
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let method = line.split_whitespace().next().unwrap_or("").to_string();
-        let mut headers = BTreeMap::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                shared.log.lock().unwrap().cut_off += 1;
-                return Ok(());
-            }
-            let text = line.trim_end();
-            if text.is_empty() {
-                break;
-            }
-            let (name, value) = text.split_once(':').unwrap_or((text, ""));
-            headers.insert(name.to_ascii_lowercase(), value.trim().to_string());
-        }
-        let mut stream = stream;
-        if method == "HEAD" {
-            return answer(&mut stream, 200, "");
-        }
-        let Some(length) = headers
-            .get("content-length")
-            .and_then(|v| v.parse::<usize>().ok())
-        else {
-            return refuse(&mut stream, shared, 411, "no Content-Length".into());
-        };
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            shared.log.lock().unwrap().cut_off += 1;
-            return Ok(());
-        }
-        let Some(key) = headers.get("idempotency-key").cloned() else {
-            return refuse(&mut stream, shared, 400, "no Idempotency-Key".into());
-        };
-        let content_type = headers.get("content-type").cloned().unwrap_or_default();
-        let Some((file_name, bytes)) = file_part(&content_type, &body) else {
-            return refuse(&mut stream, shared, 400, format!("{key}: no file part"));
-        };
-        // Fast, slow to take the upload, or slow to answer once stored.
-        let (pace, delay) = {
-            let mut rng = shared.rng.lock().unwrap();
-            (rng.u8(0..4), Duration::from_millis(rng.u64(20..=250)))
-        };
-        if pace == 2 {
-            std::thread::sleep(delay);
-        }
-        let url = {
-            let mut log = shared.log.lock().unwrap();
-            log.received += 1;
-            match log.stored.get(&key) {
-                Some(first) if first.body != bytes || first.file_name != file_name => {
-                    let why = format!(
-                        "{key}: sent for {file_name}, but first for {}, bytes alike: {}",
-                        first.file_name,
-                        first.body == bytes
-                    );
-                    drop(log);
-                    return refuse(&mut stream, shared, 409, why);
-                }
-                Some(first) => {
-                    let url = first.url.clone();
-                    log.resends += 1;
-                    url
-                }
-                None => {
-                    let url = format!("{}/files/{key}/{file_name}", shared.base);
-                    let upload = Upload {
-                        file_name,
-                        body: bytes,
-                        url: url.clone(),
-                    };
-                    log.stored.insert(key, upload);
-                    url
-                }
-            }
-        };
-        if pace == 3 {
-            std::thread::sleep(delay);
-        }
-        answer(
-            &mut stream,
-            200,
-            &serde_json::json!({ "url": url }).to_string(),
-        )
-    }
-
-    fn refuse(
-        stream: &mut TcpStream,
-        shared: &Shared,
-        status: u16,
-        why: String,
-    ) -> std::io::Result<()> {
-        shared.log.lock().unwrap().refused.push(why.clone());
-        answer(
-            stream,
-            status,
-            &serde_json::json!({ "error": why }).to_string(),
-        )
-    }
-
-    fn answer(stream: &mut TcpStream, status: u16, json: &str) -> std::io::Result<()> {
-        write!(
-            stream,
-            "HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
-            json.len()
-        )?;
-        stream.flush()
-    }
-
-    /// The one part of a `multipart/form-data` body, if it is the field
-    /// `file` and the form ends properly: (file name, bytes).
-    fn file_part(content_type: &str, body: &[u8]) -> Option<(String, Vec<u8>)> {
-        let boundary = content_type.split("boundary=").nth(1)?.trim_matches('"');
-        let open = format!("--{boundary}\r\n");
-        let close = format!("\r\n--{boundary}--\r\n");
-        let inner = body
-            .strip_prefix(open.as_bytes())?
-            .strip_suffix(close.as_bytes())?;
-        let head_end = find(inner, b"\r\n\r\n")?;
-        let head = std::str::from_utf8(&inner[..head_end]).ok()?;
-        let data = &inner[head_end + 4..];
-        // Exactly one part: no second delimiter inside.
-        if find(data, format!("\r\n--{boundary}").as_bytes()).is_some() {
-            return None;
-        }
-        let param = |key: &str| {
-            head.split(['\r', '\n', ';'])
-                .map(str::trim)
-                .find_map(|p| p.strip_prefix(&format!("{key}=")))
-                .map(|v| v.trim_matches('"').to_string())
-        };
-        if param("name")? != "file" {
-            return None;
-        }
-        Some((param("filename")?, data.to_vec()))
-    }
-
-    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-        haystack.windows(needle.len()).position(|w| w == needle)
     }
 }

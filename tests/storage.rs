@@ -58,13 +58,6 @@ fn db(ob: &Outbox) -> rusqlite::Connection {
 }
 
 #[track_caller]
-fn assert_sound(ob: &Outbox) {
-    let integrity: String = db(ob)
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .expect("integrity_check");
-    assert_eq!(integrity, "ok");
-}
-
 fn count(ob: &Outbox, table: &str) -> i64 {
     db(ob)
         .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))

@@ -7,7 +7,11 @@
 //! Requests are `METHOD /up/{job}/{file name}` with the body raw (a PUT) and
 //! the key in the header the server is told; a stored body is answered
 //! `201 Created` with `Location: /files/{key}`, a body whose key is already
-//! stored `200 OK` with the same `Location` (counted as a replay).
+//! stored `200 OK` with the same `Location` (counted as a replay), and one
+//! whose key is stored for other bytes or another name `409 Conflict`
+//! (counted as rejected). A slow server ([`UploadServer::start_slow`])
+//! waits at random before storing or before answering, so a client killed
+//! meanwhile leaves uploads in flight or stored but unanswered.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -15,6 +19,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -75,10 +80,16 @@ struct Shared {
     idempotency_header: String,
     /// Faults per thousand requests.
     fault_per_mille: u32,
+    /// Slow at random, before storing or before answering.
+    slow: bool,
     state: Mutex<State>,
     requests: AtomicU64,
     stored: AtomicU64,
     stored_bytes: AtomicU64,
+    /// Requests whose sender went away before the body was whole.
+    cut_off: AtomicU64,
+    /// Connections being served.
+    open: AtomicU64,
 }
 
 impl Shared {
@@ -98,6 +109,22 @@ impl Shared {
         *state.faults.entry(fault).or_default() += 1;
         Some(fault)
     }
+
+    /// How long a slow server waits before storing and before answering
+    /// this request (one of the two at most, or neither).
+    fn pace(&self) -> (Duration, Duration) {
+        if !self.slow {
+            return (Duration::ZERO, Duration::ZERO);
+        }
+        let mut state = self.lock();
+        let rng = state.rng.as_mut().expect("the server has its rng");
+        let (pace, delay) = (rng.u8(0..4), Duration::from_millis(rng.u64(20..=250)));
+        match pace {
+            2 => (delay, Duration::ZERO),
+            3 => (Duration::ZERO, delay),
+            _ => (Duration::ZERO, Duration::ZERO),
+        }
+    }
 }
 
 /// A running server; stopped when dropped.
@@ -113,12 +140,22 @@ impl UploadServer {
     /// `fault_percent` % of the requests get one of [`FAULTS`], drawn
     /// from `seed`.
     pub fn start(idempotency_header: &str, fault_percent: u32, seed: u64) -> UploadServer {
+        Self::launch(idempotency_header, fault_percent, false, seed)
+    }
+
+    /// Starts a server that fails nothing but is slow at random (`seed`).
+    pub fn start_slow(idempotency_header: &str, seed: u64) -> UploadServer {
+        Self::launch(idempotency_header, 0, true, seed)
+    }
+
+    fn launch(idempotency_header: &str, fault_percent: u32, slow: bool, seed: u64) -> UploadServer {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let addr = std_listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
             idempotency_header: idempotency_header.to_ascii_lowercase(),
             fault_per_mille: fault_percent.min(100) * 10,
+            slow,
             state: Mutex::new(State {
                 rng: Some(fastrand::Rng::with_seed(seed)),
                 ..State::default()
@@ -126,6 +163,8 @@ impl UploadServer {
             requests: AtomicU64::new(0),
             stored: AtomicU64::new(0),
             stored_bytes: AtomicU64::new(0),
+            cut_off: AtomicU64::new(0),
+            open: AtomicU64::new(0),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = shared.clone();
@@ -183,9 +222,24 @@ impl UploadServer {
         self.shared.lock().faults.clone()
     }
 
-    /// Requests refused as malformed, with why.
+    /// Requests refused as malformed or conflicting, with why.
     pub fn rejected(&self) -> Vec<String> {
         self.shared.lock().rejected.clone()
+    }
+
+    /// Requests whose sender went away before the body was whole.
+    pub fn cut_off(&self) -> u64 {
+        self.shared.cut_off.load(Ordering::Relaxed)
+    }
+
+    /// Waits until no connection is being served (a killed client's upload
+    /// may still be waiting out a slow server's delay).
+    pub fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.shared.open.load(Ordering::SeqCst) > 0 {
+            assert!(Instant::now() < deadline, "connections stay open");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -204,7 +258,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(serve(stream, shared.clone()));
+                let shared = shared.clone();
+                shared.open.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let _ = serve(stream, shared.clone()).await;
+                    shared.open.fetch_sub(1, Ordering::SeqCst);
+                });
             }
             // Out of descriptors and the like: try again shortly.
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
@@ -238,7 +297,12 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
         if fault == Some(Fault::ResetBeforeBody) {
             return reset(reader.into_inner());
         }
-        let body = read_body(&mut reader, &head).await?;
+        let Ok(body) = read_body(&mut reader, &head).await else {
+            shared.cut_off.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
+        let (before_storing, before_answering) = shared.pace();
+        tokio::time::sleep(before_storing).await;
         let close = head
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
@@ -253,6 +317,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
             }
             Some(Fault::ResetBeforeBody) | None => store(&shared, &head, body, false),
         };
+        tokio::time::sleep(before_answering).await;
         reader.get_mut().write_all(&reply).await?;
         if close {
             return Ok(());
@@ -290,6 +355,15 @@ fn store(shared: &Shared, head: &Head, body: Vec<u8>, answer_lost: bool) -> Vec<
     };
     let location = format!("/files/{key}");
     let status = match state.stored.get_mut(key) {
+        Some(stored) if stored.body != body || stored.file_name != file_name => {
+            let why = format!(
+                "{key}: sent for {file_name}, but first for {}, bytes alike: {}",
+                stored.file_name,
+                stored.body == body
+            );
+            state.rejected.push(why);
+            return error(409, "Conflict", &[]);
+        }
         Some(stored) => {
             if answer_lost {
                 stored.lost_answers += 1;
