@@ -4,6 +4,7 @@
 
 use crate::bridge;
 use crate::error::{CommandError, CommandResult};
+use crate::preview_scheme;
 use crate::settings::{self, Settings};
 use crate::state::AppState;
 use outbox_engine::import::ImportReport;
@@ -114,7 +115,12 @@ pub async fn add_paths(
     request: Option<AddRequest>,
 ) -> CommandResult<AddReport> {
     let options = add_options(&state.settings(), request.unwrap_or_default());
-    blocking(&state, move |engine| engine.add(&paths, &options)).await
+    blocking(&state, move |engine| {
+        let scan = outbox_engine::scan(&paths);
+        preview_scheme::start_first_previews(engine, scan.items.iter().map(|i| i.path.clone()));
+        engine.add_scanned(scan, &options)
+    })
+    .await
 }
 
 /// An image pasted from the clipboard: its bytes are the raw request body.

@@ -12,7 +12,9 @@
 use crate::state::AppState;
 use outbox_engine::preview::Preview;
 use outbox_engine::{Engine, JobId};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 use tauri::http::{header, Request, Response, StatusCode};
 use tauri::{Manager, Runtime, UriSchemeContext, UriSchemeResponder};
 use tokio::sync::Semaphore;
@@ -59,6 +61,7 @@ pub fn handle<R: Runtime>(
     let engine = state.engine.clone();
     let path = request.uri().path().to_owned();
     tauri::async_runtime::spawn(async move {
+        let asked = Instant::now();
         // One decode per core, first asked first served: a drop of 1,000
         // files must not start 1,000 decodes that all finish late. EXIF
         // thumbnails (a small read, a tiny decode) never wait behind them.
@@ -66,7 +69,18 @@ pub fn handle<R: Runtime>(
             Some(Route::Exif(_)) | None => None,
             Some(_) => decode_slots().acquire().await.ok(),
         };
-        let answer = tauri::async_runtime::spawn_blocking(move || respond(&engine, &path)).await;
+        let waited = asked.elapsed();
+        let answer = tauri::async_runtime::spawn_blocking(move || {
+            let answer = respond(&engine, &path);
+            tracing::debug!(
+                path,
+                waited_ms = waited.as_secs_f64() * 1e3,
+                served_ms = asked.elapsed().as_secs_f64() * 1e3,
+                "preview"
+            );
+            answer
+        })
+        .await;
         responder.respond(answer.unwrap_or_else(|e| {
             plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -76,10 +90,35 @@ pub fn handle<R: Runtime>(
     });
 }
 
+/// The size the UI's tiles ask for first (`previewUrl.source` in
+/// `ui/src/lib/api.ts`).
+const TILE_SIZE: u32 = 512;
+
+/// Starts the previews of the first files of a drop, one per decode slot,
+/// before their jobs exist: they decode while the enqueue waits for the
+/// disk, and each job's first request for its preview picks the result up.
+pub fn start_first_previews(engine: &Engine, paths: impl IntoIterator<Item = PathBuf>) {
+    for path in paths.into_iter().take(slot_count()) {
+        let engine = engine.clone();
+        tauri::async_runtime::spawn(async move {
+            let _turn = decode_slots().acquire().await.ok();
+            let made = tauri::async_runtime::spawn_blocking(move || {
+                engine.prepare_source_preview(&path, TILE_SIZE)
+            });
+            if let Err(e) = made.await {
+                tracing::warn!("an early preview stopped: {e}");
+            }
+        });
+    }
+}
+
+fn slot_count() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 fn decode_slots() -> &'static Semaphore {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS
-        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+    SLOTS.get_or_init(|| Semaphore::new(slot_count()))
 }
 
 fn respond(engine: &Engine, path: &str) -> Response<Vec<u8>> {

@@ -157,7 +157,10 @@ impl Driver {
             .env("XDG_DATA_HOME", home.home().join(".local/share"))
             .env("XDG_CACHE_HOME", home.home().join(".cache"))
             .env("OUTBOX_DATA_DIR", home.data())
-            .env("OUTBOX_LOG", "info")
+            .env(
+                "OUTBOX_LOG",
+                std::env::var("OUTBOX_LOG").unwrap_or_else(|_| "info".into()),
+            )
             // Software rendering: no GPU under Xvfb.
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("LIBGL_ALWAYS_SOFTWARE", "1")

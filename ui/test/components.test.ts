@@ -98,10 +98,11 @@ describe("JobList", () => {
       const n = Math.max(0, Math.min(q.limit, total - q.offset));
       return Promise.resolve(Array.from({ length: n }, (_, i) => job({ id: total - q.offset - i, source: `/p/${total - q.offset - i}.jpg` })));
     };
-    const l = new JobList(load, { retry: vi.fn(), cancel: vi.fn(), raise: vi.fn(), copy: vi.fn(), open: vi.fn() });
+    const actions = { retry: vi.fn(), cancel: vi.fn(), raise: vi.fn(), copy: vi.fn(), open: vi.fn() };
+    const l = new JobList(load, actions);
     Object.defineProperty(l.el, "clientHeight", { value: 600 });
     document.body.append(l.el);
-    return { l, queries };
+    return { l, queries, actions };
   }
 
   it("keeps only the rows in view in the document with 20,000 jobs", async () => {
@@ -125,6 +126,26 @@ describe("JobList", () => {
     expect(queries.some((q) => q.offset === 14_900)).toBe(true);
     const ids = Array.from(l.el.querySelectorAll(".jobrow:not([hidden])")).map((r) => Number(r.getAttribute("data-job")));
     expect(ids).toContain(20_000 - 15_000);
+  });
+
+  it("acts on the job a row shows now, after a jump put another job in it", async () => {
+    const { l, actions } = list(20_000);
+    l.reload(20_000);
+    await settle();
+    const firstRow = () => l.el.querySelector(".jobrow:not([hidden])") as HTMLElement;
+    const cancel = () => firstRow().querySelector("button") as HTMLButtonElement;
+    const before = cancel();
+    expect(before.getAttribute("aria-label")).toBe("Cancel, job 20000");
+    l.el.scrollTop = 15_000 * ROW_HEIGHT;
+    l.el.dispatchEvent(new Event("scroll"));
+    await settle();
+    const shown = Number(firstRow().dataset.job);
+    expect(shown).toBeGreaterThan(4_900);
+    expect(shown).toBeLessThan(5_100);
+    expect(cancel()).toBe(before);
+    expect(cancel().getAttribute("aria-label")).toBe(`Cancel, job ${shown}`);
+    cancel().click();
+    expect(actions.cancel).toHaveBeenCalledWith(shown);
   });
 
   it("patches a loaded row from events without asking the engine", async () => {

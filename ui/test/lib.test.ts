@@ -3,7 +3,6 @@ import { parseSettings } from "../src/lib/destination-templates";
 import { bytes, duration, fileName, percent, stateLabel } from "../src/lib/format";
 import { applyEvent, filteredTotal, matches } from "../src/lib/jobs";
 import { pathsFromText } from "../src/lib/paste";
-import { percentile } from "../src/lib/perf";
 import type { StateCounts } from "../src/lib/types";
 import { job } from "./fixtures";
 import { pagesFor, visibleRows } from "../src/lib/virtual";
@@ -100,15 +99,6 @@ describe("paste", () => {
     const text = "# copied\nfile:///home/me/a%20b.jpg\r\n/tmp/c.png\nrelative.png\nhttps://x/y.jpg\n\n";
     expect(pathsFromText(text)).toEqual(["/home/me/a b.jpg", "/tmp/c.png"]);
     expect(pathsFromText("just words")).toEqual([]);
-  });
-});
-
-describe("percentile", () => {
-  it("uses the nearest rank", () => {
-    const samples = Array.from({ length: 100 }, (_, i) => i + 1);
-    expect(percentile(samples, 0.95)).toBe(95);
-    expect(percentile([5], 0.95)).toBe(5);
-    expect(percentile([], 0.95)).toBe(0);
   });
 });
 

@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     /// Previews of the jobs' source images (what was dropped), and their
     /// EXIF thumbnails (size 0).
     pub source_previews: ByteCache<(JobId, u32), preview::Preview>,
+    /// Source previews started before their job was queued.
+    pub early_previews: preview::EarlyPreviews,
     /// Wakes this process's worker when work is added or changed here.
     pub notify: Notify,
     /// Where destinations' passwords and tokens are kept.
@@ -183,6 +185,7 @@ impl Engine {
                 cache: ByteCache::new(options.output_cache_bytes),
                 previews: ByteCache::new(options.preview_cache_bytes),
                 source_previews: ByteCache::new(options.preview_cache_bytes),
+                early_previews: preview::EarlyPreviews::default(),
                 notify: Notify::new(),
                 secrets: options.secrets,
                 database_id,
@@ -221,7 +224,11 @@ impl Engine {
 
     /// Scans `paths` (files, and folders recursively) and queues the images.
     pub fn add(&self, paths: &[PathBuf], options: &AddOptions) -> Result<AddReport> {
-        let scan = scan::scan(paths);
+        self.add_scanned(scan::scan(paths), options)
+    }
+
+    /// Queues what a [`scan`] found, and lists what it skipped.
+    pub fn add_scanned(&self, scan: Scan, options: &AddOptions) -> Result<AddReport> {
         let mut report = self.enqueue(scan.items, options)?;
         report.skipped = scan.skipped;
         Ok(report)
@@ -823,15 +830,31 @@ impl Engine {
         let Some(path) = self.shared.store.source_path(job)? else {
             return Ok(None);
         };
-        let made = preview::preview_file(&path, size).map_err(|e| Error::Preview {
+        let make = || preview::preview_file(&path, size).map(Arc::new);
+        let made = match self.shared.early_previews.take(&path, size) {
+            Some(early) => early.get_or_init(make).clone(),
+            None => make(),
+        }
+        .map_err(|e| Error::Preview {
             job,
             message: e.message,
         })?;
-        let made = Arc::new(made);
         self.shared
             .source_previews
             .insert((job, size), made.clone());
         Ok(Some(made))
+    }
+
+    /// Makes the preview of a file about to be queued, for the first
+    /// [`Engine::source_preview`] of its job to pick up: a drop's first
+    /// previews are decoded while the enqueue waits for the disk. Blocks
+    /// while it decodes; a file that is no image fails its job's request,
+    /// with the reason, as it would have anyway.
+    pub fn prepare_source_preview(&self, path: &Path, size: u32) {
+        self.shared
+            .early_previews
+            .start(path, size)
+            .get_or_init(|| preview::preview_file(path, size).map(Arc::new));
     }
 
     /// The EXIF thumbnail embedded in a job's source JPEG, if it has one: it

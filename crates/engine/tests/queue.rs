@@ -413,3 +413,70 @@ async fn events_report_state_changes_and_counts_without_flooding() {
     // must have merged some of the 120+ raw events.
     assert!(received < 20 * 6, "{received} events");
 }
+
+#[test]
+fn a_preview_made_before_the_enqueue_is_the_one_its_job_shows() {
+    let bed = TestBed::new();
+    let paths = bed.images("early", 2);
+    let options = AddOptions {
+        destination: Some("out".into()),
+        ..AddOptions::default()
+    };
+    let scan = outbox_engine::scan(&paths);
+    for path in &paths {
+        bed.engine.prepare_source_preview(path, 8);
+    }
+    let jobs = bed.engine.add_scanned(scan, &options).expect("add").added;
+    assert_eq!(jobs.len(), 2);
+    // The files change once queued: what the jobs show is what was made
+    // early, not a second decode of what is on disk now.
+    for path in &paths {
+        std::fs::write(path, b"no longer an image").expect("overwrite");
+    }
+    for job in &jobs {
+        let shown = bed
+            .engine
+            .source_preview(*job, 8)
+            .expect("the early preview")
+            .expect("the job exists");
+        assert_eq!((shown.width, shown.height), (8, 6));
+    }
+    // Another size was not made early: it is decoded now, and fails with the
+    // file's reason on its own job.
+    let other = bed.engine.source_preview(jobs[0], 12);
+    assert!(
+        matches!(&other, Err(Error::Preview { job, .. }) if *job == jobs[0]),
+        "{other:?}"
+    );
+}
+
+#[test]
+fn a_bad_file_prepared_early_fails_its_own_preview_with_the_reason() {
+    let bed = TestBed::new();
+    let good = bed.images("good", 1);
+    let bad = bed.path("bad.png");
+    std::fs::write(&bad, b"not a png at all").expect("write");
+    let paths = vec![bad.clone(), good[0].clone()];
+    let scan = outbox_engine::scan(&paths);
+    for path in &paths {
+        bed.engine.prepare_source_preview(path, 8);
+    }
+    let options = AddOptions {
+        destination: Some("out".into()),
+        ..AddOptions::default()
+    };
+    let jobs = bed.engine.add_scanned(scan, &options).expect("add").added;
+    let shown: Vec<_> = jobs
+        .iter()
+        .map(|job| bed.engine.source_preview(*job, 8))
+        .collect();
+    let failed = shown.iter().filter(|r| r.is_err()).count();
+    assert_eq!(failed, 1, "{shown:?}");
+    let message = shown
+        .iter()
+        .find_map(|r| r.as_ref().err())
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(message.to_lowercase().contains("png"), "{message}");
+    assert!(shown.iter().any(|r| matches!(r, Ok(Some(_)))));
+}

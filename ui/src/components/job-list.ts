@@ -28,6 +28,8 @@ interface Row {
   actions: HTMLElement;
   shownJob: JobView | null;
   shownKey: string;
+  /** Which buttons the row holds now. */
+  actionsKey: string;
 }
 
 export class JobList {
@@ -139,7 +141,7 @@ export class JobList {
     const actions = h("span", { class: "actions" });
     const el = h("div", { class: "jobrow", role: "listitem" }, state, name, h("span", { class: "meter" }, bar), detail, actions);
     el.style.height = `${ROW_HEIGHT}px`;
-    return { el, name, state, detail, bar, actions, shownJob: null, shownKey: "" };
+    return { el, name, state, detail, bar, actions, shownJob: null, shownKey: "", actionsKey: "" };
   }
 
   /** Rewrites a row only when what it shows changed. */
@@ -157,7 +159,8 @@ export class JobList {
       setText(row.state, "");
       setText(row.detail, "");
       row.bar.style.width = "0";
-      row.actions.replaceChildren();
+      // Its buttons wait hidden: the row's next job most likely has the same.
+      row.actions.hidden = true;
       return;
     }
     row.el.dataset.job = String(job.id);
@@ -174,18 +177,35 @@ export class JobList {
         : `${job.recipe} → ${job.destination}${job.priority !== 0 ? ` · priority ${job.priority}` : ""}${job.attempts > 1 ? ` · attempt ${job.attempts}` : ""}`;
     setText(row.detail, detail);
     row.detail.title = detail;
-    const buttons: HTMLButtonElement[] = [];
-    const button = (label: string, title: string, action: () => void) =>
-      buttons.push(h("button", { type: "button", class: "small", title, "aria-label": `${title}, job ${job.id}`, onclick: () => action() }, label));
-    if (job.state === "failed" || job.state === "cancelled") button("Retry", "Retry", () => this.actions.retry(job.id));
+    this.fillActions(row, job);
+  }
+
+  /**
+   * The row's buttons. A jump through the list shows other jobs in the same
+   * rows, mostly with the same buttons: those are relabelled, not rebuilt,
+   * and act on whichever job the row shows when clicked.
+   */
+  private fillActions(row: Row, job: JobView): void {
+    const offered: [label: string, title: string, action: (job: JobView) => void][] = [];
+    if (job.state === "failed" || job.state === "cancelled") offered.push(["Retry", "Retry", (j) => this.actions.retry(j.id)]);
     if (job.state === "pending" || job.state === "paused" || job.state === "processing") {
-      button("Cancel", "Cancel", () => this.actions.cancel(job.id));
+      offered.push(["Cancel", "Cancel", (j) => this.actions.cancel(j.id)]);
     }
-    if (job.state === "pending" || job.state === "paused") button("↑", "Raise priority", () => this.actions.raise(job));
+    if (job.state === "pending" || job.state === "paused") offered.push(["↑", "Raise priority", (j) => this.actions.raise(j)]);
     if (job.remote?.url) {
-      button("Copy", "Copy the uploaded location", () => this.actions.copy(job));
-      button("Open", "Open the uploaded location", () => this.actions.open(job.id));
+      offered.push(["Copy", "Copy the uploaded location", (j) => this.actions.copy(j)]);
+      offered.push(["Open", "Open the uploaded location", (j) => this.actions.open(j.id)]);
     }
-    row.actions.replaceChildren(...buttons);
+    row.actions.hidden = false;
+    const key = offered.map(([label]) => label).join("|");
+    if (row.actionsKey !== key) {
+      row.actionsKey = key;
+      row.actions.replaceChildren(
+        ...offered.map(([label, title, action]) =>
+          h("button", { type: "button", class: "small", title, onclick: () => row.shownJob && action(row.shownJob) }, label),
+        ),
+      );
+    }
+    offered.forEach(([, title], i) => row.actions.children[i]?.setAttribute("aria-label", `${title}, job ${job.id}`));
   }
 }

@@ -11,7 +11,10 @@
 //! Every route resizes with SIMD (`fast_image_resize`, Lanczos3), applies the
 //! EXIF orientation, and encodes with libjpeg-turbo.
 
+mod early;
 mod many;
+
+pub(crate) use early::EarlyPreviews;
 
 pub use many::{preview_many, PreviewEvent};
 
