@@ -418,15 +418,11 @@ async fn events_report_state_changes_and_counts_without_flooding() {
 fn a_preview_made_before_the_enqueue_is_the_one_its_job_shows() {
     let bed = TestBed::new();
     let paths = bed.images("early", 2);
-    let options = AddOptions {
-        destination: Some("out".into()),
-        ..AddOptions::default()
-    };
     let scan = outbox_engine::scan(&paths);
     for path in &paths {
         bed.engine.prepare_source_preview(path, 8);
     }
-    let jobs = bed.engine.add_scanned(scan, &options).expect("add").added;
+    let jobs = bed.engine.add_scanned(scan, &to("out")).expect("add").added;
     assert_eq!(jobs.len(), 2);
     // The files change once queued: what the jobs show is what was made
     // early, not a second decode of what is on disk now.
@@ -461,11 +457,7 @@ fn a_bad_file_prepared_early_fails_its_own_preview_with_the_reason() {
     for path in &paths {
         bed.engine.prepare_source_preview(path, 8);
     }
-    let options = AddOptions {
-        destination: Some("out".into()),
-        ..AddOptions::default()
-    };
-    let jobs = bed.engine.add_scanned(scan, &options).expect("add").added;
+    let jobs = bed.engine.add_scanned(scan, &to("out")).expect("add").added;
     let shown: Vec<_> = jobs
         .iter()
         .map(|job| bed.engine.source_preview(*job, 8))

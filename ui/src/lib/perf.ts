@@ -61,6 +61,6 @@ export class FrameSampler {
 
   stop(): FrameSamples {
     this.running = false;
-    return { intervals: this.samples.intervals.slice(), work: this.samples.work.slice() };
+    return this.samples;
   }
 }
