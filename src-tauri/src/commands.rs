@@ -116,9 +116,17 @@ pub async fn add_paths(
 ) -> CommandResult<AddReport> {
     let options = add_options(&state.settings(), request.unwrap_or_default());
     blocking(&state, move |engine| {
+        let asked = std::time::Instant::now();
         let scan = outbox_engine::scan(&paths);
+        let scanned = asked.elapsed();
         preview_scheme::start_first_previews(engine, scan.items.iter().map(|i| i.path.clone()));
-        engine.add_scanned(scan, &options)
+        let added = engine.add_scanned(scan, &options);
+        tracing::debug!(
+            scanned_ms = scanned.as_secs_f64() * 1e3,
+            added_ms = asked.elapsed().as_secs_f64() * 1e3,
+            "add paths"
+        );
+        added
     })
     .await
 }

@@ -101,9 +101,17 @@ pub fn start_first_previews(engine: &Engine, paths: impl IntoIterator<Item = Pat
     for path in paths.into_iter().take(slot_count()) {
         let engine = engine.clone();
         tauri::async_runtime::spawn(async move {
+            let asked = Instant::now();
             let _turn = decode_slots().acquire().await.ok();
             let made = tauri::async_runtime::spawn_blocking(move || {
-                engine.prepare_source_preview(&path, TILE_SIZE)
+                let started = asked.elapsed();
+                engine.prepare_source_preview(&path, TILE_SIZE);
+                tracing::debug!(
+                    ?path,
+                    started_ms = started.as_secs_f64() * 1e3,
+                    made_ms = asked.elapsed().as_secs_f64() * 1e3,
+                    "early preview"
+                );
             });
             if let Err(e) = made.await {
                 tracing::warn!("an early preview stopped: {e}");

@@ -263,6 +263,16 @@ impl App<'_> {
         self.js_with(script, json!([]))
     }
 
+    /// Runs an asynchronous script in the page: its last argument is the
+    /// callback that answers. One request for the whole wait, so no polling
+    /// takes the page's or the app's time meanwhile.
+    pub fn js_async(&self, script: &str, args: Value, limit: Duration) -> Value {
+        self.post("/timeouts", json!({"script": limit.as_millis() as u64}))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.post("/execute/async", json!({"script": script, "args": args}))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Waits for `done`, polling; fails naming what did not happen.
     pub fn wait_for(&self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
         let deadline = Instant::now() + limit;
