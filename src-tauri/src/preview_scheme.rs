@@ -120,8 +120,11 @@ pub fn start_first_previews(engine: &Engine, paths: impl IntoIterator<Item = Pat
     }
 }
 
+/// One decode slot per core. Read once: on Linux the answer comes from
+/// reading cgroup files, which a drop should not pay for again.
 fn slot_count() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 fn decode_slots() -> &'static Semaphore {
