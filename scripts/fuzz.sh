@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the decode-and-preview path with untrusted bytes for a bounded time
-# (OUTBOX_FUZZ_SECONDS, default 120), from the kept corpus. A crash stops the
+# (OUTBOX_FUZZ_SECONDS): run alone, a long campaign (default an hour); the
+# test command runs it for 60 s. It starts from the kept corpus. A crash stops the
 # run and leaves its input in fuzz/artifacts/preview/: copy it to
 # fuzz/regressions/preview/, where the engine's tests replay it.
 # cargo fuzz uses nightly-only compiler flags: RUSTC_BOOTSTRAP lets the
@@ -17,4 +18,4 @@ cd fuzz
 RUSTC_BOOTSTRAP=1 cargo fuzz run \
   --target-dir "${OUTBOX_FUZZ_TARGET_DIR:-$HOME/.cache/outbox/fuzz-target}" \
   preview corpus/preview seeds/preview -- \
-  -max_total_time="${OUTBOX_FUZZ_SECONDS:-120}" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1
+  -max_total_time="${OUTBOX_FUZZ_SECONDS:-3600}" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1

@@ -167,6 +167,11 @@ pub struct DestAddArgs {
     /// wordpress: also set this ACF image field of the post.
     #[arg(long, value_name = "FIELD", help_heading = "wordpress")]
     pub acf_field: Option<String>,
+    /// wordpress: after a crash or timeout mid-upload, how long the site may
+    /// still be finishing it; it is sent again only once this has passed
+    /// and the upload is not in the media library (default 120).
+    #[arg(long, value_name = "SECONDS", help_heading = "wordpress")]
+    pub settle_seconds: Option<u64>,
 
     /// http: `post` (multipart) or `put` (raw body).
     #[arg(long, value_enum, default_value = "post", help_heading = "http")]

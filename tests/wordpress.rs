@@ -587,3 +587,91 @@ fn an_upload_interrupted_by_a_crash_is_found_by_its_token_not_sent_twice() {
         "the featured step ran after the search"
     );
 }
+
+/// The case found outside the suite: WordPress goes on making a large
+/// image's sub-sizes after the worker that sent it was killed, so the
+/// upload shows up only seconds later. With 12 MP files in the mix and the
+/// worker killed 30 times at random moments, every delivered job has
+/// exactly one attachment, attached to the post, with its title.
+#[test]
+fn killed_thirty_times_during_large_uploads_each_job_has_exactly_one_attachment() {
+    let site = Site::start();
+    let ob = Outbox::new();
+    let post = site.get("post_id");
+    add_admin_destination(
+        &ob,
+        &site,
+        "wp",
+        "url",
+        &[
+            "--post",
+            &post,
+            "--featured",
+            "--plain-permalinks",
+            "--settle-seconds",
+            "20",
+        ],
+    );
+    let src = ob.dir("src");
+    // `original`: the 12 MP files reach WordPress as they are.
+    write_noise_image(&src.join("big.jpg"), 4240, 2832, 58);
+    write_noise_image(&src.join("big-2.jpg"), 4240, 2832, 59);
+    for i in 0..8 {
+        write_image(&src.join(format!("img_{i}.jpg")), 640, 480, 60 + i);
+    }
+    std::fs::copy(src.join("img_0.jpg"), src.join("img_0 copy.jpg")).unwrap();
+    let added = ob.add(
+        &[&src],
+        "wp",
+        &["--recipe", "original", "--field", "title=Kill loop"],
+    );
+    let jobs = Outbox::added_ids(&added);
+    assert_eq!(
+        jobs.len(),
+        10,
+        "the byte-identical copy is a duplicate: {added:#}"
+    );
+
+    let mut rng = fastrand::Rng::with_seed(17);
+    for _ in 0..30 {
+        let mut worker = ob
+            .command(&["run", "--retry-delay", "0.5"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the worker");
+        std::thread::sleep(std::time::Duration::from_millis(rng.u64(200..3000)));
+        worker.kill().expect("SIGKILL the worker");
+        let _ = worker.wait();
+    }
+    ob.run_until_idle(&["--retry-delay", "0.5"]).ok();
+
+    let history = ob.history();
+    assert!(
+        history.iter().all(|j| j["state"] == "completed"),
+        "{history:#?}"
+    );
+    // What WordPress stored, from its database: every attachment there is.
+    let rows = site.php(
+        "foreach (get_posts(['post_type' => 'attachment', 'post_status' => 'any', \
+           'numberposts' => -1]) as $a) \
+           echo $a->ID, ' ', $a->post_parent, ' ', $a->post_title, ' ', \
+             basename(get_attached_file($a->ID)), \"\\n\";",
+    );
+    let rows: Vec<Vec<&str>> = rows.lines().map(|l| l.splitn(4, ' ').collect()).collect();
+    let mut kept: Vec<String> = history
+        .iter()
+        .map(|j| j["remote"]["id"].as_str().unwrap().to_string())
+        .collect();
+    kept.sort();
+    let mut stored: Vec<String> = rows.iter().map(|r| r[0].to_string()).collect();
+    stored.sort();
+    assert_eq!(
+        stored, kept,
+        "one attachment per delivered job, and no other: {rows:#?}"
+    );
+    for row in &rows {
+        assert_eq!(row[1], post, "attached to the post: {row:?}");
+        assert_eq!(row[2], "Kill loop", "with its title: {row:?}");
+    }
+}

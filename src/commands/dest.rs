@@ -99,6 +99,7 @@ fn wordpress_settings(args: &DestAddArgs) -> Result<Value> {
         featured: args.featured,
         acf_field: args.acf_field.clone(),
         timeout_seconds: args.timeout.unwrap_or(300),
+        settle_seconds: args.settle_seconds.unwrap_or(120),
     };
     if (settings.featured || settings.acf_field.is_some()) && settings.post.is_none() {
         eprintln!(

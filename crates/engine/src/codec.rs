@@ -4,7 +4,7 @@
 //! within limits, SIMD resizing, libjpeg-turbo encoding with the colour
 //! profile kept.
 
-use crate::jpeg_meta::{icc_profile, read_jpeg_exif, with_icc_profile};
+use crate::jpeg_meta::{has_adobe_marker, icc_profile, read_jpeg_exif, with_icc_profile};
 use crate::pipeline::{check_size, decode_generic, Decoded, GenerateError};
 use fast_image_resize::{images::Image as FirImage, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageFormat, RgbImage};
@@ -55,23 +55,26 @@ fn decode_jpeg_scaled(bytes: &[u8], fit: Option<u32>) -> Result<RgbImage, Genera
     let scaled = header.scaled(scale);
     if matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK) {
         let cmyk = turbo_decompress_as(&mut decompressor, bytes, &scaled, PixelFormat::CMYK)?;
-        return cmyk_to_rgb(&cmyk, &scaled);
+        return cmyk_to_rgb(&cmyk, &scaled, has_adobe_marker(bytes));
     }
     turbo_decompress(&mut decompressor, bytes, &scaled)
 }
 
 /// Ink amounts to screen colour, the plain way (no press profile): each ink
-/// and the black take away their share of the light.
+/// and the black take away their share of the light. `inverted`: stored as
+/// Adobe does (255 = no ink), as every file with an Adobe marker is.
 fn cmyk_to_rgb(
     cmyk: &[u8],
     header: &turbojpeg::DecompressHeader,
+    inverted: bool,
 ) -> Result<RgbImage, GenerateError> {
     let (w, h) = (dimension(header.width)?, dimension(header.height)?);
+    let ink = |stored: u8| u32::from(if inverted { 255 - stored } else { stored });
     let rgb = cmyk
         .chunks_exact(4)
         .flat_map(|p| {
-            let white = 255 - u32::from(p[3]);
-            let light = |ink: u8| ((255 - u32::from(ink)) * white / 255) as u8;
+            let white = 255 - ink(p[3]);
+            let light = |c: u8| ((255 - ink(c)) * white / 255) as u8;
             [light(p[0]), light(p[1]), light(p[2])]
         })
         .collect();

@@ -42,6 +42,15 @@ pub fn read_jpeg_exif(jpeg: &[u8]) -> JpegExif {
     }
 }
 
+/// Whether the file carries Adobe's APP14 marker. CMYK and YCCK files that
+/// have it store their inks inverted (255 = no ink), the way Photoshop,
+/// ImageMagick, libvips and Pillow write them and libvips reads them.
+pub fn has_adobe_marker(jpeg: &[u8]) -> bool {
+    segments(jpeg).any(|(marker, body)| {
+        marker == 0xEE && jpeg.get(body).is_some_and(|b| b.starts_with(b"Adobe"))
+    })
+}
+
 const ICC_SIGNATURE: &[u8] = b"ICC_PROFILE\0";
 /// The most profile bytes one APP2 segment holds (65535 - 2 - 14).
 const ICC_CHUNK: usize = 65519;

@@ -326,9 +326,9 @@ fn progressive_and_cmyk_jpegs_show_their_real_colours() {
     assert_eq!((p.width, p.height), (200, 150));
     assert_quadrants(&decoded(&p), [RED, GREEN, BLUE, WHITE], "progressive");
 
-    // CMYK as printers store it (no ink = white); a wrongly inverted decode
-    // would show these colours as their negatives.
-    let cmyk: Vec<u8> = rgb
+    // CMYK inks (0 = no ink); a wrongly inverted decode would show these
+    // colours as their negatives.
+    let inks: Vec<u8> = rgb
         .pixels()
         .flat_map(|p| {
             let k = 255 - p.0.iter().copied().max().unwrap_or(0);
@@ -342,10 +342,12 @@ fn progressive_and_cmyk_jpegs_show_their_real_colours() {
             [ink(p.0[0]), ink(p.0[1]), ink(p.0[2]), k]
         })
         .collect();
-    // Stored as YCCK (libjpeg-turbo's default for CMYK) and as plain CMYK.
+    // libjpeg-turbo writes an Adobe marker with CMYK and YCCK, so the inks
+    // are stored inverted, as Photoshop and ImageMagick store them.
+    let adobe: Vec<u8> = inks.iter().map(|i| 255 - i).collect();
     for colorspace in [turbojpeg::Colorspace::YCCK, turbojpeg::Colorspace::CMYK] {
         let cmyk_jpeg = turbo_jpeg(
-            &cmyk,
+            &adobe,
             800,
             600,
             turbojpeg::PixelFormat::CMYK,
@@ -357,9 +359,40 @@ fn progressive_and_cmyk_jpegs_show_their_real_colours() {
         assert_quadrants(
             &decoded(&p),
             [RED, GREEN, BLUE, WHITE],
-            &format!("{colorspace:?}"),
+            &format!("{colorspace:?} with an Adobe marker"),
         );
     }
+    // Plain CMYK without the marker: inks stored as they are.
+    let plain = without_adobe_marker(&turbo_jpeg(
+        &inks,
+        800,
+        600,
+        turbojpeg::PixelFormat::CMYK,
+        false,
+        Some(turbojpeg::Colorspace::CMYK),
+    ));
+    let p = preview(&plain, ImageFormat::Jpeg, 200).expect("plain cmyk preview");
+    assert_quadrants(
+        &decoded(&p),
+        [RED, GREEN, BLUE, WHITE],
+        "CMYK without an Adobe marker",
+    );
+}
+
+/// `jpeg` without its APP14 ("Adobe") segments.
+fn without_adobe_marker(jpeg: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    let mut at = 2;
+    while at + 4 <= jpeg.len() && jpeg[at] == 0xFF && jpeg[at + 1] != 0xDA {
+        let len = usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+        if jpeg[at + 1] != 0xEE {
+            out.extend_from_slice(&jpeg[at..at + 2 + len]);
+        }
+        at += 2 + len;
+    }
+    assert!(out.len() < jpeg.len(), "the file had an Adobe marker");
+    out.extend_from_slice(&jpeg[at..]);
+    out
 }
 
 fn encoded(image: &image::DynamicImage, format: ImageFormat) -> Vec<u8> {

@@ -1,7 +1,8 @@
-//! The object-storage destination against real servers the tests start:
-//! moto (S3, through `scripts/s3-server.sh`) and Azurite (Azure Blob, from
-//! npm, installed once into a cache folder). Every outcome is read back from
-//! the server with a separate `object_store` client.
+//! The object-storage destination against real servers: moto (S3,
+//! `scripts/s3-server.sh`) and Azurite (Azure Blob, `scripts/azurite-server.sh`),
+//! started once for the run by `scripts/test.sh` (or by each test when run
+//! alone); each test has its own bucket or container. Every outcome is read
+//! back from the server with a separate `object_store` client.
 //!
 //! Google Cloud Storage has no emulator here that accepts object_store's
 //! uploads; its settings and URLs are covered by the unit tests in
@@ -22,10 +23,10 @@ use outbox_engine::destinations::{
 use outbox_engine::{ErrorClass, Remote};
 use progress::Progress;
 use serde_json::{json, Value};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const AZURE_ACCOUNT: &str = "devstoreaccount1";
@@ -36,7 +37,6 @@ const AZURE_KEY: &str =
 /// a test create containers with a plain request.
 const AZURE_SAS: &str = "sv=2021-08-06&ss=b&srt=sco&sp=rwdlacup&se=2099-01-01T00%3A00%3A00Z\
                          &spr=http&sig=jbzNKNZOyq%2FXIPKofnbUh7spfZUPyQOrOUgF1ki6pHc%3D";
-const AZURITE_VERSION: &str = "3.35.0";
 const MB20: usize = 20_000_000;
 
 // ---------------------------------------------------------------- servers
@@ -45,22 +45,23 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-}
-
-/// A moto server for one test; stopped when dropped.
+/// A moto server: the run's (`OUTBOX_TEST_S3_ENDPOINT`, set by
+/// `scripts/test.sh`), or one for this test, stopped when dropped.
 struct Moto {
-    dir: tempfile::TempDir,
+    /// This test's own server's folder.
+    dir: Option<tempfile::TempDir>,
     endpoint: String,
 }
 
 impl Moto {
     fn start() -> Moto {
-        Self::start_with(&[])
+        match std::env::var("OUTBOX_TEST_S3_ENDPOINT") {
+            Ok(endpoint) if !endpoint.is_empty() => Moto {
+                dir: None,
+                endpoint,
+            },
+            _ => Self::start_with(&[]),
+        }
     }
 
     /// `env` reaches moto_server: the script starts it as its child.
@@ -77,11 +78,16 @@ impl Moto {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let line: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
         let endpoint = line["endpoint"].as_str().unwrap().to_string();
-        Moto { dir, endpoint }
+        Moto {
+            dir: Some(dir),
+            endpoint,
+        }
     }
 
-    /// CreateBucket, unsigned (moto accepts that).
-    async fn bucket(&self, name: &str) {
+    /// CreateBucket, unsigned (moto accepts that), of a bucket of this
+    /// test's own; its name.
+    async fn bucket(&self, name: &str) -> String {
+        let name = unique(name);
         let response = reqwest::Client::new()
             .put(format!("{}/{name}", self.endpoint))
             .body(Vec::new())
@@ -89,6 +95,7 @@ impl Moto {
             .await
             .unwrap();
         assert!(response.status().is_success(), "{}", response.status());
+        name
     }
 
     fn settings(&self, bucket: &str, more: Value) -> ObjectSettings {
@@ -123,59 +130,61 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = Command::new(repo_root().join("scripts/s3-server.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
+        if let Some(dir) = &self.dir {
+            let _ = Command::new(repo_root().join("scripts/s3-server.sh"))
+                .arg("stop")
+                .arg(dir.path())
+                .status();
+        }
     }
 }
 
-/// An Azurite blob server for one test; killed when dropped.
+/// `name` made unique to this test process: tests share the run's servers.
+fn unique(name: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{name}-{}-{n}", std::process::id())
+}
+
+/// An Azurite blob server: the run's (`OUTBOX_TEST_AZURITE_ENDPOINT`, set by
+/// `scripts/test.sh`), or one for this test, stopped when dropped.
 struct Azurite {
-    child: Child,
+    /// This test's own server's folder.
+    dir: Option<tempfile::TempDir>,
     /// The account's blob endpoint (path-style, account included).
     endpoint: String,
-    _dir: tempfile::TempDir,
 }
 
 impl Azurite {
     fn start() -> Azurite {
-        let bin = azurite_bin();
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("azurite.log")).unwrap();
-        let mut child = Command::new(bin)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .args(["--inMemoryPersistence", "--skipApiVersionCheck", "--loose"])
-            .arg("--disableTelemetry")
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start azurite-blob");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let exited = child.try_wait().unwrap();
-            if exited.is_some() || Instant::now() > deadline {
-                let _ = child.kill();
-                let log = std::fs::read_to_string(dir.path().join("azurite.log"));
-                panic!(
-                    "azurite did not start: {exited:?}\n{}",
-                    log.unwrap_or_default()
-                );
+        if let Ok(endpoint) = std::env::var("OUTBOX_TEST_AZURITE_ENDPOINT") {
+            if !endpoint.is_empty() {
+                return Azurite {
+                    dir: None,
+                    endpoint,
+                };
             }
-            std::thread::sleep(Duration::from_millis(100));
         }
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(repo_root().join("scripts/azurite-server.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/azurite-server.sh");
+        assert!(out.status.success(), "azurite-server.sh start failed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
         Azurite {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}/{AZURE_ACCOUNT}"),
-            _dir: dir,
+            endpoint: line["endpoint"].as_str().unwrap().to_string(),
+            dir: Some(dir),
         }
     }
 
-    /// Create Container, authorised by the account SAS.
-    async fn container(&self, name: &str) {
+    /// Create Container, authorised by the account SAS, of a container of
+    /// this test's own; its name.
+    async fn container(&self, name: &str) -> String {
+        let name = unique(name);
         let response = reqwest::Client::new()
             .put(format!(
                 "{}/{name}?restype=container&{AZURE_SAS}",
@@ -186,6 +195,7 @@ impl Azurite {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 201, "create container {name}");
+        name
     }
 
     fn settings(&self, container: &str) -> ObjectSettings {
@@ -218,38 +228,13 @@ impl Azurite {
 
 impl Drop for Azurite {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(dir) = &self.dir {
+            let _ = Command::new(repo_root().join("scripts/azurite-server.sh"))
+                .arg("stop")
+                .arg(dir.path())
+                .status();
+        }
     }
-}
-
-/// `azurite-blob`, installed from npm into a cache folder on first use.
-fn azurite_bin() -> PathBuf {
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::var_os("OUTBOX_AZURITE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache_dir().join(format!("outbox-azurite-{AZURITE_VERSION}")));
-    let bin = dir.join("node_modules/.bin/azurite-blob");
-    if !bin.exists() {
-        eprintln!(
-            "installing azurite@{AZURITE_VERSION} into {}",
-            dir.display()
-        );
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&dir)
-            .arg(format!("azurite@{AZURITE_VERSION}"))
-            .stdout(Stdio::null())
-            .status()
-            .expect("run npm (Node.js is needed for the Azure tests)");
-        assert!(
-            status.success() && bin.exists(),
-            "npm install azurite failed"
-        );
-    }
-    bin
 }
 
 fn free_port() -> u16 {
@@ -327,8 +312,8 @@ fn assert_progress(reports: &[u64], size: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_small_upload_has_its_content_type_and_url() {
     let moto = Moto::start();
-    moto.bucket("photos").await;
-    let dest = moto.destination("photos", json!({}));
+    let photos = moto.bucket("photos").await;
+    let dest = moto.destination(&photos, json!({}));
     let d = in_memory(1, "red shoe.jpg", content(3000, 1));
 
     let remote = deliver(&dest, &d).await.unwrap();
@@ -337,7 +322,7 @@ async fn s3_small_upload_has_its_content_type_and_url() {
     assert_eq!(remote.id.as_deref(), Some(key.as_str()));
     let url = format!("{}/photos/{}/red%20shoe.jpg", moto.endpoint, d.short_hash());
     assert_eq!(remote.url.as_deref(), Some(url.as_str()));
-    let (bytes, mime) = read_back(&moto.reader("photos"), &key).await;
+    let (bytes, mime) = read_back(&moto.reader(&photos), &key).await;
     assert_eq!(bytes, content(3000, 1));
     assert_eq!(mime.as_deref(), Some("image/jpeg"));
 }
@@ -345,16 +330,16 @@ async fn s3_small_upload_has_its_content_type_and_url() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_large_file_goes_up_in_parts_from_disk_with_progress() {
     let moto = Moto::start();
-    moto.bucket("photos").await;
+    let photos = moto.bucket("photos").await;
     let dir = tempfile::tempdir().unwrap();
-    let dest = moto.destination("photos", json!({"key_template": "big/{file_name}"}));
+    let dest = moto.destination(&photos, json!({"key_template": "big/{file_name}"}));
     let d = on_disk(dir.path(), 2, "poster.jpg", content(MB20, 2));
     let progress = Arc::new(Progress::default());
 
     let remote = dest.deliver(&d, progress.clone()).await.unwrap();
 
     assert_eq!(remote.id.as_deref(), Some("big/poster.jpg"));
-    let reader = moto.reader("photos");
+    let reader = moto.reader(&photos);
     let meta = reader
         .head(&ObjectPath::from("big/poster.jpg"))
         .await
@@ -372,8 +357,8 @@ async fn s3_large_file_goes_up_in_parts_from_disk_with_progress() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_delivering_the_same_job_twice_keeps_one_object() {
     let moto = Moto::start();
-    moto.bucket("photos").await;
-    let dest = moto.destination("photos", json!({}));
+    let photos = moto.bucket("photos").await;
+    let dest = moto.destination(&photos, json!({}));
     let d = in_memory(3, "a.jpg", content(1000, 3));
 
     let first = deliver(&dest, &d).await.unwrap();
@@ -381,14 +366,14 @@ async fn s3_delivering_the_same_job_twice_keeps_one_object() {
 
     assert_eq!(first, second);
     let expected = format!("{}/a.jpg", d.short_hash());
-    assert_eq!(keys(&moto.reader("photos")).await, vec![expected]);
+    assert_eq!(keys(&moto.reader(&photos)).await, vec![expected]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_reconcile_finds_what_arrived_and_nothing_else() {
     let moto = Moto::start();
-    moto.bucket("photos").await;
-    let dest = moto.destination("photos", json!({}));
+    let photos = moto.bucket("photos").await;
+    let dest = moto.destination(&photos, json!({}));
     let sent = in_memory(4, "sent.jpg", content(2000, 4));
     let never = in_memory(5, "never.jpg", content(2000, 5));
 
@@ -402,9 +387,9 @@ async fn s3_reconcile_finds_what_arrived_and_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_key_template_takes_item_fields_and_names_a_missing_one() {
     let moto = Moto::start();
-    moto.bucket("shop").await;
+    let shop = moto.bucket("shop").await;
     let dest = moto.destination(
-        "shop",
+        &shop,
         json!({"key_template": "products/{sku}/{stem}-{hash}.{ext}"}),
     );
     let d = with_fields(
@@ -416,7 +401,7 @@ async fn s3_key_template_takes_item_fields_and_names_a_missing_one() {
 
     let key = format!("products/A-17/front-{}.jpg", d.short_hash());
     assert_eq!(remote.id.as_deref(), Some(key.as_str()));
-    let reader = moto.reader("shop");
+    let reader = moto.reader(&shop);
     assert_eq!(read_back(&reader, &key).await.0, content(500, 6));
 
     let no_sku = in_memory(7, "back.jpg", content(500, 7));
@@ -446,8 +431,8 @@ async fn s3_refused_credentials_need_the_user() {
     // After its first request (the bucket's creation), moto checks every
     // signature against its IAM users, of which there are none.
     let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]);
-    moto.bucket("photos").await;
-    let dest = moto.destination("photos", json!({}));
+    let photos = moto.bucket("photos").await;
+    let dest = moto.destination(&photos, json!({}));
 
     let d = in_memory(10, "a.jpg", content(100, 10));
     let message = assert_class(deliver(&dest, &d).await, ErrorClass::NeedsUser);
@@ -461,15 +446,15 @@ async fn s3_refused_credentials_need_the_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_check_reports_a_reachable_bucket() {
     let moto = Moto::start();
-    moto.bucket("photos").await;
-    let dest = moto.destination("photos", json!({"key_template": "shop/{sku}/{file_name}"}));
+    let photos = moto.bucket("photos").await;
+    let dest = moto.destination(&photos, json!({"key_template": "shop/{sku}/{file_name}"}));
 
     let message = dest.check().await.unwrap();
 
     assert!(message.contains("bucket \"photos\""), "{message}");
     assert!(message.contains("reachable"), "{message}");
     assert!(
-        keys(&moto.reader("photos")).await.is_empty(),
+        keys(&moto.reader(&photos)).await.is_empty(),
         "check wrote nothing"
     );
 }
@@ -514,8 +499,8 @@ async fn an_unreachable_server_is_transient_and_quick() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_small_upload_has_its_content_type_and_url() {
     let azurite = Azurite::start();
-    azurite.container("outbox").await;
-    let dest = azurite.destination("outbox");
+    let outbox = azurite.container("outbox").await;
+    let dest = azurite.destination(&outbox);
     let d = in_memory(20, "été.jpg", content(4000, 20));
 
     let remote = deliver(&dest, &d).await.unwrap();
@@ -528,7 +513,7 @@ async fn azure_small_upload_has_its_content_type_and_url() {
         d.short_hash()
     );
     assert_eq!(remote.url.as_deref(), Some(url.as_str()));
-    let (bytes, mime) = read_back(&azurite.reader("outbox"), &key).await;
+    let (bytes, mime) = read_back(&azurite.reader(&outbox), &key).await;
     assert_eq!(bytes, content(4000, 20));
     assert_eq!(mime.as_deref(), Some("image/jpeg"));
 }
@@ -536,15 +521,15 @@ async fn azure_small_upload_has_its_content_type_and_url() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_large_upload_goes_in_blocks_with_progress() {
     let azurite = Azurite::start();
-    azurite.container("outbox").await;
-    let dest = azurite.destination("outbox");
+    let outbox = azurite.container("outbox").await;
+    let dest = azurite.destination(&outbox);
     let d = in_memory(21, "poster.jpg", content(MB20, 21));
     let progress = Arc::new(Progress::default());
 
     let remote = dest.deliver(&d, progress.clone()).await.unwrap();
 
     let key = remote.id.unwrap();
-    let reader = azurite.reader("outbox");
+    let reader = azurite.reader(&outbox);
     assert_eq!(
         reader
             .head(&ObjectPath::parse(&key).unwrap())
@@ -562,8 +547,8 @@ async fn azure_large_upload_goes_in_blocks_with_progress() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_twice_is_one_blob_and_reconcile_finds_it() {
     let azurite = Azurite::start();
-    azurite.container("outbox").await;
-    let dest = azurite.destination("outbox");
+    let outbox = azurite.container("outbox").await;
+    let dest = azurite.destination(&outbox);
     let d = in_memory(22, "a.jpg", content(1500, 22));
     let never = in_memory(23, "b.jpg", content(1500, 23));
 
@@ -573,7 +558,7 @@ async fn azure_twice_is_one_blob_and_reconcile_finds_it() {
 
     assert_eq!(first, second);
     let expected = format!("{}/a.jpg", d.short_hash());
-    assert_eq!(keys(&azurite.reader("outbox")).await, vec![expected]);
+    assert_eq!(keys(&azurite.reader(&outbox)).await, vec![expected]);
     assert_eq!(dest.reconcile(&d).await.unwrap(), Some(first));
     assert_eq!(dest.reconcile(&never).await.unwrap(), None);
 }
@@ -581,9 +566,9 @@ async fn azure_twice_is_one_blob_and_reconcile_finds_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_wrong_key_needs_the_user() {
     let azurite = Azurite::start();
-    azurite.container("outbox").await;
+    let outbox = azurite.container("outbox").await;
     let wrong_key = format!("{}==", "A".repeat(86));
-    let dest = ObjectDestination::new(azurite.settings("outbox"), Some(&wrong_key)).unwrap();
+    let dest = ObjectDestination::new(azurite.settings(&outbox), Some(&wrong_key)).unwrap();
     let d = in_memory(24, "a.jpg", content(100, 24));
 
     let message = assert_class(deliver(&dest, &d).await, ErrorClass::NeedsUser);
@@ -591,13 +576,13 @@ async fn azure_wrong_key_needs_the_user() {
     let message = assert_class(dest.check().await, ErrorClass::NeedsUser);
     assert!(message.contains("credentials were refused"), "{message}");
     assert!(!message.contains(&wrong_key[..20]), "no key in {message}");
-    assert!(keys(&azurite.reader("outbox")).await.is_empty());
+    assert!(keys(&azurite.reader(&outbox)).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_missing_container_needs_the_user_and_check_passes_on_a_real_one() {
     let azurite = Azurite::start();
-    azurite.container("outbox").await;
+    let outbox = azurite.container("outbox").await;
     let missing = azurite.destination("absent");
     let d = in_memory(25, "a.jpg", content(100, 25));
 
@@ -606,7 +591,7 @@ async fn azure_missing_container_needs_the_user_and_check_passes_on_a_real_one()
     let message = assert_class(missing.check().await, ErrorClass::NeedsUser);
     assert!(message.contains("no container \"absent\""), "{message}");
 
-    let message = azurite.destination("outbox").check().await.unwrap();
+    let message = azurite.destination(&outbox).check().await.unwrap();
     assert!(
         message.contains("container \"outbox\" is reachable"),
         "{message}"

@@ -377,9 +377,8 @@ impl RunHooks {
                     world.arrive(&mut seen, &conn, job);
                 }
                 Err(DeliveryError {
-                    class: r.class,
-                    message: format!("scripted {:?} refusal", r.class),
                     retry_after: r.retry_after_s.map(Duration::from_secs),
+                    ..DeliveryError::new(r.class, format!("scripted {:?} refusal", r.class))
                 })
             }
         };

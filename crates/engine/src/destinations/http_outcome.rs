@@ -39,12 +39,11 @@ pub(crate) fn failure(
         message.push_str(&reason);
     }
     DeliveryError {
-        class,
-        message,
         retry_after: match class {
             ErrorClass::Transient => retry_after(headers, SystemTime::now()),
             _ => None,
         },
+        ..DeliveryError::new(class, message)
     }
 }
 

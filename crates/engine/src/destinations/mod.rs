@@ -58,6 +58,9 @@ pub struct DeliveryError {
     pub message: String,
     /// The server's `Retry-After`, when it gave one.
     pub retry_after: Option<Duration>,
+    /// Not a failure but a wait for the destination to settle: asked again
+    /// after `retry_after`, and the attempt does not count.
+    pub waiting: bool,
 }
 
 impl DeliveryError {
@@ -66,6 +69,16 @@ impl DeliveryError {
             class,
             message: message.into(),
             retry_after: None,
+            waiting: false,
+        }
+    }
+
+    /// Ask again in `wait`, without spending an attempt; `message` says why.
+    pub fn waiting(message: impl Into<String>, wait: Duration) -> Self {
+        DeliveryError {
+            retry_after: Some(wait),
+            waiting: true,
+            ..DeliveryError::new(ErrorClass::Transient, message)
         }
     }
 }

@@ -11,7 +11,12 @@
 //! Duplicates: the file name carries a short token of the job and its
 //! content; when an upload's outcome is unknown, the media library is
 //! searched for the token (`?search=` matches file names) before uploading
-//! again, and the steps after the upload run on what is found.
+//! again, and the steps after the upload run on what is found. WordPress
+//! goes on with a request after its client has gone (making a large image's
+//! sub-sizes takes seconds), so a search that finds nothing is an answer
+//! only once `settle_seconds` have passed since the interrupted upload
+//! began; until then the job waits. Should a late copy still appear, the
+//! job keeps one attachment and deletes the others bearing its token.
 
 use super::http_outcome::{failure, transport_failure};
 use super::{
@@ -47,10 +52,18 @@ pub struct WordPressSettings {
     pub acf_field: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// The longest the site may go on with an upload after Outbox lost it
+    /// (a crash, a timeout) before the upload shows in the media library.
+    #[serde(default = "default_settle")]
+    pub settle_seconds: u64,
 }
 
 fn default_timeout() -> u64 {
     300
+}
+
+fn default_settle() -> u64 {
+    120
 }
 
 impl WordPressSettings {
@@ -72,7 +85,12 @@ impl WordPressSettings {
 
 /// What has been done for one delivery, saved after each step.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 struct Progress {
+    /// When an attempt began sending the file (Unix ms).
+    upload_started_at: Option<u64>,
+    /// Every attachment bearing this job's token but `media_id` is deleted.
+    copies_removed: bool,
     media_id: Option<u64>,
     url: Option<String>,
     /// The upload answered 5xx after the attachment existed: finish its
@@ -237,32 +255,79 @@ impl WordPressDestination {
         }
     }
 
-    /// Finds this output in the media library by its token.
-    async fn find(&self, d: &Delivery) -> Result<Option<(u64, Option<String>)>, DeliveryError> {
+    /// Every attachment of this output in the media library, by its token,
+    /// oldest first.
+    async fn find(&self, d: &Delivery) -> Result<Vec<(u64, Option<String>)>, DeliveryError> {
         let token = token(d);
         let found = self
             .call(
                 "searching the media library",
                 Method::GET,
-                &format!("/wp/v2/media?search={token}&per_page=100&context=edit"),
+                &format!(
+                    "/wp/v2/media?search={token}&per_page=100&context=edit&orderby=id&order=asc"
+                ),
                 None,
             )
             .await?;
-        Ok(found.as_array().into_iter().flatten().find_map(|m| {
-            let file = m
-                .pointer("/media_details/file")
-                .or_else(|| m.get("source_url"))
-                .and_then(Value::as_str)?;
-            if !file.contains(&token) {
-                return None;
+        Ok(found
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| {
+                let file = m
+                    .pointer("/media_details/file")
+                    .or_else(|| m.get("source_url"))
+                    .and_then(Value::as_str)?;
+                if !file.contains(&token) {
+                    return None;
+                }
+                let id = m.get("id").and_then(Value::as_u64)?;
+                let url = m
+                    .get("source_url")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                Some((id, url))
+            })
+            .collect())
+    }
+
+    /// Deletes the copies of this output other than `keep` (late arrivals
+    /// of an upload that was sent again).
+    async fn remove_copies(&self, d: &Delivery, keep: u64) -> Result<(), DeliveryError> {
+        for (id, _) in self.find(d).await? {
+            if id == keep {
+                continue;
             }
-            let id = m.get("id").and_then(Value::as_u64)?;
-            let url = m
-                .get("source_url")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            Some((id, url))
-        }))
+            tracing::info!(
+                job = d.job_id,
+                media = id,
+                kept = keep,
+                "deleting a second copy"
+            );
+            match self
+                .call(
+                    "deleting a second copy of the upload",
+                    Method::DELETE,
+                    &format!("/wp/v2/media/{id}?force=true"),
+                    None,
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.code.as_deref() == Some("rest_post_invalid_id") => {}
+                Err(e) => return Err(e.error),
+            }
+        }
+        Ok(())
+    }
+
+    /// After an interrupted upload that is not in the library (yet): how
+    /// long to wait before it may be sent again, if at all.
+    fn still_settling(&self, progress: &Progress) -> Option<Duration> {
+        let started = progress.upload_started_at?;
+        let settled = started.saturating_add(self.settings.settle_seconds.saturating_mul(1000));
+        let now = unix_ms();
+        (now < settled).then(|| Duration::from_millis(settled - now))
     }
 
     async fn run(&self, d: &Delivery, steps: &Arc<dyn Steps>) -> Result<Remote, DeliveryError> {
@@ -284,7 +349,7 @@ impl WordPressDestination {
             }
         }
         if progress.media_id.is_none() && steps.may_have_arrived() {
-            if let Some((id, url)) = self.find(d).await? {
+            if let Some((id, url)) = self.find(d).await?.into_iter().next() {
                 tracing::info!(
                     job = d.job_id,
                     media = id,
@@ -293,12 +358,28 @@ impl WordPressDestination {
                 progress.media_id = Some(id);
                 progress.url = url;
                 save(steps, &progress).await?;
+            } else if let Some(wait) = self.still_settling(&progress) {
+                return Err(DeliveryError::waiting(
+                    format!(
+                        "an interrupted upload may still be in progress on the site; looking \
+                         for it again in {} s before sending it again",
+                        wait.as_secs().max(1)
+                    ),
+                    wait,
+                ));
             }
         }
         if progress.media_id.is_none() {
+            progress.upload_started_at = Some(unix_ms());
+            save(steps, &progress).await?;
             self.upload(d, steps, &mut progress).await?;
         }
         let id = progress.media_id.unwrap_or_default();
+        if steps.may_have_arrived() && !progress.copies_removed {
+            self.remove_copies(d, id).await?;
+            progress.copies_removed = true;
+            save(steps, &progress).await?;
+        }
         if progress.needs_post_process {
             self.call(
                 "finishing the thumbnails",
@@ -593,6 +674,12 @@ async fn save(steps: &Arc<dyn Steps>, progress: &Progress) -> Result<(), Deliver
         .await
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The token that marks this job's upload in its file name: `ob` and 10 hex
 /// digits.
 fn token(d: &Delivery) -> String {
@@ -775,6 +862,7 @@ mod tests {
             featured: false,
             acf_field: None,
             timeout_seconds: 5,
+            settle_seconds: 1,
         };
         let pretty = WordPressDestination::new(settings.clone(), Some("abcd efgh")).unwrap();
         assert_eq!(

@@ -66,6 +66,13 @@ pub(crate) enum Finished {
         message: String,
         retry_at: Option<i64>,
     },
+    /// The destination asked to be asked again at `retry_at` (it may still
+    /// be finishing an earlier attempt): the attempt does not count.
+    Waiting {
+        job: JobId,
+        message: String,
+        retry_at: i64,
+    },
     /// Given back unfinished (shutdown): the attempt does not count.
     Released {
         job: JobId,
@@ -77,7 +84,9 @@ impl Finished {
     pub(crate) fn job(&self) -> JobId {
         match self {
             Finished::Generated(job, _) | Finished::Delivered(job, _, _) => *job,
-            Finished::Failed { job, .. } | Finished::Released { job, .. } => *job,
+            Finished::Failed { job, .. }
+            | Finished::Waiting { job, .. }
+            | Finished::Released { job, .. } => *job,
         }
     }
 }
@@ -265,6 +274,20 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
             ])?;
             error = Some((*class, message.clone()));
             to
+        }
+        Finished::Waiting {
+            message, retry_at, ..
+        } => {
+            check_transition(job, JobState::Processing, JobState::Pending)?;
+            tx.prepare_cached(
+                "UPDATE jobs SET state = 'pending', run_id = NULL, attempts = max(attempts - 1, 0),
+                        error_class = 'transient', error_message = ?2, next_attempt_at = ?3,
+                        outcome_unknown = outcome_unknown OR phase = 'upload'
+                  WHERE id = ?1",
+            )?
+            .execute(params![job, message, retry_at])?;
+            error = Some((ErrorClass::Transient, message.clone()));
+            JobState::Pending
         }
         Finished::Released {
             outcome_unknown, ..

@@ -127,6 +127,8 @@ pub(crate) struct Failure {
     /// Fewer automatic attempts than the job's (an AI provider's cap: each
     /// attempt may cost money).
     pub attempt_cap: Option<u32>,
+    /// A wait, not a failure ([`crate::destinations::DeliveryError::waiting`]).
+    pub waiting: bool,
 }
 
 impl Worker {
@@ -335,10 +337,22 @@ impl Worker {
             Outcome::Generated(generated) => Finished::Generated(job, generated),
             Outcome::Delivered(remote, bytes) => Finished::Delivered(job, remote, bytes),
             Outcome::Failed(Failure {
+                message,
+                retry_after,
+                waiting: true,
+                ..
+            }) => Finished::Waiting {
+                job,
+                message: one_line(&message),
+                retry_at: self.shared.clock.now_ms()
+                    + retry_after.map_or(0, |d| d.as_millis() as i64),
+            },
+            Outcome::Failed(Failure {
                 class,
                 message,
                 retry_after,
                 attempt_cap,
+                waiting: false,
             }) => {
                 let now = self.shared.clock.now_ms();
                 let max_attempts =

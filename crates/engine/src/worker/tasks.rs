@@ -139,6 +139,7 @@ pub(super) fn failed(class: ErrorClass, message: impl Into<String>) -> Failure {
         message: message.into(),
         retry_after: None,
         attempt_cap: None,
+        waiting: false,
     }
 }
 
@@ -149,6 +150,7 @@ impl From<DeliveryError> for Failure {
             message: e.message,
             retry_after: e.retry_after,
             attempt_cap: None,
+            waiting: e.waiting,
         }
     }
 }
