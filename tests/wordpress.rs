@@ -619,7 +619,6 @@ fn killed_thirty_times_during_large_uploads_each_job_has_exactly_one_attachment(
     for i in 0..8 {
         write_image(&src.join(format!("img_{i}.jpg")), 640, 480, 60 + i);
     }
-    std::fs::copy(src.join("img_0.jpg"), src.join("img_0 copy.jpg")).unwrap();
     let added = ob.add(
         &[&src],
         "wp",

@@ -75,11 +75,13 @@ fn pillow(src: &Path, out: &Path, code: &str) -> Command {
     cmd
 }
 
-/// One file made by another tool: its name and how it is made from the
-/// reference PNG.
+/// How a file is made from the reference PNG: the command, given both paths.
+type Maker = Box<dyn Fn(&Path, &Path) -> Command>;
+
+/// One file made by another tool: its name and how it is made.
 struct Variant {
     name: String,
-    make: Box<dyn Fn(&Path, &Path) -> Command>,
+    make: Maker,
 }
 
 fn variant(name: &str, make: impl Fn(&Path, &Path) -> Command + 'static) -> Variant {
@@ -224,7 +226,7 @@ fn light(inks: &[f64]) -> [u8; 3] {
 fn vips_colours(file: &Path, work: &Path) -> [[u8; 3]; 4] {
     let upright = work.join("upright.v");
     run(&mut vips(&["autorot", s(file), s(&upright)]));
-    let header = run(&mut Command::new("/usr/bin/vipsheader").args(["-a", s(&upright)]));
+    let header = run(Command::new("/usr/bin/vipsheader").args(["-a", s(&upright)]));
     let field = |name: &str| {
         header
             .lines()
@@ -282,8 +284,8 @@ fn outbox_colours(image: &RgbImage) -> [[u8; 3]; 4] {
         for y in cy - r..=cy + r {
             for x in cx - r..=cx + r {
                 let p = image.get_pixel(x, y);
-                for c in 0..3 {
-                    sum[c] += u64::from(p.0[c]);
+                for (total, value) in sum.iter_mut().zip(p.0) {
+                    *total += u64::from(value);
                 }
                 n += 1;
             }
