@@ -54,11 +54,13 @@ dir=$(cd "$dir" && pwd)
 stop_server "$dir"
 install
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# setsid + no stdin: the server outlives this script.
-(cd "$dir" && setsid "$bin" --blobHost 127.0.0.1 --blobPort "$port" \
+# setsid + no stdin, stdout or stderr of ours: the server outlives this
+# script, and whoever reads this script's output gets its end.
+cd "$dir"
+setsid "$bin" --blobHost 127.0.0.1 --blobPort "$port" \
   --inMemoryPersistence --skipApiVersionCheck --loose --disableTelemetry \
   </dev/null >"$dir/azurite.log" 2>&1 &
-  echo $! >"$dir/azurite.pid")
+echo $! >"$dir/azurite.pid"
 for _ in $(seq 1 300); do # up to 30 s
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     printf '{"endpoint":"http://127.0.0.1:%s/%s","pid":%s}\n' "$port" "$ACCOUNT" "$(cat "$dir/azurite.pid")"
