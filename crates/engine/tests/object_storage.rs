@@ -320,7 +320,11 @@ async fn s3_small_upload_has_its_content_type_and_url() {
 
     let key = format!("{}/red shoe.jpg", d.short_hash());
     assert_eq!(remote.id.as_deref(), Some(key.as_str()));
-    let url = format!("{}/photos/{}/red%20shoe.jpg", moto.endpoint, d.short_hash());
+    let url = format!(
+        "{}/{photos}/{}/red%20shoe.jpg",
+        moto.endpoint,
+        d.short_hash()
+    );
     assert_eq!(remote.url.as_deref(), Some(url.as_str()));
     let (bytes, mime) = read_back(&moto.reader(&photos), &key).await;
     assert_eq!(bytes, content(3000, 1));
@@ -451,7 +455,10 @@ async fn s3_check_reports_a_reachable_bucket() {
 
     let message = dest.check().await.unwrap();
 
-    assert!(message.contains("bucket \"photos\""), "{message}");
+    assert!(
+        message.contains(&format!("bucket \"{photos}\"")),
+        "{message}"
+    );
     assert!(message.contains("reachable"), "{message}");
     assert!(
         keys(&moto.reader(&photos)).await.is_empty(),
@@ -508,7 +515,7 @@ async fn azure_small_upload_has_its_content_type_and_url() {
     let key = format!("{}/été.jpg", d.short_hash());
     assert_eq!(remote.id.as_deref(), Some(key.as_str()));
     let url = format!(
-        "{}/outbox/{}/%C3%A9t%C3%A9.jpg",
+        "{}/{outbox}/{}/%C3%A9t%C3%A9.jpg",
         azurite.endpoint,
         d.short_hash()
     );
@@ -593,7 +600,7 @@ async fn azure_missing_container_needs_the_user_and_check_passes_on_a_real_one()
 
     let message = azurite.destination(&outbox).check().await.unwrap();
     assert!(
-        message.contains("container \"outbox\" is reachable"),
+        message.contains(&format!("container \"{outbox}\" is reachable")),
         "{message}"
     );
 }
