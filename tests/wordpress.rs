@@ -654,10 +654,10 @@ fn killed_thirty_times_during_large_uploads_each_job_has_exactly_one_attachment(
     let rows = site.php(
         "foreach (get_posts(['post_type' => 'attachment', 'post_status' => 'any', \
            'numberposts' => -1]) as $a) \
-           echo $a->ID, ' ', $a->post_parent, ' ', $a->post_title, ' ', \
+           echo $a->ID, '|', $a->post_parent, '|', $a->post_title, '|', \
              basename(get_attached_file($a->ID)), \"\\n\";",
     );
-    let rows: Vec<Vec<&str>> = rows.lines().map(|l| l.splitn(4, ' ').collect()).collect();
+    let rows: Vec<Vec<&str>> = rows.lines().map(|l| l.splitn(4, '|').collect()).collect();
     let mut kept: Vec<String> = history
         .iter()
         .map(|j| j["remote"]["id"].as_str().unwrap().to_string())
