@@ -6,7 +6,7 @@
 #   ./scripts/test.sh engine           # only the stages named (any of them):
 #     install ui fmt clippy build engine cli app fuzz
 #   ./scripts/test.sh build app        # e.g. only the real app under Xvfb
-#   ./scripts/test.sh build engine -- object_storage   # nextest filters after --
+#   ./scripts/test.sh cli -- killed_thirty   # nextest test-name filters after --
 #
 # Builds are kept between runs in a cache folder outside the clone
 # (CARGO_TARGET_DIR, by default ~/.cache/outbox/target), so a second run

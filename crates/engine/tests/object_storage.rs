@@ -66,18 +66,7 @@ impl Moto {
 
     /// `env` reaches moto_server: the script starts it as its child.
     fn start_with(env: &[(&str, &str)]) -> Moto {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(repo_root().join("scripts/s3-server.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .envs(env.iter().copied())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/s3-server.sh");
-        assert!(out.status.success(), "s3-server.sh start failed");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let line: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
-        let endpoint = line["endpoint"].as_str().unwrap().to_string();
+        let (dir, endpoint) = start_server("s3-server.sh", env);
         Moto {
             dir: Some(dir),
             endpoint,
@@ -130,12 +119,34 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            let _ = Command::new(repo_root().join("scripts/s3-server.sh"))
-                .arg("stop")
-                .arg(dir.path())
-                .status();
-        }
+        stop_server("s3-server.sh", self.dir.as_ref());
+    }
+}
+
+/// Starts a server for one test with `scripts/SCRIPT start DIR` (`env`
+/// reaches the server); its folder and the endpoint the script printed.
+fn start_server(script: &str, env: &[(&str, &str)]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(repo_root().join("scripts").join(script))
+        .arg("start")
+        .arg(dir.path())
+        .envs(env.iter().copied())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run scripts/{script}: {e}"));
+    assert!(out.status.success(), "{script} start failed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    (dir, line["endpoint"].as_str().unwrap().to_string())
+}
+
+/// Stops the server a test started itself (none for the run's own).
+fn stop_server(script: &str, dir: Option<&tempfile::TempDir>) {
+    if let Some(dir) = dir {
+        let _ = Command::new(repo_root().join("scripts").join(script))
+            .arg("stop")
+            .arg(dir.path())
+            .status();
     }
 }
 
@@ -165,19 +176,10 @@ impl Azurite {
                 };
             }
         }
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(repo_root().join("scripts/azurite-server.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/azurite-server.sh");
-        assert!(out.status.success(), "azurite-server.sh start failed");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let line: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+        let (dir, endpoint) = start_server("azurite-server.sh", &[]);
         Azurite {
-            endpoint: line["endpoint"].as_str().unwrap().to_string(),
             dir: Some(dir),
+            endpoint,
         }
     }
 
@@ -228,12 +230,7 @@ impl Azurite {
 
 impl Drop for Azurite {
     fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            let _ = Command::new(repo_root().join("scripts/azurite-server.sh"))
-                .arg("stop")
-                .arg(dir.path())
-                .status();
-        }
+        stop_server("azurite-server.sh", self.dir.as_ref());
     }
 }
 

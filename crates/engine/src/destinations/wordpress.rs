@@ -22,6 +22,7 @@ use super::http_outcome::{failure, transport_failure};
 use super::{
     read_body, send_watched, upload_body, BoxFuture, Delivery, DeliveryError, Destination, Steps,
 };
+use crate::clock::{Clock, SystemClock};
 use crate::model::{ErrorClass, Remote};
 use crate::template::{field_text, Fields};
 use reqwest::header::{HeaderMap, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -88,7 +89,7 @@ impl WordPressSettings {
 #[serde(default)]
 struct Progress {
     /// When an attempt began sending the file (Unix ms).
-    upload_started_at: Option<u64>,
+    upload_started_at: Option<i64>,
     /// Every attachment bearing this job's token but `media_id` is deleted.
     copies_removed: bool,
     media_id: Option<u64>,
@@ -324,10 +325,12 @@ impl WordPressDestination {
     /// After an interrupted upload that is not in the library (yet): how
     /// long to wait before it may be sent again, if at all.
     fn still_settling(&self, progress: &Progress) -> Option<Duration> {
-        let started = progress.upload_started_at?;
-        let settled = started.saturating_add(self.settings.settle_seconds.saturating_mul(1000));
-        let now = unix_ms();
-        (now < settled).then(|| Duration::from_millis(settled - now))
+        let settle_ms = i64::try_from(self.settings.settle_seconds.saturating_mul(1000));
+        let settled = progress
+            .upload_started_at?
+            .saturating_add(settle_ms.unwrap_or(i64::MAX));
+        let now = SystemClock.now_ms();
+        (now < settled).then(|| Duration::from_millis((settled - now) as u64))
     }
 
     async fn run(&self, d: &Delivery, steps: &Arc<dyn Steps>) -> Result<Remote, DeliveryError> {
@@ -370,7 +373,7 @@ impl WordPressDestination {
             }
         }
         if progress.media_id.is_none() {
-            progress.upload_started_at = Some(unix_ms());
+            progress.upload_started_at = Some(SystemClock.now_ms());
             save(steps, &progress).await?;
             self.upload(d, steps, &mut progress).await?;
         }
@@ -672,12 +675,6 @@ async fn save(steps: &Arc<dyn Steps>, progress: &Progress) -> Result<(), Deliver
     steps
         .save(serde_json::to_value(progress).unwrap_or(Value::Null))
         .await
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The token that marks this job's upload in its file name: `ob` and 10 hex
