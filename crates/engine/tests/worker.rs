@@ -142,6 +142,61 @@ async fn retry_after_from_the_server_sets_the_next_attempt() {
     running.await.unwrap().unwrap();
 }
 
+/// A destination that asks to wait (WordPress, while an interrupted upload
+/// may still be finishing on the site) is asked again at the time it gave,
+/// as often as it asks, without spending the job's attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_asks_to_wait_is_asked_again_later_without_spending_attempts() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    let wait = || DeliveryError::waiting("settling", Duration::from_secs(20));
+    // More waits than the job has attempts (three by default).
+    dest.script(
+        "w0.jpg",
+        vec![
+            Step::Fail(wait()),
+            Step::Fail(wait()),
+            Step::Fail(wait()),
+            Step::Fail(wait()),
+        ],
+    );
+    let job = bed.add(&bed.images("w", 1), to("out"))[0];
+    let stop = CancellationToken::new();
+    let worker = bed
+        .engine
+        .worker(fast_worker())
+        .with_destinations(Arc::new(AllTo(dest.clone())));
+    let running = tokio::spawn(worker.run(stop.clone()));
+    for round in 1..=4 {
+        let j = wait_for("the wait to be recorded", || {
+            let j = bed.job(job);
+            (j.state == JobState::Pending
+                && j.next_attempt_at.is_some_and(|t| t > bed.clock.now_ms()))
+            .then_some(j)
+        })
+        .await;
+        assert_eq!(
+            j.next_attempt_at.unwrap() - bed.clock.now_ms(),
+            20_000,
+            "round {round}"
+        );
+        assert_eq!(j.attempts, 0, "a wait is not an attempt (round {round})");
+        assert_eq!(
+            j.error.as_ref().map(|e| e.message.as_str()),
+            Some("settling")
+        );
+        bed.clock.advance(Duration::from_secs(20));
+    }
+    let j = wait_for("delivery", || {
+        let j = bed.job(job);
+        (j.state == JobState::Completed).then_some(j)
+    })
+    .await;
+    assert_eq!(j.attempts, 1);
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_errors_fail_at_once_and_exhausted_retries_fail_with_the_count() {
     let bed = TestBed::new();

@@ -204,6 +204,10 @@ impl WordPressDestination {
             )
             .body(body);
         let response = send_watched(request, &activity, self.timeout, &what).await?;
+        // WordPress answers once it is done with the upload, so after an
+        // answer nothing is left running there to wait for; unless a gateway
+        // gave up on the site (502, 504) while it went on.
+        let finished_on_site = !matches!(response.status().as_u16(), 502 | 504);
         // Sent before the thumbnails are made: a 5xx while resizing leaves an
         // attachment that `post-process` can finish.
         let created = response
@@ -231,10 +235,16 @@ impl WordPressDestination {
                 save(steps, progress).await?;
                 return Err(e.error);
             }
-            Err(e) if is_disallowed_type(&e) => {
-                return Err(DeliveryError::new(ErrorClass::Permanent, e.error.message));
+            Err(e) => {
+                if finished_on_site {
+                    progress.upload_started_at = None;
+                    save(steps, progress).await?;
+                }
+                if is_disallowed_type(&e) {
+                    return Err(DeliveryError::new(ErrorClass::Permanent, e.error.message));
+                }
+                return Err(e.error);
             }
-            Err(e) => return Err(e.error),
         }
         save(steps, progress).await
     }
