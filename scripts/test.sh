@@ -119,7 +119,7 @@ stop_servers() {
 nextest() { scripts/with-keyring.sh cargo nextest run --workspace --no-fail-fast "$@" "${filters[@]}"; }
 # The real app's binaries; everything else of the shell and the command
 # line is the `cli` stage.
-app='package(outbox-desktop) & (binary(desktop) | binary(desktop_crash) | binary(desktop_damaged))'
+app='package(outbox-desktop) & (binary(desktop) | binary(desktop_crash) | binary(desktop_damaged) | binary(desktop_settings))'
 engine_tests() { start_servers && nextest -E 'package(outbox-engine)'; }
 cli_tests() { nextest -E "!package(outbox-engine) & !($app)"; }
 app_tests() { nextest -E "$app"; }

@@ -2,13 +2,21 @@
 //! 100 ms; the bridge coalesces again, with the engine's own [`Coalescer`],
 //! over [`SEND_INTERVAL`], so a queue finishing thousands of jobs a second
 //! costs the UI four small messages a second.
+//!
+//! A message that changes states carries the status read right after its
+//! events, so the counts, the batches and the jobs in progress the window
+//! shows come from one reading and agree. Commits by another process (the
+//! command line, a second worker) send no events here: the bridge notices
+//! them through [`Engine::foreign_commits`] and sends a fresh status with
+//! `elsewhere` set, so the window reloads what it shows.
 
 use outbox_engine::events::Coalescer;
-use outbox_engine::{Engine, Event};
+use outbox_engine::{Engine, Event, Status};
 use serde::Serialize;
 use std::time::Duration;
 use tauri::ipc::Channel;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 pub const SEND_INTERVAL: Duration = Duration::from_millis(250);
@@ -19,6 +27,10 @@ pub struct Update {
     pub events: Vec<Event>,
     /// Events were lost (the webview fell behind): re-read the snapshot.
     pub resync: bool,
+    /// The status read after these events, when they changed any job.
+    pub status: Option<Status>,
+    /// Another process changed the queue: what is shown may be stale.
+    pub elsewhere: bool,
 }
 
 /// What is waiting to be sent: the engine's own coalescing (latest change
@@ -38,16 +50,86 @@ impl Pending {
         self.resync = true;
     }
 
-    /// The message to send, if anything happened.
-    pub fn take(&mut self) -> Option<Update> {
-        if self.events.is_empty() && !self.resync {
+    /// The message to send, if anything happened here or `elsewhere`.
+    pub fn take(&mut self, elsewhere: bool) -> Option<Update> {
+        if self.events.is_empty() && !self.resync && !elsewhere {
             return None;
         }
         Some(Update {
             events: self.events.drain().collect(),
             resync: std::mem::take(&mut self.resync),
+            status: None,
+            elsewhere,
         })
     }
+}
+
+impl Update {
+    /// Whether the counts or the jobs in progress may have moved.
+    fn changes_states(&self) -> bool {
+        self.resync
+            || self.elsewhere
+            || self.events.iter().any(|e| {
+                matches!(
+                    e,
+                    Event::JobsQueued { .. }
+                        | Event::JobChanged { .. }
+                        | Event::CountsChanged { .. }
+                )
+            })
+    }
+}
+
+/// The next message, if there is anything to say. The status is read before
+/// the engine's own coalescer is flushed into `events`, so every change the
+/// status counts has its event in the same message (a tile never lags the
+/// counts); a change committed in between arrives with the next message.
+async fn next_update(
+    engine: &Engine,
+    events: &mut broadcast::Receiver<Event>,
+    pending: &mut Pending,
+    seen: &mut Option<i64>,
+) -> Option<Update> {
+    let reading = {
+        let engine = engine.clone();
+        tauri::async_runtime::spawn_blocking(move || {
+            let version = engine.foreign_commits();
+            let status = engine.status();
+            engine.flush_events();
+            (version, status)
+        })
+        .await
+    };
+    let (version, status) = match reading {
+        Ok((version, status)) => (
+            version
+                .map_err(|e| tracing::warn!("cannot read the database's version: {e}"))
+                .ok(),
+            status
+                .map_err(|e| tracing::warn!("cannot read the status: {e}"))
+                .ok(),
+        ),
+        Err(e) => {
+            tracing::warn!("the status reading stopped: {e}");
+            (None, None)
+        }
+    };
+    loop {
+        match events.try_recv() {
+            Ok(event) => pending.push(event),
+            Err(TryRecvError::Lagged(_)) => pending.lost_some(),
+            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+        }
+    }
+    let elsewhere = matches!((*seen, version), (Some(old), Some(new)) if old != new);
+    if version.is_some() {
+        *seen = version;
+    }
+    let mut update = pending.take(elsewhere)?;
+    if update.changes_states() {
+        update.status = status;
+    }
+    Some(update)
 }
 
 /// Forwards the engine's events to `channel` until the returned token is
@@ -59,6 +141,7 @@ pub fn forward(engine: Engine, channel: Channel<Update>) -> CancellationToken {
         let stop = stop.clone();
         async move {
             let mut pending = Pending::default();
+            let mut seen = None;
             let mut tick = tokio::time::interval(SEND_INTERVAL);
             loop {
                 tokio::select! {
@@ -69,7 +152,7 @@ pub fn forward(engine: Engine, channel: Channel<Update>) -> CancellationToken {
                         Err(RecvError::Closed) => break,
                     },
                     _ = tick.tick() => {
-                        if let Some(update) = pending.take() {
+                        if let Some(update) = next_update(&engine, &mut events, &mut pending, &mut seen).await {
                             if let Err(e) = channel.send(update) {
                                 tracing::debug!("the webview stopped listening: {e}");
                                 break;
@@ -94,6 +177,8 @@ mod tests {
             state,
             phase: Phase::Upload,
             error: None,
+            retry_at: None,
+            attempts: 1,
         }
     }
 
@@ -113,7 +198,7 @@ mod tests {
         pending.push(Event::CountsChanged {
             counts: StateCounts::default(),
         });
-        let update = pending.take().expect("something to send");
+        let update = pending.take(false).expect("something to send");
         assert!(!update.resync);
         assert_eq!(update.events.len(), 4, "{:?}", update.events);
         assert!(update.events.contains(&changed(1, JobState::Completed)));
@@ -123,7 +208,10 @@ mod tests {
             sent: 30,
             total: 30
         }));
-        assert!(pending.take().is_none(), "nothing is sent twice");
+        assert!(pending.take(false).is_none(), "nothing is sent twice");
+        assert!(pending
+            .take(true)
+            .is_some_and(|u| u.elsewhere && u.changes_states()));
     }
 
     #[test]
@@ -138,7 +226,7 @@ mod tests {
             jobs: 4,
         });
         pending.lost_some();
-        let update = pending.take().expect("something to send");
+        let update = pending.take(false).expect("something to send");
         assert_eq!(update.events.len(), 2);
         assert!(update.resync);
     }

@@ -7,6 +7,7 @@ use crate::error::{CommandError, CommandResult};
 use crate::preview_scheme;
 use crate::settings::{self, Settings};
 use crate::state::AppState;
+use outbox_engine::forms;
 use outbox_engine::import::ImportReport;
 use outbox_engine::template::Fields;
 use outbox_engine::{
@@ -331,14 +332,84 @@ pub async fn destinations(state: State<'_, AppState>) -> CommandResult<Vec<Desti
 }
 
 /// Adds a destination; its secret (if any) goes to the OS keychain.
+/// What each destination kind asks for: the app draws its forms from this.
 #[tauri::command]
-pub async fn add_destination(
+pub fn destination_forms() -> Vec<forms::KindForm> {
+    forms::destination_forms()
+}
+
+/// A destination's settings as its form's values, for editing.
+#[tauri::command]
+pub async fn destination_form(
     state: State<'_, AppState>,
-    destination: DestinationView,
+    name: String,
+) -> CommandResult<DestinationForm> {
+    let found = blocking(&state, move |engine| {
+        Ok(engine.destinations()?.into_iter().find(|d| d.name == name))
+    })
+    .await?;
+    let d = found.ok_or_else(|| CommandError::Invalid("no such destination".into()))?;
+    Ok(DestinationForm {
+        values: forms::destination_form_values(&d.kind, &d.settings),
+        name: d.name,
+        kind: d.kind,
+        max_concurrent: d.max_concurrent,
+        secret: None,
+        existing: true,
+    })
+}
+
+/// A destination form as the app fills it.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct DestinationForm {
+    name: String,
+    kind: String,
+    values: serde_json::Map<String, serde_json::Value>,
+    max_concurrent: Option<u32>,
+    /// A new secret; `None` keeps the one in the keychain.
     secret: Option<String>,
+    /// Saves over the destination of this name instead of adding one.
+    existing: bool,
+}
+
+/// Adds or edits a destination from its form; a refusal names each field's
+/// problem.
+#[tauri::command]
+pub async fn save_destination(
+    state: State<'_, AppState>,
+    form: DestinationForm,
 ) -> CommandResult<()> {
+    let name = form.name.trim().to_string();
+    let mut problems = Vec::new();
+    if name.is_empty() {
+        problems.push(forms::FieldError {
+            field: Some("name".into()),
+            message: "A name is needed.".into(),
+        });
+    }
+    let settings = match forms::destination_settings_from_form(&form.kind, &form.values) {
+        Ok(settings) => Some(settings),
+        Err(errors) => {
+            problems.extend(errors);
+            None
+        }
+    };
+    let Some(settings) = settings.filter(|_| problems.is_empty()) else {
+        return Err(CommandError::Fields(problems));
+    };
+    let view = DestinationView {
+        name,
+        kind: form.kind,
+        settings,
+        max_concurrent: form.max_concurrent,
+    };
+    let secret = form.secret.filter(|s| !s.is_empty());
     blocking(&state, move |engine| {
-        engine.add_destination(destination, secret.as_deref())
+        if form.existing {
+            engine.update_destination(view, secret.as_deref())
+        } else {
+            engine.add_destination(view, secret.as_deref())
+        }
     })
     .await
 }
@@ -346,6 +417,20 @@ pub async fn add_destination(
 #[tauri::command]
 pub async fn remove_destination(state: State<'_, AppState>, name: String) -> CommandResult<()> {
     blocking(&state, move |engine| engine.remove_destination(&name)).await
+}
+
+/// Replaces a destination's password, token or key in the keychain. Jobs
+/// read the secret when they run, so those waiting on it use the new one.
+#[tauri::command]
+pub async fn set_destination_secret(
+    state: State<'_, AppState>,
+    name: String,
+    secret: String,
+) -> CommandResult<()> {
+    blocking(&state, move |engine| {
+        engine.set_destination_secret(&name, &secret)
+    })
+    .await
 }
 
 /// Checks a destination; the answer says in one sentence what is wrong.

@@ -1,6 +1,7 @@
 //! The one error type every command returns: the engine's message, and a kind
 //! the UI can branch on without parsing words.
 
+use outbox_engine::forms::FieldError;
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +12,9 @@ pub enum CommandError {
     Invalid(String),
     #[error("{0}")]
     Shell(String),
+    /// A form's fields, each with its problem.
+    #[error("{}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" "))]
+    Fields(Vec<FieldError>),
 }
 
 impl CommandError {
@@ -19,17 +23,25 @@ impl CommandError {
             CommandError::Engine(_) => "engine",
             CommandError::Invalid(_) => "invalid",
             CommandError::Shell(_) => "shell",
+            CommandError::Fields(_) => "fields",
         }
     }
 }
 
-/// Sent to the webview as `{ "kind": …, "message": … }`.
+/// Sent to the webview as `{ "kind": …, "message": …, "fields": […] }`
+/// (`fields` empty but for a form's errors).
 impl Serialize for CommandError {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut out = s.serialize_struct("CommandError", 2)?;
+        let mut out = s.serialize_struct("CommandError", 3)?;
         out.serialize_field("kind", self.kind())?;
         out.serialize_field("message", &self.to_string())?;
+        let none: &[FieldError] = &[];
+        let fields = match self {
+            CommandError::Fields(fields) => fields.as_slice(),
+            _ => none,
+        };
+        out.serialize_field("fields", fields)?;
         out.end()
     }
 }

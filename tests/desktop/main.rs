@@ -141,3 +141,110 @@ fn a_dropped_folder_previews_delivers_and_survives_a_restart() {
     app.screenshot("05-after-restart");
     app.quit();
 }
+
+/// What the queue panel shows, read in one script (so from one rendering):
+/// the count chips, the batch cards' progress and the rows in progress.
+const PANEL: &str = "
+  const chip = s => Number(document.querySelector(`.chip[data-state=${s}] strong`).textContent);
+  const bars = Array.from(document.querySelectorAll('.batch progress'));
+  return {
+    all: chip('all'), processing: chip('processing'), completed: chip('completed'),
+    failed: chip('failed'), cancelled: chip('cancelled'),
+    batch_done: bars.reduce((n, p) => n + Number(p.value), 0),
+    batch_total: bars.reduce((n, p) => n + Number(p.max), 0),
+    batches: bars.length,
+    flights: document.querySelectorAll('.in-progress .flight').length,
+  };";
+
+/// Rows of the job list whose content spills out of the row (clipped by it).
+const CLIPPED_ROWS: &str = "
+  return Array.from(document.querySelectorAll('.jobrow:not([hidden])')).flatMap(row => {
+    const r = row.getBoundingClientRect();
+    const out = Array.from(row.querySelectorAll('.badge, .name, .detail, .actions button'))
+      .filter(c => c.getClientRects().length > 0)
+      .filter(c => { const b = c.getBoundingClientRect(); return b.top < r.top - 0.5 || b.bottom > r.bottom + 0.5; });
+    return out.length > 0 || Math.abs(r.height - 44) > 0.5
+      ? [`${row.dataset.job}: ${r.height}px, ${out.map(c => c.className || c.textContent).join(', ')} outside`] : [];
+  });";
+
+#[test]
+fn the_panel_agrees_with_itself_while_jobs_run_and_shows_another_process_work() {
+    let display = Display::start();
+    let home = Home::new();
+    let folder = home.root.path().join("many");
+    std::fs::create_dir_all(&folder).expect("folder");
+    for i in 0..30u8 {
+        write_jpeg(&folder.join(format!("p{i:02}.jpg")), 2400, 1600, i);
+    }
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+    app.js_with("window.outbox.drop(arguments[0])", json!([[folder]]));
+
+    // Sampled while the batch runs: every reading agrees with itself.
+    let mut busy_samples = 0;
+    let mut shot = false;
+    app.wait_for("the batch finished", WAIT, || {
+        let p = app.js(PANEL);
+        let n = |k: &str| p[k].as_u64().unwrap_or(u64::MAX);
+        if n("batches") == 1 {
+            assert_eq!(n("batch_total"), n("all"), "batch total vs counts: {p}");
+            assert_eq!(
+                n("batch_done"),
+                n("completed") + n("failed") + n("cancelled"),
+                "batch progress vs counts: {p}"
+            );
+        }
+        assert_eq!(
+            n("flights"),
+            n("processing"),
+            "rows in progress vs counts: {p}"
+        );
+        if n("processing") > 0 && n("completed") > 0 {
+            busy_samples += 1;
+            if !shot {
+                shot = true;
+                app.screenshot("06-panel-while-working");
+                let clipped = app.js(CLIPPED_ROWS);
+                assert_eq!(clipped, json!([]), "job rows clipped");
+            }
+        }
+        n("all") == 30 && n("completed") == 30 && n("batches") == 0
+    });
+    assert!(
+        busy_samples > 0,
+        "never saw jobs in progress beside finished ones"
+    );
+    assert_eq!(app.js(CLIPPED_ROWS), json!([]), "job rows clipped");
+    let flights = app.js("return document.querySelector('.in-progress').textContent");
+    assert_eq!(flights, json!("Nothing in progress."));
+
+    // Another process (this test) queues three more on the app's database:
+    // the window shows them, and the app's worker delivers them.
+    let theirs = home.root.path().join("theirs");
+    std::fs::create_dir_all(&theirs).expect("folder");
+    for i in 0..3u8 {
+        write_jpeg(&theirs.join(format!("t{i}.jpg")), 800, 600, 100 + i);
+    }
+    let engine = outbox_engine::Engine::open(outbox_engine::EngineOptions {
+        data_dir: Some(home.data()),
+        ..outbox_engine::EngineOptions::default()
+    })
+    .expect("open the app's queue from another process");
+    let added_at = std::time::Instant::now();
+    let report = engine
+        .add(&[theirs], &outbox_engine::AddOptions::default())
+        .expect("add from another process");
+    assert_eq!(report.added.len(), 3);
+    app.wait_for("the other process's jobs in the window", WAIT, || {
+        app.js(PANEL)["all"] == json!(33)
+            && tiles_in(&app, "data-job", &report.added[0].to_string()) == 1
+    });
+    let shown_after = added_at.elapsed();
+    eprintln!("another process's add shown in the window after {shown_after:?}");
+    assert!(shown_after < Duration::from_secs(3), "took {shown_after:?}");
+    app.wait_for("the other process's jobs delivered", WAIT, || {
+        app.js(PANEL)["completed"] == json!(33)
+    });
+    app.screenshot("07-another-process-delivered");
+    app.quit();
+}

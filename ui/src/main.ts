@@ -32,11 +32,12 @@ const grid = new ResultsGrid({
       .then((r) => r.refused.forEach(say))
       .catch(fail),
   open: (job) => void api.openLocation(job).catch(fail),
+  fix: (destination) => void settingsPanel.open(destination),
 });
-const queue = new QueuePanel(api, say);
 const settingsPanel = new SettingsPanel(api, (s) => {
   settings = s;
 });
+const queue = new QueuePanel(api, say, (destination) => void settingsPanel.open(destination));
 
 async function added(report: AddReport): Promise<void> {
   performance.mark("outbox:added"); // the bench's legs of a drop
@@ -99,6 +100,14 @@ function onUpdate(update: Update): void {
   }
   for (const event of update.events) grid.apply(event);
   queue.apply(update.events);
+  if (update.status) queue.show(update.status);
+  if (update.elsewhere) {
+    queue.reloadList();
+    void api
+      .history({ state: null, batch: null, limit: RESTORED_TILES, offset: 0 })
+      .then((jobs) => grid.merge(jobs))
+      .catch(fail);
+  }
 }
 
 async function restoreStatus(): Promise<void> {

@@ -17,7 +17,7 @@ const settle = async () => {
 };
 
 function actions(): TileActions & Record<string, ReturnType<typeof vi.fn>> {
-  return { accept: vi.fn(), discard: vi.fn(), regenerate: vi.fn(), retry: vi.fn(), open: vi.fn() };
+  return { accept: vi.fn(), discard: vi.fn(), regenerate: vi.fn(), retry: vi.fn(), open: vi.fn(), fix: vi.fn() };
 }
 
 const buttonLabels = (el: Element) => Array.from(el.querySelectorAll("button")).map((b) => b.textContent);
@@ -33,7 +33,7 @@ describe("Tile", () => {
     const a = actions();
     const tile = new Tile(5, null, true, a);
     expect(buttonLabels(tile.el)).toEqual([]);
-    tile.apply({ type: "job_changed", job_id: 5, state: "pending", phase: "upload", error: null });
+    tile.apply({ type: "job_changed", job_id: 5, state: "pending", phase: "upload", error: null, retry_at: null, attempts: 1 });
     expect(tile.el.dataset.state).toBe("review");
     expect(buttonLabels(tile.el)).toEqual(["Accept", "Discard", "Regenerate"]);
     (tile.el.querySelector("button") as HTMLButtonElement).click();
@@ -42,14 +42,14 @@ describe("Tile", () => {
 
   it("with auto-accept an output goes on without buttons", () => {
     const tile = new Tile(5, null, false, actions());
-    tile.apply({ type: "job_changed", job_id: 5, state: "pending", phase: "upload", error: null });
+    tile.apply({ type: "job_changed", job_id: 5, state: "pending", phase: "upload", error: null, retry_at: null, attempts: 1 });
     expect(tile.el.dataset.state).toBe("pending");
     expect(buttonLabels(tile.el)).toEqual([]);
   });
 
   it("shows a failure's reason and offers retry; ignores other jobs", () => {
     const tile = new Tile(9, null, false, actions());
-    tile.apply({ type: "job_changed", job_id: 10, state: "failed", phase: "generate", error: ["permanent", "other"] });
+    tile.apply({ type: "job_changed", job_id: 10, state: "failed", phase: "generate", error: ["permanent", "other"], retry_at: null, attempts: 1 });
     expect(tile.el.querySelector(".reason")?.hasAttribute("hidden")).toBe(true);
     tile.apply({
       type: "job_changed",
@@ -57,8 +57,10 @@ describe("Tile", () => {
       state: "failed",
       phase: "generate",
       error: ["permanent", "not an image: the file is empty"],
+      retry_at: null,
+      attempts: 1,
     });
-    expect(tile.el.querySelector(".reason")?.textContent).toBe("not an image: the file is empty");
+    expect(tile.el.querySelector(".reason")?.textContent).toBe("Failed for good: not an image: the file is empty");
     expect(tile.el.querySelector(".badge")?.textContent).toBe("failed");
     expect(buttonLabels(tile.el)).toEqual(["Retry"]);
   });
@@ -76,14 +78,14 @@ describe("ResultsGrid", () => {
     // A relaunch while the worker runs: events flow from the subscription
     // before the history answer comes back, and that answer can be older.
     const grid = new ResultsGrid(actions());
-    grid.apply({ type: "job_changed", job_id: 7, state: "completed", phase: "upload", error: null });
+    grid.apply({ type: "job_changed", job_id: 7, state: "completed", phase: "upload", error: null, retry_at: null, attempts: 1 });
     grid.restore([job({ id: 7, state: "processing", phase: "upload" }), job({ id: 8, state: "pending" })]);
     const state = (id: number) => grid.el.querySelector<HTMLElement>(`.tile[data-job="${id}"]`)?.dataset.state;
     expect(state(7)).toBe("completed");
     expect(state(8)).toBe("pending");
     // Afterwards changes go to their tile as they come, and nothing more is held.
-    grid.apply({ type: "job_changed", job_id: 8, state: "processing", phase: "generate", error: null });
-    grid.apply({ type: "job_changed", job_id: 99, state: "completed", phase: "upload", error: null });
+    grid.apply({ type: "job_changed", job_id: 8, state: "processing", phase: "generate", error: null, retry_at: null, attempts: 1 });
+    grid.apply({ type: "job_changed", job_id: 99, state: "completed", phase: "upload", error: null, retry_at: null, attempts: 1 });
     grid.restore([job({ id: 99, batch_id: 2, state: "processing", phase: "upload" })]);
     expect(state(8)).toBe("processing");
     expect(state(99)).toBe("processing");
@@ -98,7 +100,7 @@ describe("JobList", () => {
       const n = Math.max(0, Math.min(q.limit, total - q.offset));
       return Promise.resolve(Array.from({ length: n }, (_, i) => job({ id: total - q.offset - i, source: `/p/${total - q.offset - i}.jpg` })));
     };
-    const actions = { retry: vi.fn(), cancel: vi.fn(), raise: vi.fn(), copy: vi.fn(), open: vi.fn() };
+    const actions = { retry: vi.fn(), cancel: vi.fn(), raise: vi.fn(), copy: vi.fn(), open: vi.fn(), fix: vi.fn() };
     const l = new JobList(load, actions);
     Object.defineProperty(l.el, "clientHeight", { value: 600 });
     document.body.append(l.el);
@@ -153,12 +155,14 @@ describe("JobList", () => {
     l.reload(50);
     await settle();
     const before = queries.length;
-    l.apply({ type: "job_changed", job_id: 50, state: "failed", phase: "upload", error: ["needs_user", "wrong password"] }, 1);
+    l.apply({ type: "job_changed", job_id: 50, state: "failed", phase: "upload", error: ["needs_user", "wrong password"], retry_at: null, attempts: 1 }, 1);
     await settle();
     const row = l.el.querySelector('.jobrow[data-job="50"]') as HTMLElement;
     expect(row.dataset.state).toBe("failed");
-    expect(row.querySelector(".detail")?.textContent).toBe("wrong password");
-    expect(buttonLabels(row)).toEqual(["Retry"]);
+    expect(row.dataset.standing).toBe("needs_you");
+    expect(row.querySelector(".badge")?.textContent).toBe("needs you");
+    expect(row.querySelector(".detail")?.textContent).toBe("Needs you: wrong password");
+    expect(buttonLabels(row)).toEqual(["Fix", "Retry"]);
     expect(queries.length).toBe(before);
   });
 });
@@ -257,7 +261,7 @@ describe("JobList actions", () => {
       job({ id: 2, state: "completed", remote: { id: null, url: "https://example.com/a.jpg" } }),
       job({ id: 1, state: "failed", error: { class: "permanent", message: "HTTP 413: too large" } }),
     ];
-    const l = new JobList(async () => jobs, { retry: vi.fn(), cancel: vi.fn(), raise, copy: vi.fn(), open: vi.fn() });
+    const l = new JobList(async () => jobs, { retry: vi.fn(), cancel: vi.fn(), raise, copy: vi.fn(), open: vi.fn(), fix: vi.fn() });
     Object.defineProperty(l.el, "clientHeight", { value: 600 });
     document.body.append(l.el);
     l.reload(3);

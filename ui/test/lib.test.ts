@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { parseSettings } from "../src/lib/destination-templates";
+import { parseFields } from "../src/lib/fields";
 import { bytes, duration, fileName, percent, stateLabel } from "../src/lib/format";
 import { applyEvent, filteredTotal, matches } from "../src/lib/jobs";
 import { pathsFromText } from "../src/lib/paste";
+import { standing, standingLabel, standingText } from "../src/lib/standing";
 import type { StateCounts } from "../src/lib/types";
 import { job } from "./fixtures";
 import { pagesFor, visibleRows } from "../src/lib/virtual";
@@ -82,13 +83,13 @@ describe("jobs", () => {
   });
   it("applies a job's changes and bytes, and ignores other jobs", () => {
     const j = job({ id: 7 });
-    expect(applyEvent(j, { type: "job_changed", job_id: 8, state: "failed", phase: "upload", error: null }, 1)).toBe(false);
+    expect(applyEvent(j, { type: "job_changed", job_id: 8, state: "failed", phase: "upload", error: null, retry_at: null, attempts: 1 }, 1)).toBe(false);
     expect(j.state).toBe("pending");
-    applyEvent(j, { type: "job_changed", job_id: 7, state: "processing", phase: "upload", error: null }, 100);
+    applyEvent(j, { type: "job_changed", job_id: 7, state: "processing", phase: "upload", error: null, retry_at: null, attempts: 1 }, 100);
     expect(j.started_at).toBe(100);
     applyEvent(j, { type: "bytes_sent", job_id: 7, sent: 10, total: 40 }, 101);
     expect([j.bytes_sent, j.bytes_total]).toEqual([10, 40]);
-    applyEvent(j, { type: "job_changed", job_id: 7, state: "failed", phase: "upload", error: ["permanent", "HTTP 413"] }, 200);
+    applyEvent(j, { type: "job_changed", job_id: 7, state: "failed", phase: "upload", error: ["permanent", "HTTP 413"], retry_at: null, attempts: 1 }, 200);
     expect(j.error).toEqual({ class: "permanent", message: "HTTP 413" });
     expect(j.finished_at).toBe(200);
   });
@@ -102,11 +103,37 @@ describe("paste", () => {
   });
 });
 
-describe("destination settings", () => {
+describe("sample fields", () => {
   it("accepts an object and names what is wrong otherwise", () => {
-    expect(parseSettings('{"path": "/x"}')).toEqual({ path: "/x" });
-    expect(() => parseSettings("{path: /x}")).toThrow(/not valid JSON/);
-    expect(() => parseSettings("[1]")).toThrow(/must be a JSON object/);
-    expect(() => parseSettings("null")).toThrow(/must be a JSON object/);
+    expect(parseFields('{"title": "Mug"}')).toEqual({ title: "Mug" });
+    expect(() => parseFields("{path: /x}")).toThrow(/not valid JSON/);
+    expect(() => parseFields("[1]")).toThrow(/must be a JSON object/);
+    expect(() => parseFields("null")).toThrow(/must be a JSON object/);
+  });
+});
+
+describe("standing", () => {
+  const at = Date.UTC(2026, 0, 1, 12, 0, 0);
+  it("a job put back to wait says when it is tried again, counting down", () => {
+    const s = standing(job({ state: "pending", error: { class: "transient", message: "HTTP 503" }, next_attempt_at: at + 65_000 }));
+    expect(s?.kind).toBe("retrying");
+    if (!s) return;
+    expect(standingLabel(s)).toBe("will retry");
+    expect(standingText(s, at)).toBe("Will retry in 1 min 05 s: HTTP 503");
+    expect(standingText(s, at + 70_000)).toBe("Will retry any moment now: HTTP 503");
+    expect(standingText(s, null)).toMatch(/^Will retry at .+: HTTP 503$/);
+  });
+  it("tells needing the user from failing for good", () => {
+    const needs = standing(job({ state: "failed", destination: "shop", error: { class: "needs_user", message: "wrong password" } }));
+    expect(needs).toEqual({ kind: "needs_you", message: "wrong password", destination: "shop" });
+    const gone = standing(job({ state: "failed", attempts: 5, error: { class: "transient", message: "timed out" } }));
+    expect(gone && standingText(gone, at)).toBe("Failed for good after 5 attempts: timed out");
+    const once = standing(job({ state: "failed", attempts: 1, error: { class: "permanent", message: "not an image" } }));
+    expect(once && standingText(once, at)).toBe("Failed for good: not an image");
+  });
+  it("a job with nothing wrong has no standing", () => {
+    expect(standing(job({ state: "completed", error: null }))).toBeNull();
+    expect(standing(job({ state: "pending", error: null }))).toBeNull();
+    expect(standing(job({ state: "cancelled", error: { class: "permanent", message: "a duplicate" } }))).toBeNull();
   });
 });

@@ -30,6 +30,11 @@ pub enum Event {
         state: JobState,
         phase: Phase,
         error: Option<(ErrorClass, String)>,
+        /// When a job put back to wait (a retry, a destination that asked to
+        /// wait) is tried again, in ms since the epoch.
+        retry_at: Option<i64>,
+        /// Attempts spent so far.
+        attempts: u32,
     },
     BytesSent {
         job_id: JobId,
@@ -190,6 +195,8 @@ mod tests {
                 state,
                 phase: Phase::Upload,
                 error: None,
+                retry_at: None,
+                attempts: 1,
             });
         }
         for sent in 0..1000 {
@@ -209,7 +216,9 @@ mod tests {
             job_id: 7,
             state: JobState::Completed,
             phase: Phase::Upload,
-            error: None
+            error: None,
+            retry_at: None,
+            attempts: 1,
         }));
         assert!(got.contains(&Event::BytesSent {
             job_id: 8,

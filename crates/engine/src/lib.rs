@@ -16,6 +16,7 @@ pub mod destinations;
 mod durable;
 mod error;
 pub mod events;
+pub mod forms;
 mod geometry;
 pub mod import;
 pub mod jpeg_meta;
@@ -430,11 +431,35 @@ impl Engine {
             return Err(Error::DestinationExists(destination.name));
         }
         if let Some(secret) = secret {
-            self.set_destination_secret(&destination.name, secret)?;
+            // Before the row: a destination is never saved without its secret.
+            self.keep_destination_secret(&destination.name, secret)?;
         }
         self.shared
             .store
             .add_destination(&destination, self.shared.clock.now_ms())
+    }
+
+    /// Replaces a destination's settings (and its secret, when one is
+    /// given) after checking them. Allowed while it has queued jobs: they
+    /// keep the settings they were queued with, and read the secret when
+    /// they run.
+    pub fn update_destination(
+        &self,
+        destination: DestinationView,
+        secret: Option<&str>,
+    ) -> Result<()> {
+        destinations::validate_settings(&destination.kind, &destination.settings)
+            .map_err(Error::InvalidSetting)?;
+        if destination.max_concurrent == Some(0) {
+            return Err(Error::InvalidSetting(
+                "uploads at once must be 1 or more (empty: no limit)".into(),
+            ));
+        }
+        self.shared.store.update_destination(&destination)?;
+        if let Some(secret) = secret {
+            self.set_destination_secret(&destination.name, secret)?;
+        }
+        Ok(())
     }
 
     fn secret_key(&self, destination: &str) -> String {
@@ -443,6 +468,13 @@ impl Engine {
 
     /// Replaces a destination's secret in the keychain.
     pub fn set_destination_secret(&self, name: &str, secret: &str) -> Result<()> {
+        if self.shared.store.destination(name)?.is_none() {
+            return Err(Error::UnknownDestination(name.to_string()));
+        }
+        self.keep_destination_secret(name, secret)
+    }
+
+    fn keep_destination_secret(&self, name: &str, secret: &str) -> Result<()> {
         if secret.is_empty() {
             return Err(Error::InvalidSetting("the secret is empty".into()));
         }
@@ -664,6 +696,12 @@ impl Engine {
 
     pub fn status(&self) -> Result<Status> {
         self.shared.store.status(self.shared.clock.now_ms())
+    }
+
+    /// A number that changes whenever another process commits to this
+    /// queue's database; compare two readings to know whether to look again.
+    pub fn foreign_commits(&self) -> Result<i64> {
+        self.shared.store.foreign_commits()
     }
 
     pub fn counts(&self) -> Result<StateCounts> {

@@ -472,3 +472,94 @@ fn a_bad_file_prepared_early_fails_its_own_preview_with_the_reason() {
     assert!(message.to_lowercase().contains("png"), "{message}");
     assert!(shown.iter().any(|r| matches!(r, Ok(Some(_)))));
 }
+
+#[test]
+fn another_process_commit_moves_foreign_commits_and_its_own_do_not() {
+    let bed = TestBed::new();
+    let other = Engine::open(EngineOptions {
+        data_dir: Some(bed.engine.data_dir().to_path_buf()),
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let before = bed.engine.foreign_commits().unwrap();
+    bed.add(&bed.images("mine", 2), to("out"));
+    assert_eq!(
+        bed.engine.foreign_commits().unwrap(),
+        before,
+        "its own enqueue is not foreign"
+    );
+    other.add(&bed.images("theirs", 1), &to("out")).unwrap();
+    assert_ne!(
+        bed.engine.foreign_commits().unwrap(),
+        before,
+        "another connection's enqueue is seen"
+    );
+}
+
+#[tokio::test]
+async fn a_destination_edited_while_jobs_wait_changes_new_jobs_only() {
+    let bed = TestBed::new();
+    let (first, second) = (bed.path("first"), bed.path("second"));
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    let view = |path: &std::path::Path| DestinationView {
+        name: "photos".into(),
+        kind: "folder".into(),
+        settings: serde_json::json!({ "path": path }),
+        max_concurrent: None,
+    };
+    bed.engine.add_destination(view(&first), None).unwrap();
+    let queued = bed.add(&bed.images("before", 1), to("photos"))[0];
+    // Allowed while a job waits: removing is refused, editing is not.
+    bed.engine.update_destination(view(&second), None).unwrap();
+    let after = bed.add(&bed.images("after", 1), to("photos"))[0];
+    assert_eq!(
+        bed.engine
+            .destinations()
+            .unwrap()
+            .iter()
+            .find(|d| d.name == "photos")
+            .unwrap()
+            .settings["path"],
+        serde_json::json!(second)
+    );
+
+    // Bad settings and unknown names are refused, and change nothing.
+    let refused = bed
+        .engine
+        .update_destination(view(std::path::Path::new("relative")), None);
+    assert!(
+        matches!(refused, Err(Error::InvalidSetting(_))),
+        "{refused:?}"
+    );
+    let mut unknown = view(&second);
+    unknown.name = "nowhere".into();
+    assert!(matches!(
+        bed.engine.update_destination(unknown, None),
+        Err(Error::UnknownDestination(_))
+    ));
+    let limitless = DestinationView {
+        max_concurrent: Some(0),
+        ..view(&second)
+    };
+    assert!(matches!(
+        bed.engine.update_destination(limitless, None),
+        Err(Error::InvalidSetting(_))
+    ));
+    assert!(matches!(
+        bed.engine.set_destination_secret("nowhere", "s3cret"),
+        Err(Error::UnknownDestination(_))
+    ));
+
+    bed.run_until_idle().await;
+    assert_eq!(bed.job(queued).state, JobState::Completed);
+    assert_eq!(bed.job(after).state, JobState::Completed);
+    assert!(
+        first.join("before0.jpg").is_file(),
+        "the queued job kept its settings"
+    );
+    assert!(
+        second.join("after0.jpg").is_file(),
+        "the new job took the new ones"
+    );
+}

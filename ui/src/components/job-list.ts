@@ -5,10 +5,11 @@
 import { h, setText } from "../lib/dom";
 import { bytes, fileName, percent, stateLabel } from "../lib/format";
 import { applyEvent, type Filter } from "../lib/jobs";
+import { standing, standingLabel, standingText } from "../lib/standing";
 import type { EngineEvent, HistoryQuery, JobId, JobView } from "../lib/types";
 import { pagesFor, visibleRows } from "../lib/virtual";
 
-export const ROW_HEIGHT = 40;
+export const ROW_HEIGHT = 44;
 const PAGE_SIZE = 100;
 
 export interface RowActions {
@@ -17,6 +18,8 @@ export interface RowActions {
   raise(job: JobView): void;
   copy(job: JobView): void;
   open(job: JobId): void;
+  /** Opens the settings of the destination a job needs the user to fix. */
+  fix(destination: string): void;
 }
 
 interface Row {
@@ -76,7 +79,8 @@ export class JobList {
     this.schedule();
   }
 
-  /** Shows a change made here (a new priority) without loading the page again. */
+  /** Shows a change made here (a new priority), or the time passing (retry
+   * countdowns), without loading the page again. */
   changed(): void {
     this.schedule();
   }
@@ -146,8 +150,18 @@ export class JobList {
 
   /** Rewrites a row only when what it shows changed. */
   private fill(row: Row, job: JobView | null): void {
+    const trouble = job ? standing(job) : null;
+    const detail = !job
+      ? ""
+      : trouble
+        ? standingText(trouble, Date.now())
+        : job.error
+          ? job.error.message
+          : job.state === "processing" && job.phase === "upload" && job.bytes_total
+          ? `${bytes(job.bytes_sent)} of ${bytes(job.bytes_total)}`
+          : `${job.recipe} → ${job.destination}${job.priority !== 0 ? ` · priority ${job.priority}` : ""}${job.attempts > 1 ? ` · attempt ${job.attempts}` : ""}`;
     const key = job
-      ? `${job.id}|${job.state}|${job.phase}|${job.bytes_sent}|${job.bytes_total}|${job.attempts}|${job.priority}|${job.awaiting_review}|${job.error?.message ?? ""}|${job.remote?.url ?? ""}`
+      ? `${job.id}|${job.state}|${job.phase}|${job.bytes_sent}|${job.bytes_total}|${job.priority}|${job.awaiting_review}|${detail}|${job.remote?.url ?? ""}`
       : "";
     if (row.shownKey === key && row.shownJob === job) return;
     row.shownKey = key;
@@ -155,6 +169,7 @@ export class JobList {
     if (!job) {
       row.el.dataset.job = "";
       row.el.dataset.state = "loading";
+      row.el.dataset.standing = "";
       setText(row.name, "…");
       setText(row.state, "");
       setText(row.detail, "");
@@ -165,16 +180,12 @@ export class JobList {
     }
     row.el.dataset.job = String(job.id);
     row.el.dataset.state = job.state;
+    row.el.dataset.standing = trouble?.kind ?? "";
     setText(row.name, `#${job.id} ${fileName(job.source)}`);
     row.name.title = job.source;
-    setText(row.state, stateLabel(job.state, job.awaiting_review));
+    setText(row.state, trouble ? standingLabel(trouble) : stateLabel(job.state, job.awaiting_review));
     const share = job.phase === "upload" ? percent(job.bytes_sent, job.bytes_total) : null;
     row.bar.style.width = `${job.state === "completed" ? 100 : (share ?? 0)}%`;
-    const detail = job.error
-      ? job.error.message
-      : job.state === "processing" && job.phase === "upload" && job.bytes_total
-        ? `${bytes(job.bytes_sent)} of ${bytes(job.bytes_total)}`
-        : `${job.recipe} → ${job.destination}${job.priority !== 0 ? ` · priority ${job.priority}` : ""}${job.attempts > 1 ? ` · attempt ${job.attempts}` : ""}`;
     setText(row.detail, detail);
     row.detail.title = detail;
     this.fillActions(row, job);
@@ -187,6 +198,9 @@ export class JobList {
    */
   private fillActions(row: Row, job: JobView): void {
     const offered: [label: string, title: string, action: (job: JobView) => void][] = [];
+    if (standing(job)?.kind === "needs_you") {
+      offered.push(["Fix", `Open the settings of ${job.destination}`, (j) => this.actions.fix(j.destination)]);
+    }
     if (job.state === "failed" || job.state === "cancelled") offered.push(["Retry", "Retry", (j) => this.actions.retry(j.id)]);
     if (job.state === "pending" || job.state === "paused" || job.state === "processing") {
       offered.push(["Cancel", "Cancel", (j) => this.actions.cancel(j.id)]);

@@ -1,6 +1,7 @@
 // The queue panel: counts, queue-wide actions, jobs in progress, batches and
-// the full job list with its filters. It reads the status again (at most once
-// a second) when counts change, and patches rows from the events in between.
+// the full job list with its filters. The counts, batches and jobs in
+// progress all come from one status reading (sent with the events that changed
+// it), so they agree; events patch the list's rows and the live byte counts.
 
 import type { Api } from "../lib/api";
 import { errorMessage } from "../lib/api";
@@ -32,6 +33,7 @@ export class QueuePanel {
   constructor(
     private readonly api: Api,
     private readonly say: (text: string) => void,
+    fix: (destination: string) => void,
   ) {
     this.counts = new CountsBar((state) => this.setFilter({ ...this.filter, state }));
     this.batches = new Batches({
@@ -51,6 +53,7 @@ export class QueuePanel {
         }),
       copy: (job) => this.copy(job),
       open: (job) => this.act(() => this.api.openLocation(job)),
+      fix,
     });
     this.pauseButton = h("button", { type: "button", onclick: () => this.togglePause() }, "Pause queue");
     this.cleanDays = h("input", { type: "number", min: 0, max: 3650, value: 30, "aria-label": "Days", class: "days" });
@@ -79,7 +82,10 @@ export class QueuePanel {
       this.batches.el,
       this.list.el,
     );
-    window.setInterval(() => this.inProgress.render(Date.now()), 1000);
+    window.setInterval(() => {
+      this.inProgress.render(Date.now());
+      this.list.changed(); // retry countdowns
+    }, 1000);
   }
 
   show(status: Status): void {
@@ -102,21 +108,20 @@ export class QueuePanel {
 
   apply(events: EngineEvent[]): void {
     const now = Date.now();
-    let countsChanged = false;
     for (const event of events) {
       this.list.apply(event, now);
       if (event.type === "bytes_sent") this.inProgress.bytesSent(event.job_id, event.sent, event.total);
       if (event.type === "generation_stage") this.inProgress.stage(event.job_id, event.stage);
-      if (event.type === "counts_changed" || event.type === "jobs_queued" || event.type === "job_changed") {
-        countsChanged = true;
-      }
-      if (event.type === "counts_changed") this.counts.update(event.counts);
     }
-    if (countsChanged) this.refreshSoon();
   }
 
-  /** Reads the status again, at most once per interval. */
-  refreshSoon(): void {
+  /** Another process changed jobs: the loaded rows may all be stale. */
+  reloadList(): void {
+    this.list.reload(this.total());
+  }
+
+  /** Reads the status again after the user's own action, at most once per interval. */
+  private refreshSoon(): void {
     if (this.statusTimer !== null) return;
     const wait = Math.max(0, this.lastStatusAt + STATUS_INTERVAL_MS - Date.now());
     this.statusTimer = window.setTimeout(() => {

@@ -50,6 +50,17 @@ export class ResultsGrid {
     for (const event of held?.values() ?? []) this.apply(event);
   }
 
+  /** Jobs as the engine has them now, some perhaps queued by another
+   * process: those without a tile go on top, newest batch first. */
+  merge(jobs: JobView[]): void {
+    const fresh = jobs
+      .filter((j) => !this.tiles.has(j.id))
+      .sort((a, b) => b.batch_id - a.batch_id || a.id - b.id)
+      .map((j) => j.id);
+    this.list.prepend(this.build(fresh, false));
+    this.update(jobs);
+  }
+
   apply(event: EngineEvent): void {
     if (event.type !== "job_changed") return;
     const tile = this.tiles.get(event.job_id);

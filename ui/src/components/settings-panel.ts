@@ -3,19 +3,18 @@
 
 import type { Api } from "../lib/api";
 import { errorMessage } from "../lib/api";
-import {
-  DESTINATION_KINDS,
-  DESTINATION_TEMPLATES,
-  parseSettings,
-  type DestinationKind,
-} from "../lib/destination-templates";
 import { h } from "../lib/dom";
+import type { KindForm } from "../lib/forms";
+import { parseFields } from "../lib/fields";
+import { DestinationEditor, type EditorStart } from "./destination-editor";
 import type { DestinationView, RecipeView, Settings } from "../lib/types";
 
 export class SettingsPanel {
   readonly el: HTMLDialogElement;
   private readonly body: HTMLElement;
   private readonly status: HTMLElement;
+  /** The engine's destination forms: they do not change while the app runs. */
+  private forms: KindForm[] | null = null;
 
   constructor(
     private readonly api: Api,
@@ -32,9 +31,18 @@ export class SettingsPanel {
     );
   }
 
-  async open(): Promise<void> {
+  /** Opens the settings; with a destination's name, at that destination. */
+  async open(destination?: string): Promise<void> {
     await this.refresh();
     if (!this.el.open) this.el.showModal();
+    if (destination) {
+      const row = Array.from(this.el.querySelectorAll<HTMLElement>("[data-destination]")).find(
+        (el) => el.dataset.destination === destination,
+      );
+      row?.classList.add("attention");
+      row?.scrollIntoView({ block: "center" });
+      row?.querySelector<HTMLInputElement>("input")?.focus();
+    }
   }
 
   private say(text: string): void {
@@ -43,14 +51,16 @@ export class SettingsPanel {
 
   private async refresh(): Promise<void> {
     try {
-      const [settings, destinations, recipes] = await Promise.all([
+      const [settings, destinations, recipes, forms] = await Promise.all([
         this.api.getSettings(),
         this.api.destinations(),
         this.api.recipes(),
+        this.forms ?? this.api.destinationForms(),
       ]);
+      this.forms = forms;
       this.body.replaceChildren(
         this.general(settings, destinations, recipes),
-        this.destinationSection(destinations),
+        this.destinationSection(destinations, forms, settings),
         this.recipeSection(recipes),
       );
     } catch (e) {
@@ -100,52 +110,82 @@ export class SettingsPanel {
     );
   }
 
-  private destinationSection(destinations: DestinationView[]): HTMLElement {
+  private destinationSection(destinations: DestinationView[], forms: KindForm[], settings: Settings): HTMLElement {
+    const editorSlot = h("div", { class: "editor-slot" });
+    const openEditor = (start: EditorStart) => {
+      const editor = new DestinationEditor(this.api, forms, start, (message) => {
+        editorSlot.replaceChildren();
+        if (message) void this.run(async () => message);
+      });
+      editorSlot.replaceChildren(editor.el);
+      editor.el.querySelector<HTMLElement>("input:not([readonly]), select:not([disabled])")?.focus();
+    };
+    const edit = async (d: DestinationView, copy: boolean) => {
+      try {
+        const saved = await this.api.destinationForm(d.name);
+        openEditor({
+          name: copy ? `${d.name} copy` : d.name,
+          kind: saved.kind,
+          values: saved.values,
+          max_concurrent: saved.max_concurrent,
+          existing: !copy,
+        });
+      } catch (e) {
+        this.say(errorMessage(e));
+      }
+    };
     const list = h(
       "ul",
-      { class: "plain" },
-      ...destinations.map((d) =>
-        h(
-          "li",
-          {},
-          h("strong", {}, d.name),
-          h("span", { class: "muted" }, ` ${d.kind}`),
-          h("button", { type: "button", class: "small", onclick: () => void this.run(() => this.api.testDestination(d.name)) }, "Test"),
-          h("button", { type: "button", class: "small", onclick: () => void this.run(async () => { await this.api.removeDestination(d.name); return `${d.name} removed.`; }) }, "Remove"),
-        ),
-      ),
+      { class: "plain destinations" },
+      ...destinations.map((d) => this.destinationRow(d, settings, { edit: (c) => void edit(d, c) })),
     );
-    const name = h("input", { id: "d-name", placeholder: "name" });
-    const kind = h("select", { id: "d-kind" }, ...DESTINATION_KINDS.map((k) => h("option", { value: k }, k)));
-    const settings = h("textarea", { id: "d-settings", rows: 4, spellcheck: false });
-    const secret = h("input", { id: "d-secret", type: "password", placeholder: "password, token or key (kept in the keychain)", autocomplete: "off" });
-    const fill = () => {
-      settings.value = JSON.stringify(DESTINATION_TEMPLATES[kind.value as DestinationKind], null, 1);
-    };
-    kind.addEventListener("change", fill);
-    fill();
-    const add = () =>
-      this.run(async () => {
-        const view: DestinationView = {
-          name: name.value.trim(),
-          kind: kind.value,
-          settings: parseSettings(settings.value),
-          max_concurrent: null,
-        };
-        await this.api.addDestination(view, secret.value || null);
-        secret.value = "";
-        return `${view.name} added.`;
-      });
     return h(
       "section",
       {},
       h("h3", {}, "Destinations"),
       list,
-      h("div", { class: "field" }, h("label", { for: "d-name" }, "Name"), name),
-      h("div", { class: "field" }, h("label", { for: "d-kind" }, "Kind"), kind),
-      h("div", { class: "field" }, h("label", { for: "d-settings" }, "Settings (JSON)"), settings),
-      h("div", { class: "field" }, h("label", { for: "d-secret" }, "Secret"), secret),
-      h("button", { type: "button", onclick: () => void add() }, "Add destination"),
+      h(
+        "button",
+        { type: "button", onclick: () => openEditor({ name: "", kind: "wordpress", values: null, max_concurrent: null, existing: false }) },
+        "Add destination…",
+      ),
+      editorSlot,
+    );
+  }
+
+  /** A destination: edit, duplicate, test, make default, replace its secret, remove. */
+  private destinationRow(d: DestinationView, settings: Settings, actions: { edit(copy: boolean): void }): HTMLElement {
+    const isDefault = settings.destination === d.name;
+    const makeDefault = () =>
+      this.run(async () => {
+        this.onSaved(await this.api.setSettings({ ...settings, destination: d.name }));
+        return `New items now go to ${d.name}.`;
+      });
+    const secret = h("input", {
+      type: "password",
+      class: "secret",
+      placeholder: "new password, token or key",
+      autocomplete: "off",
+      "aria-label": `New secret for ${d.name}`,
+    });
+    const replace = () =>
+      this.run(async () => {
+        if (!secret.value) throw new Error("Type the new password, token or key first.");
+        await this.api.setDestinationSecret(d.name, secret.value);
+        secret.value = "";
+        return `The secret of ${d.name} is replaced; retry its jobs that need you.`;
+      });
+    return h(
+      "li",
+      { "data-destination": d.name },
+      h("strong", {}, d.name),
+      h("span", { class: "muted" }, ` ${d.kind}${d.max_concurrent ? ` · ${d.max_concurrent} at once` : ""}${isDefault ? " · new items go here" : ""}`),
+      h("button", { type: "button", class: "small", onclick: () => actions.edit(false) }, "Edit"),
+      h("button", { type: "button", class: "small", onclick: () => actions.edit(true) }, "Duplicate"),
+      h("button", { type: "button", class: "small", onclick: () => void this.run(() => this.api.testDestination(d.name)) }, "Test"),
+      isDefault ? null : h("button", { type: "button", class: "small", onclick: () => void makeDefault() }, "Make default"),
+      h("button", { type: "button", class: "small", onclick: () => void this.run(async () => { await this.api.removeDestination(d.name); return `${d.name} removed.`; }) }, "Remove"),
+      h("span", { class: "replace-secret" }, secret, h("button", { type: "button", class: "small", onclick: () => void replace() }, "Replace secret")),
     );
   }
 
@@ -198,7 +238,7 @@ export class SettingsPanel {
     const out = h("p", { class: "prompt", role: "status" });
     const show = async () => {
       try {
-        const parsed = parseSettings(fields.value);
+        const parsed = parseFields(fields.value);
         const prompt = await this.api.promptPreview(recipe.value, parsed);
         out.textContent = prompt ?? "This recipe has no AI step.";
       } catch (e) {

@@ -6,7 +6,8 @@ import { previewUrl } from "../lib/api";
 import { h, setText } from "../lib/dom";
 import { fileName, stateLabel } from "../lib/format";
 import { markPainted } from "../lib/perf";
-import type { EngineEvent, JobId, JobState, JobView, Phase } from "../lib/types";
+import { standing, standingLabel, standingText } from "../lib/standing";
+import type { EngineEvent, JobError, JobId, JobState, JobView, Phase } from "../lib/types";
 
 export interface TileActions {
   accept(job: JobId): void;
@@ -14,6 +15,8 @@ export interface TileActions {
   regenerate(job: JobId): void;
   retry(job: JobId): void;
   open(job: JobId): void;
+  /** Opens the settings of the destination the job needs the user to fix. */
+  fix(destination: string): void;
 }
 
 export class Tile {
@@ -32,6 +35,12 @@ export class Tile {
   private hasRemote = false;
   private outputVersion = 0;
   private realPreviewShown = false;
+  private error: JobError | null = null;
+  private retryAt: number | null = null;
+  private attempts = 0;
+  private destination = "";
+  /** Why the file has no preview, when it has none. */
+  private previewProblem: string | null = null;
 
   constructor(
     readonly job: JobId,
@@ -94,7 +103,8 @@ export class Tile {
     };
     real.onerror = () => {
       this.el.dataset.preview = "none";
-      if (!this.reason.textContent) this.showReason("No preview: this file cannot be read as an image.");
+      this.previewProblem = "No preview: this file cannot be read as an image.";
+      this.render();
     };
     real.src = previewUrl.source(this.job);
   }
@@ -114,11 +124,6 @@ export class Tile {
     this.after.style.clipPath = `inset(0 0 0 ${this.slider.value}%)`;
   }
 
-  private showReason(text: string | null): void {
-    this.reason.hidden = !text;
-    setText(this.reason, text ?? "");
-  }
-
   /** Brings the tile up to date with a job read from the engine. */
   restore(job: JobView): void {
     this.setSource(job.source);
@@ -127,7 +132,10 @@ export class Tile {
     this.phase = job.phase;
     this.awaitingReview = job.awaiting_review;
     this.hasRemote = !!job.remote?.url;
-    this.showReason(job.error?.message ?? null);
+    this.error = job.error;
+    this.retryAt = job.next_attempt_at;
+    this.attempts = job.attempts;
+    this.destination = job.destination;
     if (job.phase === "upload" && job.state !== "cancelled" && this.outputVersion === 0) {
       this.loadOutputPreview();
     }
@@ -142,7 +150,9 @@ export class Tile {
     this.phase = event.phase;
     this.awaitingReview = this.review && event.state === "pending" && event.phase === "upload";
     if (event.state === "completed") this.hasRemote = true;
-    this.showReason(event.error ? event.error[1] : null);
+    this.error = event.error ? { class: event.error[0], message: event.error[1] } : null;
+    this.retryAt = event.retry_at;
+    this.attempts = event.attempts;
     if (outputMade) this.loadOutputPreview();
     if (remade) {
       this.after.hidden = true;
@@ -153,12 +163,27 @@ export class Tile {
   }
 
   private render(): void {
+    const trouble = standing({
+      state: this.state,
+      error: this.error,
+      next_attempt_at: this.retryAt,
+      attempts: this.attempts,
+      destination: this.destination,
+    });
     this.el.dataset.state = this.awaitingReview ? "review" : this.state;
-    setText(this.badge, stateLabel(this.state, this.awaitingReview));
+    this.el.dataset.standing = trouble?.kind ?? "";
+    setText(this.badge, trouble ? standingLabel(trouble) : stateLabel(this.state, this.awaitingReview));
+    // A cancelled job may still say why (a duplicate of which job).
+    const reason = trouble ? standingText(trouble, null) : (this.error?.message ?? this.previewProblem);
+    this.reason.hidden = !reason;
+    setText(this.reason, reason ?? "");
     const buttons: HTMLButtonElement[] = [];
     const button = (label: string, action: () => void, cls = "") =>
       buttons.push(h("button", { type: "button", class: cls, onclick: () => action() }, label));
-    if (this.awaitingReview) {
+    if (trouble?.kind === "needs_you") {
+      button(`Fix ${trouble.destination}`, () => this.actions.fix(trouble.destination), "primary");
+      button("Retry", () => this.actions.retry(this.job));
+    } else if (this.awaitingReview) {
       button("Accept", () => this.actions.accept(this.job), "primary");
       button("Discard", () => this.actions.discard(this.job));
       button("Regenerate", () => this.actions.regenerate(this.job));

@@ -3,6 +3,7 @@
 // functions, so tests can hand them fakes.
 
 import { Channel, invoke } from "@tauri-apps/api/core";
+import type { KindForm, Values } from "./forms";
 import type {
   AddReport,
   BatchId,
@@ -66,9 +67,12 @@ export const api = {
   getSettings: () => invoke<Settings>("get_settings"),
   setSettings: (settings: Settings) => invoke<Settings>("set_settings", { settings }),
   destinations: () => invoke<DestinationView[]>("destinations"),
-  addDestination: (destination: DestinationView, secret: string | null) =>
-    invoke<void>("add_destination", { destination, secret }),
+  destinationForms: () => invoke<KindForm[]>("destination_forms"),
+  destinationForm: (name: string) => invoke<DestinationForm>("destination_form", { name }),
+  saveDestination: (form: DestinationForm) => invoke<void>("save_destination", { form }),
   removeDestination: (name: string) => invoke<void>("remove_destination", { name }),
+  setDestinationSecret: (name: string, secret: string) =>
+    invoke<void>("set_destination_secret", { name, secret }),
   testDestination: (name: string) => invoke<string>("test_destination", { name }),
   recipes: () => invoke<RecipeView[]>("recipes"),
   saveRecipe: (recipe: unknown) => invoke<void>("save_recipe", { recipe }),
@@ -76,6 +80,17 @@ export const api = {
 };
 
 export type Api = typeof api;
+
+/** A destination form as the shell takes and gives it. */
+export interface DestinationForm {
+  name: string;
+  kind: string;
+  values: Values;
+  max_concurrent: number | null;
+  /** A new secret; null keeps the saved one. */
+  secret: string | null;
+  existing: boolean;
+}
 
 /** Preview URLs served by the shell's `outbox-preview` scheme. */
 export const previewUrl = {

@@ -35,6 +35,8 @@ export function applyEvent(job: JobView, event: EngineEvent, now: number): boole
       job.state = event.state;
       job.phase = event.phase;
       job.error = event.error ? { class: event.error[0], message: event.error[1] } : null;
+      job.next_attempt_at = event.retry_at;
+      job.attempts = event.attempts;
       if (event.state === "processing" && was !== "processing") {
         job.started_at = now;
         job.bytes_sent = 0;

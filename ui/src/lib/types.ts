@@ -157,6 +157,10 @@ export type EngineEvent =
       state: JobState;
       phase: Phase;
       error: [ErrorClass, string] | null;
+      /** When a job put back to wait is tried again (ms since the epoch). */
+      retry_at: number | null;
+      /** Attempts spent so far. */
+      attempts: number;
     }
   | { type: "bytes_sent"; job_id: JobId; sent: number; total: number }
   | { type: "counts_changed"; counts: StateCounts }
@@ -164,7 +168,12 @@ export type EngineEvent =
 
 export interface Update {
   events: EngineEvent[];
+  /** Events were lost: read the whole snapshot again. */
   resync: boolean;
+  /** The status read right after these events, when they changed any job. */
+  status: Status | null;
+  /** Another process (the command line, a second worker) changed the queue. */
+  elsewhere: boolean;
 }
 
 export interface ImportReport {
@@ -179,8 +188,10 @@ export interface RetryResult {
 }
 
 export interface CommandError {
-  kind: "engine" | "invalid" | "shell";
+  kind: "engine" | "invalid" | "shell" | "fields";
   message: string;
+  /** A form's problems, each on its field (kind "fields"). */
+  fields: Array<{ field: string | null; message: string }>;
 }
 
 export interface HistoryQuery {

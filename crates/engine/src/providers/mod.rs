@@ -47,14 +47,14 @@ impl ProviderKind {
         }
     }
 
-    fn default_base_url(self) -> &'static str {
+    pub(crate) fn default_base_url(self) -> &'static str {
         match self {
             ProviderKind::Openai => "https://api.openai.com/v1",
             ProviderKind::Gemini => "https://generativelanguage.googleapis.com/v1beta",
         }
     }
 
-    fn default_model(self) -> &'static str {
+    pub(crate) fn default_model(self) -> &'static str {
         match self {
             ProviderKind::Openai => "gpt-image-1",
             ProviderKind::Gemini => "gemini-2.5-flash-image",

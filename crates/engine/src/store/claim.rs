@@ -99,6 +99,8 @@ pub(crate) enum Recorded {
         state: JobState,
         phase: Phase,
         error: Option<(ErrorClass, String)>,
+        retry_at: Option<i64>,
+        attempts: u32,
     },
     /// The job was changed by someone else meanwhile (cancelled, say): the
     /// result is dropped, and the worker says so in its log.
@@ -122,7 +124,8 @@ pub(crate) struct Turn {
     pub recorded: Vec<Recorded>,
     pub claimed: Vec<Claimed>,
     /// Jobs failed at claim time because runs kept dying on them.
-    pub quarantined: Vec<(JobId, String)>,
+    /// Failed for good: id, reason, attempts spent.
+    pub quarantined: Vec<(JobId, String, u32)>,
 }
 
 impl Store {
@@ -209,12 +212,16 @@ impl Store {
 fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Recorded> {
     let job = f.job();
     let mut held = tx.prepare_cached(
-        "SELECT phase, source_key IS NULL FROM jobs
+        "SELECT phase, source_key IS NULL, attempts FROM jobs
           WHERE id = ?1 AND state = 'processing' AND run_id = ?2",
     )?;
-    let Some((phase, forced)) = held
+    let Some((phase, forced, mut attempts)) = held
         .query_row(params![job, run], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, u32>(2)?,
+            ))
         })
         .optional()?
     else {
@@ -222,6 +229,7 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
     };
     let mut phase = Phase::parse(&phase).unwrap_or(Phase::Generate);
     let mut error = None;
+    let mut retry = None;
     let state = match f {
         Finished::Generated(_, generated) => {
             let (state, duplicate) = record_generated(tx, job, now, forced, generated)?;
@@ -273,6 +281,7 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
                 now
             ])?;
             error = Some((*class, message.clone()));
+            retry = *retry_at;
             to
         }
         Finished::Waiting {
@@ -287,6 +296,8 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
             )?
             .execute(params![job, message, retry_at])?;
             error = Some((ErrorClass::Transient, message.clone()));
+            retry = Some(*retry_at);
+            attempts = attempts.saturating_sub(1);
             JobState::Pending
         }
         Finished::Released {
@@ -299,6 +310,7 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
                   WHERE id = ?1",
             )?
             .execute(params![job, outcome_unknown])?;
+            attempts = attempts.saturating_sub(1);
             JobState::Pending
         }
     };
@@ -307,6 +319,8 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
         state,
         phase,
         error,
+        retry_at: retry,
+        attempts,
     })
 }
 
@@ -463,19 +477,19 @@ fn claim_orphan(
     turn: &mut Turn,
 ) -> Result<Option<(JobId, i64)>> {
     loop {
-        let orphan: Option<(JobId, i64, u32)> = tx
+        let orphan: Option<(JobId, i64, u32, u32)> = tx
             .prepare_cached(
-                "SELECT j.id, j.destination_id, j.crashes FROM runs r
+                "SELECT j.id, j.destination_id, j.crashes, j.attempts FROM runs r
                    JOIN jobs j ON j.run_id = r.id AND j.state = 'processing'
                   WHERE r.dead = 1 AND j.phase = ?1
                     AND j.destination_id NOT IN (SELECT value FROM json_each(?2))
                   ORDER BY j.id LIMIT 1",
             )?
             .query_row(params![phase.as_str(), full], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .optional()?;
-        let Some((job, destination, crashes)) = orphan else {
+        let Some((job, destination, crashes, attempts)) = orphan else {
             return Ok(None);
         };
         // Only generation counts towards quarantine: decoding an untrusted
@@ -492,7 +506,7 @@ fn claim_orphan(
                   WHERE id = ?1",
             )?
             .execute(params![job, crashes, now, message])?;
-            turn.quarantined.push((job, message));
+            turn.quarantined.push((job, message, attempts));
             continue;
         }
         tx.prepare_cached(

@@ -52,6 +52,26 @@ impl Store {
         })
     }
 
+    /// New settings for an existing destination. Queued jobs keep the
+    /// settings they froze when they were queued.
+    pub(crate) fn update_destination(&self, view: &DestinationView) -> Result<()> {
+        self.write(super::Durability::Full, |tx| {
+            let changed = tx.execute(
+                "UPDATE destinations SET kind = ?2, settings = ?3, max_concurrent = ?4 WHERE name = ?1",
+                params![
+                    view.name,
+                    view.kind,
+                    view.settings.to_string(),
+                    view.max_concurrent
+                ],
+            )?;
+            if changed == 0 {
+                return Err(Error::UnknownDestination(view.name.clone()));
+            }
+            Ok(())
+        })
+    }
+
     pub(crate) fn destination(&self, name: &str) -> Result<Option<DestinationRow>> {
         self.read(|conn| {
             Ok(conn

@@ -110,6 +110,16 @@ impl Store {
         result
     }
 
+    /// SQLite's `data_version` on the writer: it moves only when another
+    /// connection commits, and this process's other connection never writes,
+    /// so a change means another process (the command line, a second worker)
+    /// changed the queue.
+    pub(crate) fn foreign_commits(&self) -> Result<i64> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| self.classify(e))
+    }
+
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
         f(&conn).map_err(|e| self.reclassify(e))

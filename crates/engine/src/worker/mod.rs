@@ -395,6 +395,8 @@ impl Worker {
                     state,
                     phase,
                     error,
+                    retry_at,
+                    attempts,
                 } => {
                     match (state, phase) {
                         (JobState::Pending, Phase::Upload) if error.is_none() => {
@@ -411,6 +413,8 @@ impl Worker {
                         state: *state,
                         phase: *phase,
                         error: error.clone(),
+                        retry_at: *retry_at,
+                        attempts: *attempts,
                     });
                 }
                 Recorded::Superseded { job } => {
@@ -421,7 +425,7 @@ impl Worker {
                 }
             }
         }
-        for (job, message) in &turn.quarantined {
+        for (job, message, attempts) in &turn.quarantined {
             // Quarantined jobs are failed jobs, counted as such everywhere.
             summary.failed += 1;
             summary.quarantined += 1;
@@ -431,6 +435,8 @@ impl Worker {
                 state: JobState::Failed,
                 phase: Phase::Generate,
                 error: Some((ErrorClass::Permanent, message.clone())),
+                retry_at: None,
+                attempts: *attempts,
             });
         }
         for claimed in &turn.claimed {
@@ -439,6 +445,8 @@ impl Worker {
                 state: JobState::Processing,
                 phase: claimed.phase,
                 error: None,
+                retry_at: None,
+                attempts: claimed.attempts,
             });
         }
         if events.has_subscribers() {

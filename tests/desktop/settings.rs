@@ -1,0 +1,178 @@
+//! Setting up in the real window: a destination added through its form (a
+//! bad address refused beside its field), made the default, and jobs that
+//! meet a wrong password shown as needing the user, with a button that leads
+//! to the fix; the secret replaced, the jobs retried and delivered. The HTTP
+//! endpoint is a loopback server spawned here; the keychain is the real
+//! Secret Service the test command starts. Screenshots in `target/e2e/`.
+
+mod harness;
+
+#[path = "../../crates/engine/tests/shared/loopback.rs"]
+mod loopback;
+
+use harness::{App, Display, Driver, Home};
+use loopback::{Reply, Server};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Sets a form control's value as typing would, and says it changed.
+fn set(app: &App<'_>, selector: &str, value: &str) {
+    let found = app.js_with(
+        "const el = document.querySelector(arguments[0]);
+         if (!el) return false;
+         el.value = arguments[1];
+         el.dispatchEvent(new Event('input', { bubbles: true }));
+         el.dispatchEvent(new Event('change', { bubbles: true }));
+         return true;",
+        json!([selector, value]),
+    );
+    assert_eq!(found, json!(true), "no {selector}");
+}
+
+/// Clicks the first button whose text is `label`, within `scope`.
+fn click(app: &App<'_>, scope: &str, label: &str) {
+    let found = app.js_with(
+        "const b = Array.from(document.querySelectorAll(`${arguments[0]} button`))
+           .find(b => b.textContent.trim() === arguments[1] && b.offsetParent !== null);
+         if (!b) return false;
+         b.click();
+         return true;",
+        json!([scope, label]),
+    );
+    assert_eq!(found, json!(true), "no button {label:?} in {scope}");
+}
+
+fn text(app: &App<'_>, selector: &str) -> String {
+    app.js_with(
+        "const el = document.querySelector(arguments[0]); return el ? el.textContent : null;",
+        json!([selector]),
+    )
+    .as_str()
+    .unwrap_or("")
+    .to_string()
+}
+
+fn tiles(app: &App<'_>, attribute: &str, value: &str) -> u64 {
+    app.js_with(
+        "return document.querySelectorAll(`.tile[${arguments[0]}=\"${arguments[1]}\"]`).length",
+        json!([attribute, value]),
+    )
+    .as_u64()
+    .unwrap_or(0)
+}
+
+#[test]
+fn a_destination_set_up_in_the_form_asks_for_its_fix_and_delivers_once_fixed() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the server");
+    // Two uploads meet a refused token, the rest are taken.
+    let server = runtime.block_on(Server::start(vec![
+        Reply::json(401, json!({"error": "invalid token"})),
+        Reply::json(401, json!({"error": "invalid token"})),
+        Reply::json(201, json!({"url": "http://cdn.example/uploaded.jpg"})),
+    ]));
+
+    let display = Display::start();
+    let home = Home::new();
+    let photos = home.root.path().join("photos");
+    std::fs::create_dir_all(&photos).expect("folder");
+    for i in 0..2u32 {
+        image::RgbImage::from_fn(640, 480, |x, y| {
+            image::Rgb([(x + i * 90) as u8, y as u8, 60])
+        })
+        .save(photos.join(format!("shot-{i}.jpg")))
+        .expect("a test JPEG");
+    }
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+
+    // The form, drawn from the engine's description of an HTTP endpoint.
+    click(&app, "header.top", "Settings");
+    app.wait_for("the settings", WAIT, || {
+        text(&app, "dialog.settings h3").contains("Queue")
+    });
+    click(&app, "dialog.settings", "Add destination…");
+    set(&app, "#d-kind", "http");
+    app.wait_for("the HTTP form", WAIT, || {
+        app.js("return !!document.querySelector('.kind-form[data-kind=http]')") == json!(true)
+    });
+    set(&app, "#d-name", "uploads");
+    set(&app, "#d-url", "127.0.0.1/upload"); // no scheme: refused beside the field
+    set(&app, "#d-auth", "bearer");
+    set(&app, "#d-result", "json_pointer");
+    set(&app, "#d-result_at", "/url");
+    set(&app, "#d-secret", "wrong-token");
+    click(&app, ".destination-editor", "Add destination");
+    app.wait_for("the address refused beside its field", WAIT, || {
+        !text(&app, "[data-field=url] .error").is_empty()
+    });
+    let refusal = text(&app, "[data-field=url] .error");
+    assert!(refusal.contains("Address"), "{refusal}");
+    app.screenshot("settings-01-field-refused");
+
+    set(&app, "#d-url", &format!("{}/upload", server.url));
+    click(&app, ".destination-editor", "Add destination");
+    app.wait_for("the destination listed, or a refusal", WAIT, || {
+        app.js(
+            "return !!document.querySelector('li[data-destination=uploads]')
+               || Array.from(document.querySelectorAll('.destination-editor .error')).some(e => !e.hidden)",
+        ) == json!(true)
+    });
+    let refused = app.js(
+        "return Array.from(document.querySelectorAll('.destination-editor .error'))
+           .filter(e => !e.hidden).map(e => e.textContent)",
+    );
+    assert_eq!(refused, json!([]), "the corrected form was refused");
+    click(&app, "li[data-destination=uploads]", "Make default");
+    app.wait_for("it is the default", WAIT, || {
+        text(&app, "li[data-destination=uploads]").contains("new items go here")
+    });
+    app.screenshot("settings-02-added");
+    click(&app, "dialog.settings header", "Close");
+
+    // Dropped images meet the wrong token: they need the user.
+    app.js_with("window.outbox.drop(arguments[0])", json!([[photos]]));
+    app.wait_for("both jobs needing the user", WAIT, || {
+        tiles(&app, "data-standing", "needs_you") == 2
+    });
+    let reason = text(&app, ".tile[data-standing=needs_you] .reason");
+    assert!(reason.starts_with("Needs you:"), "{reason}");
+    assert!(
+        app.js("return document.querySelectorAll('.tile[data-standing=needs_you] .badge')[0].textContent")
+            == json!("needs you")
+    );
+    app.screenshot("settings-03-needs-you");
+
+    // Its button opens the settings at that destination; the secret is replaced.
+    click(&app, ".tile[data-standing=needs_you]", "Fix uploads");
+    app.wait_for("the destination shown for fixing", WAIT, || {
+        app.js("return !!document.querySelector('li.attention[data-destination=uploads]')")
+            == json!(true)
+    });
+    set(
+        &app,
+        "li[data-destination=uploads] input.secret",
+        "right-token",
+    );
+    click(&app, "li[data-destination=uploads]", "Replace secret");
+    app.wait_for("the secret replaced", WAIT, || {
+        text(&app, "dialog.settings [role=status]").contains("replaced")
+    });
+    click(&app, "dialog.settings header", "Close");
+    click(&app, ".toolbar", "Retry all failed");
+    app.wait_for("both delivered", WAIT, || {
+        tiles(&app, "data-state", "completed") == 2
+    });
+    app.screenshot("settings-04-delivered");
+
+    let uploads = server.requests_to("/upload");
+    let auth: Vec<Option<&str>> = uploads.iter().map(|r| r.header("authorization")).collect();
+    assert_eq!(uploads.len(), 4, "{auth:?}");
+    assert_eq!(&auth[..2], [Some("Bearer wrong-token"); 2]);
+    assert_eq!(&auth[2..], [Some("Bearer right-token"); 2]);
+    let links: Value = app
+        .js("return Array.from(document.querySelectorAll('.jobrow[data-state=completed]')).length");
+    assert_eq!(links, json!(2));
+    app.quit();
+}

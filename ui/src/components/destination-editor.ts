@@ -1,0 +1,143 @@
+// Adding or editing one destination: its name, its kind's form (drawn from
+// the engine's description), uploads at once, and its secret. A refused save
+// shows each problem beside its field and keeps everything typed.
+
+import type { Api } from "../lib/api";
+import { errorMessage } from "../lib/api";
+import { h } from "../lib/dom";
+import type { FieldError, KindForm, Values } from "../lib/forms";
+import type { CommandError } from "../lib/types";
+import { KindFormView } from "./kind-form";
+
+export interface EditorStart {
+  name: string;
+  kind: string;
+  values: Values | null;
+  max_concurrent: number | null;
+  /** Editing the saved destination of this name (not adding one). */
+  existing: boolean;
+}
+
+export class DestinationEditor {
+  readonly el: HTMLFormElement;
+  private view: KindFormView;
+  private readonly name: HTMLInputElement;
+  private readonly nameError: HTMLElement;
+  private readonly kind: HTMLSelectElement;
+  private readonly limit: HTMLInputElement;
+  private readonly limitError: HTMLElement;
+  private readonly secret: HTMLInputElement;
+  private readonly secretLabel: HTMLElement;
+  private readonly secretHelp: HTMLElement;
+  private readonly formError: HTMLElement;
+  private readonly slot: HTMLElement;
+
+  constructor(
+    private readonly api: Api,
+    private readonly forms: KindForm[],
+    private readonly start: EditorStart,
+    private readonly done: (message: string | null) => void,
+  ) {
+    const first = forms.find((f) => f.kind === start.kind) ?? forms[0];
+    if (!first) throw new Error("The engine describes no destination kinds.");
+    this.name = h("input", { id: "d-name", value: start.name, placeholder: "shop", autocomplete: "off", readonly: start.existing });
+    this.nameError = h("p", { class: "error", role: "alert", hidden: true });
+    this.kind = h("select", { id: "d-kind", disabled: start.existing }, ...forms.map((f) => h("option", { value: f.kind, selected: f.kind === first.kind }, f.label)));
+    this.limit = h("input", { id: "d-limit", type: "number", min: 1, max: 64, step: 1, placeholder: "no limit", value: start.max_concurrent ?? "" });
+    this.limitError = h("p", { class: "error", role: "alert", hidden: true });
+    this.secret = h("input", { id: "d-secret", type: "password", autocomplete: "off" });
+    this.secretLabel = h("label", { for: "d-secret" });
+    this.secretHelp = h("p", { class: "muted help" });
+    this.formError = h("p", { class: "error", role: "alert", hidden: true });
+    this.view = new KindFormView(first, start.values, "d");
+    this.slot = h("div", {}, this.view.el);
+    this.kind.addEventListener("change", () => this.switchKind());
+    this.el = h(
+      "form",
+      { class: "destination-editor", "aria-label": start.existing ? `Edit ${start.name}` : "New destination", novalidate: true },
+      h("h4", {}, start.existing ? `Edit ${start.name}` : "New destination"),
+      start.existing
+        ? h("p", { class: "note" }, "Jobs already queued keep the settings they were queued with; a new secret is used by every job from its next attempt.")
+        : null,
+      h("div", { class: "field" }, h("label", { for: "d-name" }, "Name"), this.name, this.nameError),
+      h("div", { class: "field" }, h("label", { for: "d-kind" }, "Kind"), this.kind),
+      this.slot,
+      h("div", { class: "field", "data-field": "secret" }, this.secretLabel, this.secret, this.secretHelp),
+      h("div", { class: "field" }, h("label", { for: "d-limit" }, "Uploads at once to it"), this.limit, this.limitError),
+      this.formError,
+      h(
+        "div",
+        { class: "row actions" },
+        h("button", { type: "submit", class: "primary" }, start.existing ? "Save changes" : "Add destination"),
+        h("button", { type: "button", onclick: () => this.done(null) }, "Cancel"),
+      ),
+    );
+    this.el.addEventListener("submit", (e) => {
+      e.preventDefault();
+      void this.save();
+    });
+    this.describeSecret();
+  }
+
+  private switchKind(): void {
+    const form = this.forms.find((f) => f.kind === this.kind.value);
+    if (!form) return;
+    this.view = new KindFormView(form, null, "d");
+    this.slot.replaceChildren(this.view.el);
+    this.describeSecret();
+  }
+
+  private describeSecret(): void {
+    const secret = this.view.form.secret;
+    const wrap = this.secret.parentElement;
+    if (wrap) wrap.hidden = !secret;
+    if (!secret) return;
+    this.secretLabel.textContent = secret.label;
+    this.secretHelp.textContent = this.start.existing ? `${secret.help} Leave empty to keep the one saved.` : secret.help;
+  }
+
+  private show(errors: FieldError[]): void {
+    const name = errors.filter((e) => e.field === "name").map((e) => e.message);
+    this.nameError.hidden = name.length === 0;
+    this.nameError.textContent = name.join(" ");
+    const rest = this.view.showErrors(errors.filter((e) => e.field !== "name"));
+    this.formError.hidden = rest.length === 0;
+    this.formError.textContent = rest.join(" ");
+    if (name.length > 0) this.name.focus();
+    else this.view.focusFirstError();
+  }
+
+  private async save(): Promise<void> {
+    const read = this.view.values();
+    if ("errors" in read) return this.show(read.errors);
+    const limit = this.limit.value.trim();
+    const maxConcurrent = limit === "" ? null : Number(limit);
+    if (maxConcurrent !== null && (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 64)) {
+      this.limitError.hidden = false;
+      this.limitError.textContent = "Uploads at once must be a whole number from 1 to 64, or empty for no limit.";
+      return;
+    }
+    this.limitError.hidden = true;
+    const secretNeeded = this.view.form.secret?.required && !this.start.existing && this.secret.value === "";
+    if (secretNeeded) {
+      this.show([{ field: null, message: `${this.view.form.secret?.label ?? "The secret"} is needed.` }]);
+      this.secret.focus();
+      return;
+    }
+    try {
+      await this.api.saveDestination({
+        name: this.name.value,
+        kind: this.view.form.kind,
+        values: read.values,
+        max_concurrent: maxConcurrent,
+        secret: this.secret.value || null,
+        existing: this.start.existing,
+      });
+      this.secret.value = "";
+      this.done(this.start.existing ? `${this.name.value.trim()} saved.` : `${this.name.value.trim()} added.`);
+    } catch (e) {
+      const fields = (e as Partial<CommandError>)?.fields;
+      this.show(fields && fields.length > 0 ? fields : [{ field: null, message: errorMessage(e) }]);
+    }
+  }
+}
