@@ -73,7 +73,7 @@ install_tools() {
   # The real app: a private X server, WebKit's WebDriver, tauri-driver.
   # strace: the storage tests watch a commit's syncs. ImageMagick, libvips
   # and Pillow: the images made by other tools.
-  install_missing_apt xvfb xauth webkit2gtk-driver strace imagemagick libvips-tools python3-pil
+  install_missing_apt xvfb xauth webkit2gtk-driver strace imagemagick libvips-tools python3-pil xclip
   command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked
   command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked

@@ -36,6 +36,7 @@ fn outbox_commands() -> &'static [&'static str] {
         "get_settings",
         "set_settings",
         "destinations",
+        "copy_text",
         "destination_forms",
         "destination_form",
         "save_destination",

@@ -179,6 +179,7 @@ mod tests {
             error: None,
             retry_at: None,
             attempts: 1,
+            link: None,
         }
     }
 

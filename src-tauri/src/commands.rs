@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tauri::ipc::{Channel, InvokeBody, Request};
 use tauri::{AppHandle, State};
+use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_opener::OpenerExt;
 
 /// Runs engine work that reads or writes the disk off the async executor.
@@ -332,6 +333,16 @@ pub async fn destinations(state: State<'_, AppState>) -> CommandResult<Vec<Desti
 }
 
 /// Adds a destination; its secret (if any) goes to the OS keychain.
+/// Puts text on the system clipboard (links, formatted by the window). From
+/// the shell, so it works without a click too: as uploads end, with the
+/// window in the tray.
+#[tauri::command]
+pub fn copy_text(app: AppHandle, text: String) -> CommandResult<()> {
+    app.clipboard()
+        .write_text(text)
+        .map_err(|e| CommandError::Shell(format!("cannot use the clipboard: {e}")))
+}
+
 /// What each destination kind asks for: the app draws its forms from this.
 #[tauri::command]
 pub fn destination_forms() -> Vec<forms::KindForm> {

@@ -43,6 +43,7 @@ pub fn run() -> anyhow::Result<()> {
 
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_store::Builder::new().build())
+        .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
@@ -80,6 +81,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::get_settings,
             commands::set_settings,
             commands::destinations,
+            commands::copy_text,
             commands::destination_forms,
             commands::destination_form,
             commands::save_destination,

@@ -23,7 +23,17 @@ pub struct Settings {
     pub destination: Option<String>,
     /// What new items are made with (`None`: `web`).
     pub recipe: Option<String>,
+    /// Links put on the clipboard as uploads end: `off`, `url`, `markdown`,
+    /// `html`, `bbcode` or `template` (the window formats them).
+    pub copy_links: String,
+    /// Each upload's link as it ends (`each`), or a batch's links together
+    /// when the batch ends (`batch`).
+    pub copy_links_when: String,
+    /// The `template` format: `{url}`, `{name}` and `{alt}` are filled in.
+    pub link_template: String,
 }
+
+const LINK_FORMATS: &[&str] = &["off", "url", "markdown", "html", "bbcode", "template"];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -33,6 +43,9 @@ impl Default for Settings {
             auto_accept: true,
             destination: None,
             recipe: None,
+            copy_links: "off".into(),
+            copy_links_when: "each".into(),
+            link_template: "{url}".into(),
         }
     }
 }
@@ -47,6 +60,23 @@ impl Settings {
         if !(1..=100).contains(&self.max_attempts) {
             return Err(CommandError::Invalid(
                 "attempts must be between 1 and 100".into(),
+            ));
+        }
+        if !LINK_FORMATS.contains(&self.copy_links.as_str()) {
+            return Err(CommandError::Invalid(format!(
+                "copied links are one of {}, not {:?}",
+                LINK_FORMATS.join(", "),
+                self.copy_links
+            )));
+        }
+        if !["each", "batch"].contains(&self.copy_links_when.as_str()) {
+            return Err(CommandError::Invalid(
+                "links are copied for each upload or for each batch".into(),
+            ));
+        }
+        if self.copy_links == "template" && !self.link_template.contains("{url}") {
+            return Err(CommandError::Invalid(
+                "the link template needs {url}, where the link goes".into(),
             ));
         }
         Ok(())
@@ -103,6 +133,36 @@ mod tests {
         let s = Settings::default();
         assert!(s.auto_accept);
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn link_copying_settings_are_checked() {
+        let bad_format = Settings {
+            copy_links: "rtf".into(),
+            ..Settings::default()
+        };
+        assert!(bad_format
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("markdown"));
+        let no_url = Settings {
+            copy_links: "template".into(),
+            link_template: "<{name}>".into(),
+            ..Settings::default()
+        };
+        assert!(no_url.validate().unwrap_err().to_string().contains("{url}"));
+        let when = Settings {
+            copy_links_when: "hourly".into(),
+            ..Settings::default()
+        };
+        assert!(when.validate().is_err());
+        // Settings saved before these fields existed still load.
+        let old: Settings =
+            serde_json::from_str(r#"{"concurrency": 2, "max_attempts": 3, "auto_accept": false}"#)
+                .unwrap();
+        assert_eq!(old.copy_links, "off");
+        assert!(old.validate().is_ok());
     }
 
     #[test]

@@ -176,3 +176,69 @@ fn a_destination_set_up_in_the_form_asks_for_its_fix_and_delivers_once_fixed() {
     assert_eq!(links, json!(2));
     app.quit();
 }
+
+/// The X clipboard as another program reads it.
+fn clipboard(display: &Display) -> String {
+    let out = std::process::Command::new("xclip")
+        .args(["-o", "-selection", "clipboard"])
+        .env("DISPLAY", &display.name)
+        .output()
+        .expect("xclip (installed by the test command)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn with_the_markdown_setting_a_finished_upload_s_link_is_on_the_clipboard() {
+    let display = Display::start();
+    let home = Home::new();
+    let photos = home.root.path().join("photos");
+    std::fs::create_dir_all(&photos).expect("folder");
+    image::RgbImage::from_fn(320, 240, |x, y| image::Rgb([x as u8, y as u8, 200]))
+        .save(photos.join("blue mug.jpg"))
+        .expect("a test JPEG");
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+
+    click(&app, "header.top", "Settings");
+    app.wait_for("the settings", WAIT, || {
+        text(&app, "dialog.settings h3").contains("Queue")
+    });
+    set(&app, "#s-copy-links", "markdown");
+    click(&app, "dialog.settings section", "Save");
+    app.wait_for("the settings saved", WAIT, || {
+        text(&app, "dialog.settings [role=status]") == "Settings saved."
+    });
+    click(&app, "dialog.settings header", "Close");
+
+    app.js_with("window.outbox.drop(arguments[0])", json!([[photos]]));
+    app.wait_for("the upload finished", WAIT, || {
+        tiles(&app, "data-state", "completed") == 1
+    });
+    let wanted = |text: &str| {
+        text.starts_with("![blue mug](file://") && text.ends_with(".jpg)") && !text.contains(' ')
+    };
+    app.wait_for("the Markdown link on the clipboard", WAIT, || {
+        wanted(&clipboard(&display))
+    });
+    let copied = clipboard(&display);
+    let delivered = home.delivered().join("blue mug.jpg");
+    assert!(delivered.is_file(), "{}", delivered.display());
+    assert!(copied.contains("blue%20mug.jpg"), "{copied}");
+    app.screenshot("links-01-copied");
+
+    // The tile's own button copies it again, after something else was copied.
+    let status = std::process::Command::new("sh")
+        .args(["-c", "printf other | xclip -i -selection clipboard"])
+        .env("DISPLAY", &display.name)
+        .status()
+        .expect("xclip");
+    assert!(status.success());
+    app.wait_for("the clipboard changed", WAIT, || {
+        clipboard(&display) == "other"
+    });
+    click(&app, ".tile[data-state=completed]", "Copy link");
+    app.wait_for("the link copied by the button", WAIT, || {
+        clipboard(&display) == copied
+    });
+    app.quit();
+}

@@ -11,6 +11,8 @@ import { ResultsGrid } from "./components/results-grid";
 import { SettingsPanel } from "./components/settings-panel";
 import { api, errorMessage } from "./lib/api";
 import { h } from "./lib/dom";
+import { LinkCopier } from "./lib/link-copier";
+import { formatLink, linked } from "./lib/links";
 import { FrameSampler, markDrop } from "./lib/perf";
 import type { AddReport, Settings, Update } from "./lib/types";
 
@@ -32,12 +34,30 @@ const grid = new ResultsGrid({
       .then((r) => r.refused.forEach(say))
       .catch(fail),
   open: (job) => void api.openLocation(job).catch(fail),
-  fix: (destination) => void settingsPanel.open(destination),
+  fix: (destination) => fix(destination),
+  copyLink: (url, source) => copyLink(url, source),
 });
 const settingsPanel = new SettingsPanel(api, (s) => {
   settings = s;
 });
-const queue = new QueuePanel(api, say, (destination) => void settingsPanel.open(destination));
+
+/** Copies an upload's link in the format chosen in the settings. */
+function copyLink(url: string, source: string): void {
+  const text = formatLink(settings?.copy_links ?? "url", settings?.link_template ?? "{url}", linked(url, source));
+  api
+    .copyText(text)
+    .then(() => say(`Copied ${text}`))
+    .catch(fail);
+}
+const fix = (destination: string) => void settingsPanel.open(destination);
+const queue = new QueuePanel(api, say, { fix, copyLink });
+const linkCopier = new LinkCopier({
+  settings: () => settings,
+  source: (job) => grid.source(job),
+  batchJobs: (batch) => api.history({ state: "completed", batch, limit: 10_000, offset: 0 }),
+  copy: (text) => api.copyText(text),
+  said: say,
+});
 
 async function added(report: AddReport): Promise<void> {
   performance.mark("outbox:added"); // the bench's legs of a drop
@@ -100,7 +120,11 @@ function onUpdate(update: Update): void {
   }
   for (const event of update.events) grid.apply(event);
   queue.apply(update.events);
-  if (update.status) queue.show(update.status);
+  linkCopier.events(update.events);
+  if (update.status) {
+    queue.show(update.status);
+    linkCopier.status(update.status);
+  }
   if (update.elsewhere) {
     queue.reloadList();
     void api
@@ -114,6 +138,7 @@ async function restoreStatus(): Promise<void> {
   const snapshot = await api.snapshot();
   settings = snapshot.settings;
   queue.show(snapshot.status);
+  linkCopier.status(snapshot.status);
 }
 
 /** Resolves once the queue's database is open: at once, or after the user

@@ -17,7 +17,7 @@ const settle = async () => {
 };
 
 function actions(): TileActions & Record<string, ReturnType<typeof vi.fn>> {
-  return { accept: vi.fn(), discard: vi.fn(), regenerate: vi.fn(), retry: vi.fn(), open: vi.fn(), fix: vi.fn() };
+  return { accept: vi.fn(), discard: vi.fn(), regenerate: vi.fn(), retry: vi.fn(), open: vi.fn(), fix: vi.fn(), copyLink: vi.fn() };
 }
 
 const buttonLabels = (el: Element) => Array.from(el.querySelectorAll("button")).map((b) => b.textContent);
@@ -33,7 +33,7 @@ describe("Tile", () => {
     const a = actions();
     const tile = new Tile(5, null, true, a);
     expect(buttonLabels(tile.el)).toEqual([]);
-    tile.apply({ type: "job_changed", job_id: 5, state: "pending", phase: "upload", error: null, retry_at: null, attempts: 1 });
+    tile.apply({ type: "job_changed", job_id: 5, state: "pending", phase: "upload", error: null, retry_at: null, attempts: 1, link: null });
     expect(tile.el.dataset.state).toBe("review");
     expect(buttonLabels(tile.el)).toEqual(["Accept", "Discard", "Regenerate"]);
     (tile.el.querySelector("button") as HTMLButtonElement).click();
@@ -42,14 +42,14 @@ describe("Tile", () => {
 
   it("with auto-accept an output goes on without buttons", () => {
     const tile = new Tile(5, null, false, actions());
-    tile.apply({ type: "job_changed", job_id: 5, state: "pending", phase: "upload", error: null, retry_at: null, attempts: 1 });
+    tile.apply({ type: "job_changed", job_id: 5, state: "pending", phase: "upload", error: null, retry_at: null, attempts: 1, link: null });
     expect(tile.el.dataset.state).toBe("pending");
     expect(buttonLabels(tile.el)).toEqual([]);
   });
 
   it("shows a failure's reason and offers retry; ignores other jobs", () => {
     const tile = new Tile(9, null, false, actions());
-    tile.apply({ type: "job_changed", job_id: 10, state: "failed", phase: "generate", error: ["permanent", "other"], retry_at: null, attempts: 1 });
+    tile.apply({ type: "job_changed", job_id: 10, state: "failed", phase: "generate", error: ["permanent", "other"], retry_at: null, attempts: 1, link: null });
     expect(tile.el.querySelector(".reason")?.hasAttribute("hidden")).toBe(true);
     tile.apply({
       type: "job_changed",
@@ -59,6 +59,7 @@ describe("Tile", () => {
       error: ["permanent", "not an image: the file is empty"],
       retry_at: null,
       attempts: 1,
+      link: null,
     });
     expect(tile.el.querySelector(".reason")?.textContent).toBe("Failed for good: not an image: the file is empty");
     expect(tile.el.querySelector(".badge")?.textContent).toBe("failed");
@@ -69,7 +70,7 @@ describe("Tile", () => {
     const tile = new Tile(3, null, false, actions());
     tile.restore(job({ id: 3, source: "/a/b/c.png", state: "completed", phase: "upload", remote: { id: null, url: "file:///out/c.jpg" } }));
     expect(tile.el.querySelector(".name")?.textContent).toBe("c.png");
-    expect(buttonLabels(tile.el)).toEqual(["Open"]);
+    expect(buttonLabels(tile.el)).toEqual(["Open", "Copy link"]);
   });
 });
 
@@ -78,14 +79,14 @@ describe("ResultsGrid", () => {
     // A relaunch while the worker runs: events flow from the subscription
     // before the history answer comes back, and that answer can be older.
     const grid = new ResultsGrid(actions());
-    grid.apply({ type: "job_changed", job_id: 7, state: "completed", phase: "upload", error: null, retry_at: null, attempts: 1 });
+    grid.apply({ type: "job_changed", job_id: 7, state: "completed", phase: "upload", error: null, retry_at: null, attempts: 1, link: null });
     grid.restore([job({ id: 7, state: "processing", phase: "upload" }), job({ id: 8, state: "pending" })]);
     const state = (id: number) => grid.el.querySelector<HTMLElement>(`.tile[data-job="${id}"]`)?.dataset.state;
     expect(state(7)).toBe("completed");
     expect(state(8)).toBe("pending");
     // Afterwards changes go to their tile as they come, and nothing more is held.
-    grid.apply({ type: "job_changed", job_id: 8, state: "processing", phase: "generate", error: null, retry_at: null, attempts: 1 });
-    grid.apply({ type: "job_changed", job_id: 99, state: "completed", phase: "upload", error: null, retry_at: null, attempts: 1 });
+    grid.apply({ type: "job_changed", job_id: 8, state: "processing", phase: "generate", error: null, retry_at: null, attempts: 1, link: null });
+    grid.apply({ type: "job_changed", job_id: 99, state: "completed", phase: "upload", error: null, retry_at: null, attempts: 1, link: null });
     grid.restore([job({ id: 99, batch_id: 2, state: "processing", phase: "upload" })]);
     expect(state(8)).toBe("processing");
     expect(state(99)).toBe("processing");
@@ -100,7 +101,7 @@ describe("JobList", () => {
       const n = Math.max(0, Math.min(q.limit, total - q.offset));
       return Promise.resolve(Array.from({ length: n }, (_, i) => job({ id: total - q.offset - i, source: `/p/${total - q.offset - i}.jpg` })));
     };
-    const actions = { retry: vi.fn(), cancel: vi.fn(), raise: vi.fn(), copy: vi.fn(), open: vi.fn(), fix: vi.fn() };
+    const actions = { retry: vi.fn(), cancel: vi.fn(), raise: vi.fn(), copy: vi.fn(), open: vi.fn(), fix: vi.fn(), copyLink: vi.fn() };
     const l = new JobList(load, actions);
     Object.defineProperty(l.el, "clientHeight", { value: 600 });
     document.body.append(l.el);
@@ -155,7 +156,7 @@ describe("JobList", () => {
     l.reload(50);
     await settle();
     const before = queries.length;
-    l.apply({ type: "job_changed", job_id: 50, state: "failed", phase: "upload", error: ["needs_user", "wrong password"], retry_at: null, attempts: 1 }, 1);
+    l.apply({ type: "job_changed", job_id: 50, state: "failed", phase: "upload", error: ["needs_user", "wrong password"], retry_at: null, attempts: 1, link: null }, 1);
     await settle();
     const row = l.el.querySelector('.jobrow[data-job="50"]') as HTMLElement;
     expect(row.dataset.state).toBe("failed");

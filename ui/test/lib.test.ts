@@ -83,13 +83,13 @@ describe("jobs", () => {
   });
   it("applies a job's changes and bytes, and ignores other jobs", () => {
     const j = job({ id: 7 });
-    expect(applyEvent(j, { type: "job_changed", job_id: 8, state: "failed", phase: "upload", error: null, retry_at: null, attempts: 1 }, 1)).toBe(false);
+    expect(applyEvent(j, { type: "job_changed", job_id: 8, state: "failed", phase: "upload", error: null, retry_at: null, attempts: 1, link: null }, 1)).toBe(false);
     expect(j.state).toBe("pending");
-    applyEvent(j, { type: "job_changed", job_id: 7, state: "processing", phase: "upload", error: null, retry_at: null, attempts: 1 }, 100);
+    applyEvent(j, { type: "job_changed", job_id: 7, state: "processing", phase: "upload", error: null, retry_at: null, attempts: 1, link: null }, 100);
     expect(j.started_at).toBe(100);
     applyEvent(j, { type: "bytes_sent", job_id: 7, sent: 10, total: 40 }, 101);
     expect([j.bytes_sent, j.bytes_total]).toEqual([10, 40]);
-    applyEvent(j, { type: "job_changed", job_id: 7, state: "failed", phase: "upload", error: ["permanent", "HTTP 413"], retry_at: null, attempts: 1 }, 200);
+    applyEvent(j, { type: "job_changed", job_id: 7, state: "failed", phase: "upload", error: ["permanent", "HTTP 413"], retry_at: null, attempts: 1, link: null }, 200);
     expect(j.error).toEqual({ class: "permanent", message: "HTTP 413" });
     expect(j.finished_at).toBe(200);
   });

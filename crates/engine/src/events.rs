@@ -35,6 +35,9 @@ pub enum Event {
         retry_at: Option<i64>,
         /// Attempts spent so far.
         attempts: u32,
+        /// Where the delivered output can be reached (completed jobs whose
+        /// destination gives one).
+        link: Option<String>,
     },
     BytesSent {
         job_id: JobId,
@@ -197,6 +200,7 @@ mod tests {
                 error: None,
                 retry_at: None,
                 attempts: 1,
+                link: None,
             });
         }
         for sent in 0..1000 {
@@ -219,6 +223,7 @@ mod tests {
             error: None,
             retry_at: None,
             attempts: 1,
+            link: None,
         }));
         assert!(got.contains(&Event::BytesSent {
             job_id: 8,

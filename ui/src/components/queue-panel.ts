@@ -8,7 +8,7 @@ import { errorMessage } from "../lib/api";
 import { h } from "../lib/dom";
 import { money } from "../lib/format";
 import { filteredTotal, type Filter } from "../lib/jobs";
-import type { EngineEvent, JobView, Status } from "../lib/types";
+import type { EngineEvent, Status } from "../lib/types";
 import { Batches } from "./batches";
 import { CountsBar } from "./counts-bar";
 import { InProgress } from "./in-progress";
@@ -33,7 +33,7 @@ export class QueuePanel {
   constructor(
     private readonly api: Api,
     private readonly say: (text: string) => void,
-    fix: (destination: string) => void,
+    links: { fix(destination: string): void; copyLink(url: string, source: string): void },
   ) {
     this.counts = new CountsBar((state) => this.setFilter({ ...this.filter, state }));
     this.batches = new Batches({
@@ -51,9 +51,11 @@ export class QueuePanel {
           job.priority += 1;
           this.list.changed();
         }),
-      copy: (job) => this.copy(job),
+      copy: (job) => {
+        if (job.remote?.url) links.copyLink(job.remote.url, job.source);
+      },
       open: (job) => this.act(() => this.api.openLocation(job)),
-      fix,
+      fix: (destination) => links.fix(destination),
     });
     this.pauseButton = h("button", { type: "button", onclick: () => this.togglePause() }, "Pause queue");
     this.cleanDays = h("input", { type: "number", min: 0, max: 3650, value: 30, "aria-label": "Days", class: "days" });
@@ -176,14 +178,5 @@ export class QueuePanel {
       this.say(`${n} finished job(s) removed.`);
       this.list.reload(this.total());
     });
-  }
-
-  private copy(job: JobView): void {
-    const url = job.remote?.url;
-    if (!url) return;
-    navigator.clipboard
-      .writeText(url)
-      .then(() => this.say(`Copied ${url}`))
-      .catch(() => this.say(`Cannot use the clipboard; the location is ${url}`));
   }
 }

@@ -68,6 +68,11 @@ export class ResultsGrid {
     else this.held?.set(event.job_id, event);
   }
 
+  /** The source path a job's tile shows, once known. */
+  source(job: JobId): string | null {
+    return this.tiles.get(job)?.sourcePath ?? null;
+  }
+
   get size(): number {
     return this.tiles.size;
   }

@@ -5,6 +5,7 @@ import type { Api } from "../lib/api";
 import { errorMessage } from "../lib/api";
 import { h } from "../lib/dom";
 import type { KindForm } from "../lib/forms";
+import type { LinkFormat } from "../lib/links";
 import { parseFields } from "../lib/fields";
 import { DestinationEditor, type EditorStart } from "./destination-editor";
 import type { DestinationView, RecipeView, Settings } from "../lib/types";
@@ -80,6 +81,27 @@ export class SettingsPanel {
     };
     const destination = select("s-destination", settings.destination, destinations.map((d) => d.name), "Default folder (~/Pictures/Outbox)");
     const recipe = select("s-recipe", settings.recipe, recipes.map((r) => r.name), "web (default)");
+    const choices = (id: string, current: string, options: Array<[string, string]>) =>
+      h("select", { id }, ...options.map(([value, label]) => h("option", { value, selected: value === current }, label)));
+    const copyLinks = choices("s-copy-links", settings.copy_links, [
+      ["off", "Off"],
+      ["url", "URL"],
+      ["markdown", "Markdown  ![alt](url)"],
+      ["html", "HTML  <img src=…>"],
+      ["bbcode", "BBCode  [img]…[/img]"],
+      ["template", "My template"],
+    ]);
+    const copyWhen = choices("s-copy-when", settings.copy_links_when, [
+      ["each", "as each upload ends"],
+      ["batch", "for a whole drop, when it ends"],
+    ]);
+    const template = h("input", { id: "s-link-template", value: settings.link_template, spellcheck: false, placeholder: "<a href=\"{url}\">{name}</a>" });
+    const templateField = h("div", { class: "field" }, h("label", { for: "s-link-template" }, "Template ({url}, {name}, {alt})"), template);
+    const showTemplate = () => {
+      templateField.hidden = copyLinks.value !== "template";
+    };
+    copyLinks.addEventListener("change", showTemplate);
+    showTemplate();
     const save = async () => {
       const next: Settings = {
         concurrency: Number(concurrency.value),
@@ -87,6 +109,9 @@ export class SettingsPanel {
         auto_accept: autoAccept.checked,
         destination: destination.value || null,
         recipe: recipe.value || null,
+        copy_links: copyLinks.value as LinkFormat,
+        copy_links_when: copyWhen.value === "batch" ? "batch" : "each",
+        link_template: template.value,
       };
       try {
         this.onSaved(await this.api.setSettings(next));
@@ -106,6 +131,9 @@ export class SettingsPanel {
       field("Upload results without review (auto-accept)", autoAccept, "s-auto-accept"),
       field("New items go to", destination, "s-destination"),
       field("New items are made with", recipe, "s-recipe"),
+      field("Copy links to the clipboard", copyLinks, "s-copy-links"),
+      field("Copy them", copyWhen, "s-copy-when"),
+      templateField,
       h("button", { type: "button", class: "primary", onclick: () => void save() }, "Save"),
     );
   }

@@ -17,6 +17,8 @@ export interface TileActions {
   open(job: JobId): void;
   /** Opens the settings of the destination the job needs the user to fix. */
   fix(destination: string): void;
+  /** Copies the upload's link, in the format the user chose. */
+  copyLink(url: string, source: string): void;
 }
 
 export class Tile {
@@ -32,7 +34,12 @@ export class Tile {
   private state: JobState = "pending";
   private phase: Phase = "generate";
   private awaitingReview = false;
-  private hasRemote = false;
+  private link: string | null = null;
+  private source: string | null = null;
+
+  get sourcePath(): string | null {
+    return this.source;
+  }
   private outputVersion = 0;
   private realPreviewShown = false;
   private error: JobError | null = null;
@@ -79,6 +86,7 @@ export class Tile {
   }
 
   private setSource(source: string | null): void {
+    this.source = source;
     setText(this.name, source ? fileName(source) : `item ${this.job}`);
     if (source) this.name.title = source;
   }
@@ -131,7 +139,7 @@ export class Tile {
     this.state = job.state;
     this.phase = job.phase;
     this.awaitingReview = job.awaiting_review;
-    this.hasRemote = !!job.remote?.url;
+    this.link = job.remote?.url ?? null;
     this.error = job.error;
     this.retryAt = job.next_attempt_at;
     this.attempts = job.attempts;
@@ -149,7 +157,7 @@ export class Tile {
     this.state = event.state;
     this.phase = event.phase;
     this.awaitingReview = this.review && event.state === "pending" && event.phase === "upload";
-    if (event.state === "completed") this.hasRemote = true;
+    if (event.link) this.link = event.link;
     this.error = event.error ? { class: event.error[0], message: event.error[1] } : null;
     this.retryAt = event.retry_at;
     this.attempts = event.attempts;
@@ -189,8 +197,10 @@ export class Tile {
       button("Regenerate", () => this.actions.regenerate(this.job));
     } else if (this.state === "failed" || this.state === "cancelled") {
       button("Retry", () => this.actions.retry(this.job));
-    } else if (this.state === "completed" && this.hasRemote) {
+    } else if (this.state === "completed" && this.link) {
+      const link = this.link;
       button("Open", () => this.actions.open(this.job));
+      button("Copy link", () => this.actions.copyLink(link, this.source ?? link));
     }
     this.buttons.replaceChildren(...buttons);
   }

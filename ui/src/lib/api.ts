@@ -64,6 +64,7 @@ export const api = {
   accept: (jobs: JobId[]) => invoke<void>("accept", { jobs }),
   regenerate: (jobs: JobId[]) => invoke<void>("regenerate", { jobs }),
   openLocation: (job: JobId) => invoke<void>("open_location", { job }),
+  copyText: (text: string) => invoke<void>("copy_text", { text }),
   getSettings: () => invoke<Settings>("get_settings"),
   setSettings: (settings: Settings) => invoke<Settings>("set_settings", { settings }),
   destinations: () => invoke<DestinationView[]>("destinations"),

@@ -37,6 +37,7 @@ export function applyEvent(job: JobView, event: EngineEvent, now: number): boole
       job.error = event.error ? { class: event.error[0], message: event.error[1] } : null;
       job.next_attempt_at = event.retry_at;
       job.attempts = event.attempts;
+      if (event.link) job.remote = { id: job.remote?.id ?? null, url: event.link };
       if (event.state === "processing" && was !== "processing") {
         job.started_at = now;
         job.bytes_sent = 0;

@@ -1,5 +1,7 @@
 // The engine's views as the shell serialises them (serde, snake_case).
 
+import type { LinkFormat } from "./links";
+
 export type JobId = number;
 export type BatchId = number;
 export type JobState = "pending" | "processing" | "completed" | "failed" | "paused" | "cancelled";
@@ -101,6 +103,9 @@ export interface Settings {
   auto_accept: boolean;
   destination: string | null;
   recipe: string | null;
+  copy_links: LinkFormat;
+  copy_links_when: "each" | "batch";
+  link_template: string;
 }
 
 export interface DestinationView {
@@ -161,6 +166,8 @@ export type EngineEvent =
       retry_at: number | null;
       /** Attempts spent so far. */
       attempts: number;
+      /** Where a completed upload can be reached, when its destination says. */
+      link: string | null;
     }
   | { type: "bytes_sent"; job_id: JobId; sent: number; total: number }
   | { type: "counts_changed"; counts: StateCounts }

@@ -101,6 +101,7 @@ pub(crate) enum Recorded {
         error: Option<(ErrorClass, String)>,
         retry_at: Option<i64>,
         attempts: u32,
+        link: Option<String>,
     },
     /// The job was changed by someone else meanwhile (cancelled, say): the
     /// result is dropped, and the worker says so in its log.
@@ -230,6 +231,7 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
     let mut phase = Phase::parse(&phase).unwrap_or(Phase::Generate);
     let mut error = None;
     let mut retry = None;
+    let mut link = None;
     let state = match f {
         Finished::Generated(_, generated) => {
             let (state, duplicate) = record_generated(tx, job, now, forced, generated)?;
@@ -248,6 +250,7 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
                   WHERE id = ?1",
             )?
             .execute(params![job, now, *bytes as i64, remote.id, remote.url])?;
+            link.clone_from(&remote.url);
             JobState::Completed
         }
         // A failed upload may still have arrived (a timeout after the body
@@ -321,6 +324,7 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
         error,
         retry_at: retry,
         attempts,
+        link,
     })
 }
 

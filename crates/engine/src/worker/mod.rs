@@ -397,6 +397,7 @@ impl Worker {
                     error,
                     retry_at,
                     attempts,
+                    link,
                 } => {
                     match (state, phase) {
                         (JobState::Pending, Phase::Upload) if error.is_none() => {
@@ -415,6 +416,7 @@ impl Worker {
                         error: error.clone(),
                         retry_at: *retry_at,
                         attempts: *attempts,
+                        link: link.clone(),
                     });
                 }
                 Recorded::Superseded { job } => {
@@ -437,6 +439,7 @@ impl Worker {
                 error: Some((ErrorClass::Permanent, message.clone())),
                 retry_at: None,
                 attempts: *attempts,
+                link: None,
             });
         }
         for claimed in &turn.claimed {
@@ -447,6 +450,7 @@ impl Worker {
                 error: None,
                 retry_at: None,
                 attempts: claimed.attempts,
+                link: None,
             });
         }
         if events.has_subscribers() {
