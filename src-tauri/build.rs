@@ -37,6 +37,7 @@ fn outbox_commands() -> &'static [&'static str] {
         "set_settings",
         "destinations",
         "copy_text",
+        "take_launch_paths",
         "destination_forms",
         "destination_form",
         "save_destination",

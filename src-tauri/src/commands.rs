@@ -6,6 +6,7 @@ use crate::bridge;
 use crate::error::{CommandError, CommandResult};
 use crate::preview_scheme;
 use crate::settings::{self, Settings};
+use crate::single_instance::LaunchPaths;
 use crate::state::AppState;
 use outbox_engine::forms;
 use outbox_engine::import::ImportReport;
@@ -333,6 +334,12 @@ pub async fn destinations(state: State<'_, AppState>) -> CommandResult<Vec<Desti
 }
 
 /// Adds a destination; its secret (if any) goes to the OS keychain.
+/// The files this app was launched with (`outbox-desktop photo.jpg`), once.
+#[tauri::command]
+pub fn take_launch_paths(paths: State<'_, LaunchPaths>) -> Vec<PathBuf> {
+    std::mem::take(&mut *paths.0.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// Puts text on the system clipboard (links, formatted by the window). From
 /// the shell, so it works without a click too: as uploads end, with the
 /// window in the tray.

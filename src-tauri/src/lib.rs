@@ -10,6 +10,7 @@ mod error;
 mod lifecycle;
 mod preview_scheme;
 mod settings;
+mod single_instance;
 mod state;
 mod worker;
 
@@ -41,7 +42,14 @@ pub fn run() -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
 
+    // The one app of this data folder: a second launch hands over and exits.
+    let data_dir = outbox_engine::paths::resolve_data_dir(None)?;
+    let launch = single_instance::launch_paths(
+        &std::env::args().skip(1).collect::<Vec<_>>(),
+        &std::env::current_dir().unwrap_or_default(),
+    );
     let app = tauri::Builder::default()
+        .plugin(single_instance::plugin(&data_dir))
         .plugin(tauri_plugin_store::Builder::new().build())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
@@ -49,6 +57,7 @@ pub fn run() -> anyhow::Result<()> {
         .plugin(tauri_plugin_opener::init())
         .register_asynchronous_uri_scheme_protocol(preview_scheme::SCHEME, preview_scheme::handle)
         .manage(DamagedState(Mutex::new(damaged)))
+        .manage(single_instance::LaunchPaths(Mutex::new(launch)))
         .setup(move |app| {
             if let Some(engine) = engine {
                 tauri::async_runtime::block_on(start(app.handle(), engine));
@@ -82,6 +91,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::set_settings,
             commands::destinations,
             commands::copy_text,
+            commands::take_launch_paths,
             commands::destination_forms,
             commands::destination_form,
             commands::save_destination,

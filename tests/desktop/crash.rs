@@ -190,7 +190,8 @@ fn relaunch<'d>(driver: &'d Driver, home: &Home, done: usize, step: &str) -> App
         delivered(home)
     );
     app.wait_for(&format!("{step}: the restored grid"), WAIT, || {
-        app.js("return document.querySelectorAll('.tile').length") == json!(ITEMS)
+        app.js("return document.querySelector('.results').dataset.items")
+            == json!(ITEMS.to_string())
     });
     assert_eq!(chip(&app, "all"), ITEMS.to_string(), "{step}: jobs counted");
     wait_delivered(home, done + 1, &format!("{step}: the work resuming"));
@@ -210,7 +211,8 @@ fn killed_mid_upload_the_app_resumes_and_delivers_each_item_once() {
     let app = driver.launch();
     app.js_with("window.outbox.drop(arguments[0])", json!([[folder]]));
     app.wait_for("a tile per image", WAIT, || {
-        app.js("return document.querySelectorAll('.tile').length") == json!(ITEMS)
+        app.js("return document.querySelector('.results').dataset.items")
+            == json!(ITEMS.to_string())
     });
     app.screenshot("crash-01-dropped");
     app.wait_for("the queue panel showing work under way", WAIT, || {
@@ -245,8 +247,8 @@ fn killed_mid_upload_the_app_resumes_and_delivers_each_item_once() {
     ] {
         assert_eq!(chip(&app, state), n.to_string(), "the {state} count");
     }
-    // Every tile follows its job, including those that finished while the
-    // relaunched window was being built.
+    // Every tile in view follows its job, including those that finished
+    // while the relaunched window was being built.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let behind = app.js(

@@ -136,13 +136,60 @@ impl Drop for Driver {
     }
 }
 
+/// The environment an app of this home runs in (tauri-driver passes it on).
+fn app_env<'c>(command: &'c mut Command, display: &Display, home: &Home) -> &'c mut Command {
+    command
+        .env("DISPLAY", &display.name)
+        .env("HOME", home.home())
+        .env("XDG_CONFIG_HOME", home.home().join(".config"))
+        .env("XDG_DATA_HOME", home.home().join(".local/share"))
+        .env("XDG_CACHE_HOME", home.home().join(".cache"))
+        .env("OUTBOX_DATA_DIR", home.data())
+        .env(
+            "OUTBOX_LOG",
+            std::env::var("OUTBOX_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        // Software rendering: no GPU under Xvfb.
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .env("LIBGL_ALWAYS_SOFTWARE", "1")
+}
+
+/// Starts the app binary directly, as a file manager's "Open with" would,
+/// with `args`, in this home; returns its exit status (waits at most `limit`).
+pub fn launch_directly(
+    display: &Display,
+    home: &Home,
+    args: &[&Path],
+    limit: Duration,
+) -> std::process::ExitStatus {
+    let mut command = Command::new(APP);
+    let mut child = app_env(command.args(args), display, home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the app binary");
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the app") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the second launch still runs after {limit:?}: it did not hand over");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 impl Driver {
     pub fn start(display: &Display, home: &Home) -> Driver {
         let tauri_driver = require("tauri-driver");
         let native = require("WebKitWebDriver");
         let (port, native_port) = (free_port(), free_port());
         std::fs::create_dir_all(home.home()).expect("home");
-        let process = Command::new(tauri_driver)
+        let mut command = Command::new(tauri_driver);
+        command
             .args([
                 "--port",
                 &port.to_string(),
@@ -150,20 +197,8 @@ impl Driver {
                 &native_port.to_string(),
             ])
             .arg("--native-driver")
-            .arg(native)
-            .env("DISPLAY", &display.name)
-            .env("HOME", home.home())
-            .env("XDG_CONFIG_HOME", home.home().join(".config"))
-            .env("XDG_DATA_HOME", home.home().join(".local/share"))
-            .env("XDG_CACHE_HOME", home.home().join(".cache"))
-            .env("OUTBOX_DATA_DIR", home.data())
-            .env(
-                "OUTBOX_LOG",
-                std::env::var("OUTBOX_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            // Software rendering: no GPU under Xvfb.
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .arg(native);
+        let process = app_env(&mut command, display, home)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -248,3 +248,28 @@ fn the_panel_agrees_with_itself_while_jobs_run_and_shows_another_process_work() 
     app.screenshot("07-another-process-delivered");
     app.quit();
 }
+
+#[test]
+fn a_second_launch_hands_its_file_to_the_first_window_and_exits() {
+    let display = Display::start();
+    let home = Home::new();
+    let photo = home.root.path().join("opened with.jpg");
+    write_jpeg(&photo, 400, 300, 9);
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+    let first = app.pid();
+
+    let status = harness::launch_directly(&display, &home, &[&photo], Duration::from_secs(30));
+    assert!(status.success(), "the second launch: {status}");
+    app.wait_for("the handed-over file's tile", WAIT, || {
+        app.js(
+            "return Array.from(document.querySelectorAll('.tile .name')).map(n => n.textContent)",
+        ) == json!(["opened with.jpg"])
+    });
+    app.wait_for("it delivered", WAIT, || {
+        tiles_in(&app, "data-state", "completed") == 1
+    });
+    assert_eq!(app.pid(), first, "one app, the first, runs this queue");
+    app.screenshot("08-handed-over");
+    app.quit();
+}

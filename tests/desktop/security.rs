@@ -18,7 +18,7 @@ const APP_SCHEMES: [&str; 3] = ["ipc", "asset", "outbox-preview"];
 /// Every Tauri API the UI may import, with the permissions it needs. An
 /// import missing here is a problem: whoever adds one says what it needs.
 /// (`invoke` needs the permission of each command it calls, counted apart.)
-const TAURI_APIS: [(&str, &str, &[&str]); 4] = [
+const TAURI_APIS: [(&str, &str, &[&str]); 5] = [
     ("@tauri-apps/api/core", "invoke", &[]),
     ("@tauri-apps/api/core", "Channel", &[]),
     // `onDragDropEvent` listens; the UI never stops listening (no unlisten).
@@ -28,6 +28,12 @@ const TAURI_APIS: [(&str, &str, &[&str]); 4] = [
         &["core:event:allow-listen"],
     ),
     ("@tauri-apps/plugin-dialog", "open", &["dialog:allow-open"]),
+    // Paths a second launch hands over (`open-paths`).
+    (
+        "@tauri-apps/api/event",
+        "listen",
+        &["core:event:allow-listen"],
+    ),
 ];
 
 /// The text of every file the rules read.

@@ -214,12 +214,25 @@ fn with_the_markdown_setting_a_finished_upload_s_link_is_on_the_clipboard() {
     app.wait_for("the upload finished", WAIT, || {
         tiles(&app, "data-state", "completed") == 1
     });
-    let wanted = |text: &str| {
-        text.starts_with("![blue mug](file://") && text.ends_with(".jpg)") && !text.contains(' ')
-    };
-    app.wait_for("the Markdown link on the clipboard", WAIT, || {
-        wanted(&clipboard(&display))
+    app.wait_for("the window saying it copied the link", WAIT, || {
+        let said = text(&app, ".notices");
+        assert!(!said.contains("Cannot"), "{said}");
+        said.contains("Link copied")
     });
+    let wanted = |text: &str| {
+        // The alt text keeps its space; the address has it escaped.
+        text.starts_with("![blue mug](file://") && text.ends_with("/blue%20mug.jpg)")
+    };
+    let mut last = String::new();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !wanted(&last) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clipboard holds {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        last = clipboard(&display);
+    }
     let copied = clipboard(&display);
     let delivered = home.delivered().join("blue mug.jpg");
     assert!(delivered.is_file(), "{}", delivered.display());

@@ -66,9 +66,16 @@ async function added(report: AddReport): Promise<void> {
   if (report.added.length === 0 && report.skipped.length === 0 && report.duplicates.length === 0) {
     say("Nothing to add: no images there.");
   }
-  if (report.batch_id !== null) {
-    const jobs = await api.history({ state: null, batch: report.batch_id, limit: 1000, offset: 0 });
+  if (report.batch_id !== null) await loadBatch(report.batch_id);
+}
+
+/** A new batch's jobs into the grid, a page at a time (a drop may be 20,000). */
+async function loadBatch(batch: number): Promise<void> {
+  const page = 1000;
+  for (let offset = 0; ; offset += page) {
+    const jobs = await api.history({ state: null, batch, limit: page, offset });
     grid.update(jobs);
+    if (jobs.length < page) return;
   }
 }
 
@@ -97,9 +104,7 @@ const dropZone = new DropZone({
           report.added.map((a) => a.job),
           settings ? !settings.auto_accept : false,
         );
-        if (report.batch_id !== null) {
-          grid.update(await api.history({ state: null, batch: report.batch_id, limit: 1000, offset: 0 }));
-        }
+        if (report.batch_id !== null) await loadBatch(report.batch_id);
       })
       .catch(fail);
   },
@@ -183,6 +188,10 @@ async function start(): Promise<void> {
   await api.subscribe(onUpdate);
   await restoreStatus();
   grid.restore(await api.history({ state: null, batch: null, limit: RESTORED_TILES, offset: 0 }));
+  // Files given on the command line, by this launch or by a later one.
+  await api.onOpenPaths(addPaths);
+  const launched = await api.takeLaunchPaths();
+  if (launched.length > 0) addPaths(launched);
   document.body.dataset.ready = "true";
 }
 

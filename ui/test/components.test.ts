@@ -3,7 +3,7 @@ import { DamagedDatabasePanel } from "../src/components/damaged-database";
 import { DropZone } from "../src/components/drop-zone";
 import { JobList, ROW_HEIGHT } from "../src/components/job-list";
 import { Notices } from "../src/components/notices";
-import { ResultsGrid } from "../src/components/results-grid";
+import { CAPTION, GAP, layout, ResultsGrid } from "../src/components/results-grid";
 import { Tile, type TileActions } from "../src/components/tile";
 import type { HistoryQuery, JobView } from "../src/lib/types";
 import { job } from "./fixtures";
@@ -75,21 +75,102 @@ describe("Tile", () => {
 });
 
 describe("ResultsGrid", () => {
-  it("keeps a change that arrives while the grid is restored, though the history read predates it", () => {
+  const changed = (id: number, state: JobView["state"], phase: JobView["phase"]) =>
+    ({ type: "job_changed", job_id: id, state, phase, error: null, retry_at: null, attempts: 1, link: null }) as const;
+
+  it("keeps a change that arrives while the grid is restored, though the history read predates it", async () => {
     // A relaunch while the worker runs: events flow from the subscription
     // before the history answer comes back, and that answer can be older.
     const grid = new ResultsGrid(actions());
-    grid.apply({ type: "job_changed", job_id: 7, state: "completed", phase: "upload", error: null, retry_at: null, attempts: 1, link: null });
+    grid.apply(changed(7, "completed", "upload"));
     grid.restore([job({ id: 7, state: "processing", phase: "upload" }), job({ id: 8, state: "pending" })]);
+    await settle();
     const state = (id: number) => grid.el.querySelector<HTMLElement>(`.tile[data-job="${id}"]`)?.dataset.state;
     expect(state(7)).toBe("completed");
     expect(state(8)).toBe("pending");
     // Afterwards changes go to their tile as they come, and nothing more is held.
-    grid.apply({ type: "job_changed", job_id: 8, state: "processing", phase: "generate", error: null, retry_at: null, attempts: 1, link: null });
-    grid.apply({ type: "job_changed", job_id: 99, state: "completed", phase: "upload", error: null, retry_at: null, attempts: 1, link: null });
+    grid.apply(changed(8, "processing", "generate"));
+    grid.apply(changed(99, "completed", "upload"));
     grid.restore([job({ id: 99, batch_id: 2, state: "processing", phase: "upload" })]);
+    await settle();
     expect(state(8)).toBe("processing");
     expect(state(99)).toBe("processing");
+  });
+
+  function big(n: number) {
+    const grid = new ResultsGrid(actions());
+    // A window 1000 px wide and 800 px tall: four columns of 235 px.
+    Object.defineProperty(grid.el, "clientWidth", { value: 1000 });
+    Object.defineProperty(grid.el, "clientHeight", { value: 800 });
+    document.body.append(grid.el);
+    grid.add(Array.from({ length: n }, (_, i) => i + 1), false);
+    return grid;
+  }
+  const tileIds = (grid: ResultsGrid) => Array.from(grid.el.querySelectorAll<HTMLElement>(".tile")).map((t) => Number(t.dataset.job));
+
+  it("lays tiles out in as many columns as fit, each row the same height", () => {
+    expect(layout(1000).columns).toBe(4);
+    expect(layout(300).columns).toBe(1);
+    const l = layout(1000);
+    expect(l.rowHeight).toBe(Math.round(l.tileWidth * 0.75 + CAPTION + GAP));
+  });
+
+  it("with a 20,000-file drop, only the tiles in view (and two rows around) exist, first the first ones", async () => {
+    const grid = big(20_000);
+    await settle();
+    const { rowHeight } = layout(1000);
+    const ids = tileIds(grid);
+    const rowsInView = Math.ceil(800 / rowHeight) + 1;
+    expect(ids.length).toBe((rowsInView + 2) * 4);
+    expect(ids[0]).toBe(1);
+    expect((grid.el.querySelector(".spacer") as HTMLElement).style.height).toBe(`${5000 * rowHeight}px`);
+    grid.el.remove();
+  });
+
+  it("a scroll draws the tiles that came into view and drops those that left; previews are asked for tiles in view only", async () => {
+    const asked: string[] = [];
+    const srcSetter = Object.getOwnPropertyDescriptor(HTMLImageElement.prototype, "src")?.set;
+    const spy = vi.spyOn(HTMLImageElement.prototype, "src", "set").mockImplementation(function (this: HTMLImageElement, v: string) {
+      asked.push(v);
+      srcSetter?.call(this, v);
+    });
+    const jobOf = (url: string) => Number(url.split("/")[4]);
+    const grid = big(20_000);
+    await settle();
+    const inView = new Set(tileIds(grid));
+    expect(new Set(asked.map(jobOf))).toEqual(inView);
+    const first = grid.el.querySelector<HTMLElement>('.tile[data-job="1"]');
+    const { rowHeight } = layout(1000);
+    asked.length = 0;
+    grid.el.scrollTop = 3000 * rowHeight;
+    grid.el.dispatchEvent(new Event("scroll"));
+    await settle();
+    const ids = tileIds(grid);
+    expect(ids).toContain(3000 * 4 + 1);
+    expect(ids).not.toContain(1);
+    expect(first?.isConnected).toBe(false);
+    expect(new Set(asked.map(jobOf))).toEqual(new Set(ids));
+    spy.mockRestore();
+    grid.el.remove();
+  });
+
+  it("keeps each job's state while its tile is away, and shows it when it comes back", async () => {
+    const grid = big(2_000);
+    grid.update([job({ id: 1, source: "/p/one.jpg", state: "processing", phase: "generate" })]);
+    await settle();
+    const { rowHeight } = layout(1000);
+    grid.el.scrollTop = 400 * rowHeight;
+    grid.el.dispatchEvent(new Event("scroll"));
+    await settle();
+    grid.apply({ ...changed(1, "failed", "upload"), error: ["needs_user", "wrong password"] });
+    grid.el.scrollTop = 0;
+    grid.el.dispatchEvent(new Event("scroll"));
+    await settle();
+    const back = grid.el.querySelector<HTMLElement>('.tile[data-job="1"]');
+    expect(back?.dataset.standing).toBe("needs_you");
+    expect(back?.querySelector(".name")?.textContent).toBe("one.jpg");
+    expect(grid.source(1)).toBe("/p/one.jpg");
+    grid.el.remove();
   });
 });
 

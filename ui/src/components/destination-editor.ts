@@ -96,18 +96,20 @@ export class DestinationEditor {
     this.secretHelp.textContent = this.start.existing ? `${secret.help} Leave empty to keep the one saved.` : secret.help;
   }
 
-  private show(errors: FieldError[]): void {
+  private show(errors: FieldError[], focus = true): void {
     const name = errors.filter((e) => e.field === "name").map((e) => e.message);
     this.nameError.hidden = name.length === 0;
     this.nameError.textContent = name.join(" ");
     const rest = this.view.showErrors(errors.filter((e) => e.field !== "name"));
     this.formError.hidden = rest.length === 0;
     this.formError.textContent = rest.join(" ");
+    if (!focus) return;
     if (name.length > 0) this.name.focus();
     else this.view.focusFirstError();
   }
 
   private async save(): Promise<void> {
+    this.show([], false); // the last attempt's errors go; this one's come back
     const read = this.view.values();
     if ("errors" in read) return this.show(read.errors);
     const limit = this.limit.value.trim();

@@ -46,6 +46,8 @@ export class Tile {
   private retryAt: number | null = null;
   private attempts = 0;
   private destination = "";
+  /** Previews still loading, stopped if the tile is dropped. */
+  private loading: HTMLImageElement[] = [];
   /** Why the file has no preview, when it has none. */
   private previewProblem: string | null = null;
 
@@ -91,6 +93,19 @@ export class Tile {
     if (source) this.name.title = source;
   }
 
+  /** Scrolled out of view: stops loading its previews and lets them go. */
+  drop(): void {
+    for (const img of this.loading) {
+      img.onload = null;
+      img.onerror = null;
+      img.removeAttribute("src");
+    }
+    this.loading = [];
+    this.after.onload = null;
+    this.after.removeAttribute("src");
+    this.before.removeAttribute("src");
+  }
+
   /** The EXIF thumbnail (instant when the file has one), then the real preview. */
   private loadSourcePreview(): void {
     const exif = new Image();
@@ -115,6 +130,7 @@ export class Tile {
       this.render();
     };
     real.src = previewUrl.source(this.job);
+    this.loading = [exif, real];
   }
 
   private loadOutputPreview(): void {

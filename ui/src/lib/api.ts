@@ -3,6 +3,7 @@
 // functions, so tests can hand them fakes.
 
 import { Channel, invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
 import type { KindForm, Values } from "./forms";
 import type {
   AddReport,
@@ -65,6 +66,9 @@ export const api = {
   regenerate: (jobs: JobId[]) => invoke<void>("regenerate", { jobs }),
   openLocation: (job: JobId) => invoke<void>("open_location", { job }),
   copyText: (text: string) => invoke<void>("copy_text", { text }),
+  takeLaunchPaths: () => invoke<string[]>("take_launch_paths"),
+  /** Paths a second launch of the app handed over. */
+  onOpenPaths: (f: (paths: string[]) => void) => listen<string[]>("open-paths", (e) => f(e.payload)),
   getSettings: () => invoke<Settings>("get_settings"),
   setSettings: (settings: Settings) => invoke<Settings>("set_settings", { settings }),
   destinations: () => invoke<DestinationView[]>("destinations"),
