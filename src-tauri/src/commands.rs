@@ -91,22 +91,24 @@ pub fn subscribe(state: State<'_, AppState>, channel: Channel<bridge::Update>) {
 /// How the UI asks to queue items; the rest comes from the settings.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
+/// What applies to one drop only; the lasting choices (destination, recipe,
+/// priority, order, review) are the settings.
 pub struct AddRequest {
     batch_name: Option<String>,
-    priority: i64,
-    sequential: bool,
+    /// Queue again what is queued or delivered already.
+    force: bool,
 }
 
 fn add_options(settings: &Settings, request: AddRequest) -> AddOptions {
     AddOptions {
         destination: settings.destination.clone(),
         recipe: settings.recipe.clone(),
-        priority: request.priority,
-        sequential: request.sequential,
-        batch_name: request.batch_name,
+        priority: settings.priority,
+        sequential: settings.sequential,
+        batch_name: request.batch_name.filter(|n| !n.trim().is_empty()),
+        force: request.force,
         max_attempts: settings.max_attempts,
         review: !settings.auto_accept,
-        ..AddOptions::default()
     }
 }
 
@@ -500,5 +502,26 @@ mod tests {
         let options = add_options(&settings, AddRequest::default());
         assert!(options.review);
         assert_eq!(options.max_attempts, 7);
+    }
+
+    #[test]
+    fn a_drop_takes_the_lasting_choices_from_the_settings_and_its_own_once() {
+        let settings = Settings {
+            destination: Some("shop".into()),
+            priority: 5,
+            sequential: true,
+            ..Settings::default()
+        };
+        let request: AddRequest =
+            serde_json::from_str(r#"{"batch_name": "Shoot A", "force": true}"#).unwrap();
+        let options = add_options(&settings, request);
+        assert_eq!(options.destination.as_deref(), Some("shop"));
+        assert_eq!((options.priority, options.sequential), (5, true));
+        assert_eq!(options.batch_name.as_deref(), Some("Shoot A"));
+        assert!(options.force);
+        let blank: AddRequest = serde_json::from_str(r#"{"batch_name": "  "}"#).unwrap();
+        let options = add_options(&settings, blank);
+        assert_eq!(options.batch_name, None, "a blank name is no name");
+        assert!(!options.force);
     }
 }

@@ -12,6 +12,7 @@ mod preview_scheme;
 mod settings;
 mod single_instance;
 mod state;
+mod window_state;
 mod worker;
 
 use damaged::{DamagedDatabase, DamagedState};
@@ -51,6 +52,8 @@ pub fn run() -> anyhow::Result<()> {
     let app = tauri::Builder::default()
         .plugin(single_instance::plugin(&data_dir))
         .plugin(tauri_plugin_store::Builder::new().build())
+        // The window's size and place, kept across launches.
+        .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
@@ -64,7 +67,10 @@ pub fn run() -> anyhow::Result<()> {
             }
             Ok(())
         })
-        .on_window_event(lifecycle::on_window_event)
+        .on_window_event(|window, event| {
+            lifecycle::on_window_event(window, event);
+            window_state::on_window_event(window, event);
+        })
         .invoke_handler(tauri::generate_handler![
             damaged::damaged_database,
             damaged::start_fresh_database,

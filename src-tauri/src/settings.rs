@@ -23,6 +23,10 @@ pub struct Settings {
     pub destination: Option<String>,
     /// What new items are made with (`None`: `web`).
     pub recipe: Option<String>,
+    /// New batches' priority (higher goes first).
+    pub priority: i64,
+    /// New batches are delivered strictly in order.
+    pub sequential: bool,
     /// Links put on the clipboard as uploads end: `off`, `url`, `markdown`,
     /// `html`, `bbcode` or `template` (the window formats them).
     pub copy_links: String,
@@ -43,6 +47,8 @@ impl Default for Settings {
             auto_accept: true,
             destination: None,
             recipe: None,
+            priority: 0,
+            sequential: false,
             copy_links: "off".into(),
             copy_links_when: "each".into(),
             link_template: "{url}".into(),
@@ -60,6 +66,11 @@ impl Settings {
         if !(1..=100).contains(&self.max_attempts) {
             return Err(CommandError::Invalid(
                 "attempts must be between 1 and 100".into(),
+            ));
+        }
+        if !(-100..=100).contains(&self.priority) {
+            return Err(CommandError::Invalid(
+                "priority must be between -100 and 100".into(),
             ));
         }
         if !LINK_FORMATS.contains(&self.copy_links.as_str()) {
@@ -157,6 +168,15 @@ mod tests {
             ..Settings::default()
         };
         assert!(when.validate().is_err());
+        let priority = Settings {
+            priority: 101,
+            ..Settings::default()
+        };
+        assert!(priority
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("-100 and 100"));
         // Settings saved before these fields existed still load.
         let old: Settings =
             serde_json::from_str(r#"{"concurrency": 2, "max_attempts": 3, "auto_accept": false}"#)

@@ -282,6 +282,31 @@ impl App<'_> {
         Ok(answer["value"].clone())
     }
 
+    /// The window's size, as WebDriver reads it.
+    pub fn window_size(&self) -> (u64, u64) {
+        let url = self
+            .driver
+            .url(&format!("/session/{}/window/rect", self.id));
+        let answer: Value = self
+            .driver
+            .http
+            .get(url)
+            .send()
+            .and_then(|r| r.json())
+            .expect("window rect");
+        let v = &answer["value"];
+        (
+            v["width"].as_u64().unwrap_or(0),
+            v["height"].as_u64().unwrap_or(0),
+        )
+    }
+
+    /// Resizes the window, as a user dragging its corner would.
+    pub fn resize(&self, width: u64, height: u64) {
+        self.post("/window/rect", json!({"width": width, "height": height}))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// Runs a script while the page may be loading: an error is `null`.
     pub fn poll_js(&self, script: &str) -> Value {
         self.post("/execute/sync", json!({"script": script, "args": []}))

@@ -255,3 +255,103 @@ fn with_the_markdown_setting_a_finished_upload_s_link_is_on_the_clipboard() {
     });
     app.quit();
 }
+
+#[test]
+fn a_drop_s_choices_reach_its_jobs_and_the_choices_and_window_survive_a_restart() {
+    let display = Display::start();
+    let home = Home::new();
+    let photos = home.root.path().join("shoot");
+    std::fs::create_dir_all(&photos).expect("folder");
+    for i in 0..2u32 {
+        image::RgbImage::from_fn(320, 240, |x, y| {
+            image::Rgb([x as u8, (y + i * 50) as u8, 90])
+        })
+        .save(photos.join(format!("frame-{i}.jpg")))
+        .expect("a test JPEG");
+    }
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+    let saved = |app: &App<'_>| {
+        app.js_async(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI_INTERNALS__.invoke('get_settings').then(s => done([s.priority, s.sequential]), e => done(String(e)));",
+            json!([]),
+            WAIT,
+        )
+    };
+
+    // A bad priority is refused beside the choices and not saved.
+    set(&app, "#c-priority", "1000");
+    app.wait_for("the priority refused", WAIT, || {
+        text(&app, ".drop-choices .error").contains("-100 to 100")
+    });
+    assert_eq!(saved(&app), json!([0, false]));
+
+    set(&app, "#c-priority", "5");
+    app.js("const box = document.querySelector('#c-sequential'); box.checked = true; box.dispatchEvent(new Event('change', { bubbles: true }));");
+    app.wait_for("the choices saved", WAIT, || {
+        saved(&app) == json!([5, true])
+    });
+    set(&app, "#c-batch", "Shoot A");
+    app.screenshot("choices-01-set");
+    app.js_with("window.outbox.drop(arguments[0])", json!([[photos]]));
+    app.wait_for("both delivered", WAIT, || {
+        tiles(&app, "data-state", "completed") == 2
+    });
+    assert_eq!(
+        app.js("return document.querySelector('#c-batch').value"),
+        json!(""),
+        "the batch name was for that drop only"
+    );
+
+    // The jobs, as the engine has them.
+    let engine = outbox_engine::Engine::open(outbox_engine::EngineOptions {
+        data_dir: Some(home.data()),
+        ..outbox_engine::EngineOptions::default()
+    })
+    .expect("open the app's queue");
+    let jobs = engine
+        .history(&outbox_engine::HistoryQuery {
+            state: None,
+            batch: None,
+            limit: 10,
+            offset: 0,
+        })
+        .expect("history");
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|j| j.priority == 5), "{jobs:?}");
+    let batch = engine
+        .batch(jobs[0].batch_id)
+        .expect("batch")
+        .expect("the batch");
+    assert_eq!((batch.name.as_str(), batch.sequential), ("Shoot A", true));
+    drop(engine);
+
+    app.resize(1100, 720);
+    app.wait_for("the window resized", WAIT, || {
+        app.window_size() == (1100, 720)
+    });
+    // Saved once the resize settles, not only at a clean exit.
+    let state = home.home().join(".config/app.outbox.desktop/.window-state.json");
+    app.wait_for("the window's size saved", WAIT, || {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("1100"))
+    });
+    app.quit_and_wait(Duration::from_secs(30));
+
+    let app = driver.launch();
+    assert_eq!(
+        app.window_size(),
+        (1100, 720),
+        "the window's size after a restart"
+    );
+    assert_eq!(
+        app.js("return document.querySelector('#c-priority').value"),
+        json!("5")
+    );
+    assert_eq!(
+        app.js("return document.querySelector('#c-sequential').checked"),
+        json!(true)
+    );
+    app.screenshot("choices-02-after-restart");
+    app.quit();
+}

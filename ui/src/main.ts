@@ -4,6 +4,7 @@
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { open } from "@tauri-apps/plugin-dialog";
 import { DamagedDatabasePanel } from "./components/damaged-database";
+import { DropChoices } from "./components/drop-choices";
 import { DropZone, type DragDropEvent } from "./components/drop-zone";
 import { Notices } from "./components/notices";
 import { QueuePanel } from "./components/queue-panel";
@@ -50,6 +51,13 @@ function copyLink(url: string, source: string): void {
     .catch(fail);
 }
 const fix = (destination: string) => void settingsPanel.open(destination);
+const choices = new DropChoices(async (s) => {
+  settings = await api.setSettings(s);
+  return settings;
+});
+// What the settings panel changed (destinations, recipes, defaults) shows in
+// the drop choices once it closes.
+settingsPanel.el.addEventListener("close", () => void restoreStatus().catch(fail));
 const queue = new QueuePanel(api, say, { fix, copyLink });
 const linkCopier = new LinkCopier({
   settings: () => settings,
@@ -85,7 +93,7 @@ let queueOpen = false;
 function addPaths(paths: string[]): void {
   if (!queueOpen) return;
   markDrop();
-  api.addPaths(paths).then(added).catch(fail);
+  api.addPaths(paths, choices.takeOneDrop()).then(added).catch(fail);
 }
 
 const dropZone = new DropZone({
@@ -142,6 +150,7 @@ function onUpdate(update: Update): void {
 async function restoreStatus(): Promise<void> {
   const snapshot = await api.snapshot();
   settings = snapshot.settings;
+  choices.show(snapshot.settings, snapshot.destinations, snapshot.recipes);
   queue.show(snapshot.status);
   linkCopier.status(snapshot.status);
 }
@@ -180,7 +189,7 @@ async function start(): Promise<void> {
       h("button", { type: "button", onclick: () => void settingsPanel.open() }, "Settings"),
     ),
     notices.el,
-    h("main", {}, grid.el, queue.el),
+    h("main", {}, h("div", { class: "work" }, choices.el, grid.el), queue.el),
     dropZone.overlay,
     settingsPanel.el,
   );

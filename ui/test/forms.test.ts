@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { DestinationEditor } from "../src/components/destination-editor";
+import { DropChoices } from "../src/components/drop-choices";
 import { KindFormView } from "../src/components/kind-form";
 import type { Api, DestinationForm } from "../src/lib/api";
 import { errorsByField, headersText, initialValues, parseHeaders, visible, type KindForm } from "../src/lib/forms";
@@ -165,5 +166,56 @@ describe("DestinationEditor", () => {
     expect(e.el.querySelector(".kind-form")?.getAttribute("data-kind")).toBe("folder");
     expect((e.el.querySelector("[data-field=secret]") as HTMLElement).hidden).toBe(true);
     e.el.remove();
+  });
+});
+
+describe("DropChoices", () => {
+  const settings = {
+    concurrency: 3,
+    max_attempts: 5,
+    auto_accept: true,
+    destination: null,
+    recipe: null,
+    priority: 0,
+    sequential: false,
+    copy_links: "off",
+    copy_links_when: "each",
+    link_template: "{url}",
+  } as const;
+  const make = (save = vi.fn((s) => Promise.resolve(s))) => {
+    const c = new DropChoices(save);
+    c.show({ ...settings }, [{ name: "shop", kind: "wordpress", settings: {}, max_concurrent: null }], [{ name: "web", builtin: true, operations: [] }, { name: "square", builtin: false, operations: [] }]);
+    document.body.append(c.el);
+    return { c, save };
+  };
+
+  it("shows the lasting choices and saves each change as the new default", async () => {
+    const { c, save } = make();
+    expect(Array.from(c.el.querySelectorAll("#c-destination option")).map((o) => o.textContent)).toEqual(["the default folder", "shop"]);
+    change(c.el.querySelector("#c-destination") as HTMLSelectElement, "shop");
+    await new Promise((r) => setTimeout(r, 0));
+    const review = c.el.querySelector("#c-review") as HTMLInputElement;
+    review.checked = true;
+    review.dispatchEvent(new Event("change", { bubbles: true }));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(save).toHaveBeenLastCalledWith({ ...settings, destination: "shop", auto_accept: false });
+    c.el.remove();
+  });
+
+  it("refuses a priority out of range beside the choices, without saving", async () => {
+    const { c, save } = make();
+    change(c.el.querySelector("#c-priority") as HTMLInputElement, "500");
+    await new Promise((r) => setTimeout(r, 0));
+    expect(save).not.toHaveBeenCalled();
+    expect(c.el.querySelector(".error")?.textContent).toBe("Priority is a whole number from -100 to 100.");
+    c.el.remove();
+  });
+
+  it("a batch name and send-again are for the next drop only", () => {
+    const { c } = make();
+    input(c.el, "c-batch").value = " Shoot A ";
+    input(c.el, "c-force").checked = true;
+    expect(c.takeOneDrop()).toEqual({ batch_name: "Shoot A", force: true });
+    expect(c.takeOneDrop()).toEqual({ batch_name: null, force: false });
   });
 });

@@ -104,6 +104,7 @@ export class SettingsPanel {
     showTemplate();
     const save = async () => {
       const next: Settings = {
+        ...settings,
         concurrency: Number(concurrency.value),
         max_attempts: Number(attempts.value),
         auto_accept: autoAccept.checked,

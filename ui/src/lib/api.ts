@@ -44,11 +44,8 @@ export const api = {
     channel.onmessage = onUpdate;
     return invoke<void>("subscribe", { channel });
   },
-  addPaths: (paths: string[], batchName?: string) =>
-    invoke<AddReport>("add_paths", {
-      paths,
-      request: batchName ? { batch_name: batchName } : null,
-    }),
+  addPaths: (paths: string[], one: { batch_name: string | null; force: boolean }) =>
+    invoke<AddReport>("add_paths", { paths, request: one }),
   addPasted: (bytes: Uint8Array) => invoke<AddReport>("add_pasted", bytes),
   importManifest: (path: string) => invoke<ImportReport>("import_manifest", { path }),
   promptPreview: (recipe: string, fields: Record<string, unknown>) =>

@@ -103,6 +103,10 @@ export interface Settings {
   auto_accept: boolean;
   destination: string | null;
   recipe: string | null;
+  /** New batches' priority, -100 to 100. */
+  priority: number;
+  /** New batches are delivered strictly in order. */
+  sequential: boolean;
   copy_links: LinkFormat;
   copy_links_when: "each" | "batch";
   link_template: string;
