@@ -10,6 +10,7 @@ use crate::single_instance::LaunchPaths;
 use crate::state::AppState;
 use outbox_engine::forms;
 use outbox_engine::import::ImportReport;
+use outbox_engine::providers::ProviderView;
 use outbox_engine::template::Fields;
 use outbox_engine::{
     AddOptions, AddReport, BatchId, DestinationView, Engine, HistoryQuery, JobId, JobState,
@@ -432,6 +433,82 @@ pub async fn save_destination(
         }
     })
     .await
+}
+
+/// What each AI provider kind asks for.
+#[tauri::command]
+pub fn provider_forms() -> Vec<forms::KindForm> {
+    forms::provider_forms()
+}
+
+/// The AI providers, as the settings list them.
+#[tauri::command]
+pub async fn providers(state: State<'_, AppState>) -> CommandResult<Vec<ProviderView>> {
+    blocking(&state, |engine| engine.providers()).await
+}
+
+/// A provider's settings as its form's values, for editing.
+#[tauri::command]
+pub async fn provider_form(
+    state: State<'_, AppState>,
+    name: String,
+) -> CommandResult<DestinationForm> {
+    let found = blocking(&state, move |engine| {
+        Ok(engine.providers()?.into_iter().find(|p| p.name == name))
+    })
+    .await?;
+    let p = found.ok_or_else(|| CommandError::Invalid("no such provider".into()))?;
+    Ok(DestinationForm {
+        values: forms::provider_form_values(&p.settings),
+        name: p.name,
+        kind: p.kind.as_str().to_string(),
+        max_concurrent: None,
+        secret: None,
+        existing: true,
+    })
+}
+
+/// Adds or edits an AI provider from its form (the same shape as a
+/// destination's; `max_concurrent` is one of its fields instead).
+#[tauri::command]
+pub async fn save_provider(state: State<'_, AppState>, form: DestinationForm) -> CommandResult<()> {
+    let mut problems = Vec::new();
+    if form.name.trim().is_empty() {
+        problems.push(forms::FieldError {
+            field: Some("name".into()),
+            message: "A name is needed.".into(),
+        });
+    }
+    let view = match forms::provider_from_form(&form.name, &form.kind, &form.values) {
+        Ok(view) => Some(view),
+        Err(errors) => {
+            problems.extend(errors);
+            None
+        }
+    };
+    let Some(view) = view.filter(|_| problems.is_empty()) else {
+        return Err(CommandError::Fields(problems));
+    };
+    let key = form.secret.filter(|s| !s.is_empty());
+    blocking(&state, move |engine| match (form.existing, key) {
+        (true, key) => engine.update_provider(&view, key.as_deref()),
+        (false, Some(key)) => engine.add_provider(&view, &key),
+        (false, None) => Err(outbox_engine::Error::InvalidSetting(
+            "an AI provider needs its API key".into(),
+        )),
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn remove_provider(state: State<'_, AppState>, name: String) -> CommandResult<()> {
+    blocking(&state, move |engine| engine.remove_provider(&name)).await
+}
+
+/// Checks a provider's address and key without generating (nothing is paid).
+#[tauri::command]
+pub async fn test_provider(state: State<'_, AppState>, name: String) -> CommandResult<String> {
+    Ok(state.engine.test_provider(&name).await?)
 }
 
 #[tauri::command]

@@ -103,7 +103,7 @@ fn a_destination_set_up_in_the_form_asks_for_its_fix_and_delivers_once_fixed() {
     set(&app, "#d-result", "json_pointer");
     set(&app, "#d-result_at", "/url");
     set(&app, "#d-secret", "wrong-token");
-    click(&app, ".destination-editor", "Add destination");
+    click(&app, ".kind-editor", "Add destination");
     app.wait_for("the address refused beside its field", WAIT, || {
         !text(&app, "[data-field=url] .error").is_empty()
     });
@@ -112,15 +112,15 @@ fn a_destination_set_up_in_the_form_asks_for_its_fix_and_delivers_once_fixed() {
     app.screenshot("settings-01-field-refused");
 
     set(&app, "#d-url", &format!("{}/upload", server.url));
-    click(&app, ".destination-editor", "Add destination");
+    click(&app, ".kind-editor", "Add destination");
     app.wait_for("the destination listed, or a refusal", WAIT, || {
         app.js(
             "return !!document.querySelector('li[data-destination=uploads]')
-               || Array.from(document.querySelectorAll('.destination-editor .error')).some(e => !e.hidden)",
+               || Array.from(document.querySelectorAll('.kind-editor .error')).some(e => !e.hidden)",
         ) == json!(true)
     });
     let refused = app.js(
-        "return Array.from(document.querySelectorAll('.destination-editor .error'))
+        "return Array.from(document.querySelectorAll('.kind-editor .error'))
            .filter(e => !e.hidden).map(e => e.textContent)",
     );
     assert_eq!(refused, json!([]), "the corrected form was refused");
@@ -332,7 +332,9 @@ fn a_drop_s_choices_reach_its_jobs_and_the_choices_and_window_survive_a_restart(
         app.window_size() == (1100, 720)
     });
     // Saved once the resize settles, not only at a clean exit.
-    let state = home.home().join(".config/app.outbox.desktop/.window-state.json");
+    let state = home
+        .home()
+        .join(".config/app.outbox.desktop/.window-state.json");
     app.wait_for("the window's size saved", WAIT, || {
         std::fs::read_to_string(&state).is_ok_and(|s| s.contains("1100"))
     });
@@ -353,5 +355,66 @@ fn a_drop_s_choices_reach_its_jobs_and_the_choices_and_window_survive_a_restart(
         json!(true)
     );
     app.screenshot("choices-02-after-restart");
+    app.quit();
+}
+
+#[test]
+fn an_ai_provider_is_set_up_in_its_form_and_tested_without_paying() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the server");
+    // The OpenAI wire format's model list: what `Test` asks for.
+    let server = runtime.block_on(Server::start(vec![Reply::json(
+        200,
+        json!({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]}),
+    )]));
+    let display = Display::start();
+    let home = Home::new();
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+
+    click(&app, "header.top", "Settings");
+    app.wait_for("the settings", WAIT, || {
+        text(&app, "dialog.settings h3").contains("Queue")
+    });
+    click(&app, "dialog.settings", "Add AI provider…");
+    app.wait_for("the provider form", WAIT, || {
+        app.js("return !!document.querySelector('.kind-form[data-kind=openai]')") == json!(true)
+    });
+    set(&app, "#p-name", "studio");
+    set(&app, "#p-cost_per_image", "-1");
+    set(&app, "#p-size", "1536x1024");
+    set(&app, "#p-quality", "high");
+    set(&app, "#p-base_url", &format!("{}/v1", server.url));
+    set(&app, "#p-secret", "sk-test-key");
+    click(&app, ".kind-editor", "Add AI provider");
+    app.wait_for("the cost refused beside its field", WAIT, || {
+        !text(&app, "[data-field=cost_per_image] .error").is_empty()
+    });
+    app.screenshot("providers-01-cost-refused");
+    set(&app, "#p-cost_per_image", "0.04");
+    click(&app, ".kind-editor", "Add AI provider");
+    app.wait_for("the provider listed with its cost", WAIT, || {
+        text(&app, "li[data-provider=studio]").contains("0.04 per image")
+    });
+
+    click(&app, "li[data-provider=studio]", "Test");
+    app.wait_for("the test's answer", WAIT, || {
+        text(&app, "dialog.settings [role=status]").contains("took the key")
+    });
+    app.screenshot("providers-02-tested");
+    let asked = server.requests_to("/v1/models");
+    assert_eq!(asked.len(), 1, "one free request, nothing generated");
+    assert_eq!(asked[0].header("authorization"), Some("Bearer sk-test-key"));
+    assert!(server.requests_to("/v1/images").is_empty());
+
+    // Saved as the engine takes it (the same rows as `outbox provider list`).
+    let engine = outbox_engine::Engine::open(outbox_engine::EngineOptions {
+        data_dir: Some(home.data()),
+        ..outbox_engine::EngineOptions::default()
+    })
+    .expect("open the app's queue");
+    let saved = engine.providers().expect("providers").remove(0);
+    assert_eq!(saved.settings.size.as_deref(), Some("1536x1024"));
+    assert_eq!(saved.settings.quality.as_deref(), Some("high"));
+    assert_eq!(saved.settings.cost_per_image, Some(0.04));
     app.quit();
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
-import { DestinationEditor } from "../src/components/destination-editor";
+import { KindEditor } from "../src/components/kind-editor";
 import { DropChoices } from "../src/components/drop-choices";
 import { KindFormView } from "../src/components/kind-form";
-import type { Api, DestinationForm } from "../src/lib/api";
+import type { DestinationForm } from "../src/lib/api";
 import { errorsByField, headersText, initialValues, parseHeaders, visible, type KindForm } from "../src/lib/forms";
 
 // Shaped as the engine describes HTTP and folder destinations (forms.rs).
@@ -108,15 +108,20 @@ describe("KindFormView", () => {
   });
 });
 
-describe("DestinationEditor", () => {
+describe("KindEditor", () => {
   function editor(save: (f: DestinationForm) => Promise<void>, existing = false) {
-    const api = { saveDestination: vi.fn(save) } as unknown as Api;
+    const saving = vi.fn(save);
     const done = vi.fn();
-    const e = new DestinationEditor(api, [folder, http], { name: existing ? "shop" : "", kind: "http", values: existing ? { url: "https://old" } : null, max_concurrent: null, existing }, done);
+    const e = new KindEditor(
+      [folder, http],
+      { name: existing ? "shop" : "", kind: "http", values: existing ? { url: "https://old" } : null, max_concurrent: null, existing },
+      { noun: "destination", ids: "d", limit: true, editNote: "Jobs already queued keep the settings they were queued with.", save: saving },
+      done,
+    );
     document.body.append(e.el);
-    return { e, api, done };
+    return { e, api: { saveDestination: saving }, done };
   }
-  const submit = async (e: DestinationEditor) => {
+  const submit = async (e: KindEditor) => {
     e.el.dispatchEvent(new Event("submit", { cancelable: true }));
     await new Promise((r) => setTimeout(r, 0));
   };

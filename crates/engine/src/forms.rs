@@ -489,6 +489,14 @@ pub fn destination_form_values(kind: &str, settings: &Value) -> Map<String, Valu
     values
 }
 
+/// A provider's saved settings as its form's values, for editing.
+pub fn provider_form_values(settings: &ProviderSettings) -> Map<String, Value> {
+    match serde_json::to_value(settings) {
+        Ok(Value::Object(map)) => map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+        _ => Map::new(),
+    }
+}
+
 /// An AI provider from its filled form, or every field's problem.
 pub fn provider_from_form(
     name: &str,

@@ -546,6 +546,16 @@ impl Engine {
             .add_provider(provider, self.shared.clock.now_ms())
     }
 
+    /// Replaces an AI provider's settings (and its key, when one is given).
+    pub fn update_provider(&self, provider: &ProviderView, key: Option<&str>) -> Result<()> {
+        provider.validate().map_err(Error::InvalidSetting)?;
+        self.shared.store.update_provider(provider)?;
+        if let Some(key) = key {
+            self.set_provider_key(&provider.name, key)?;
+        }
+        Ok(())
+    }
+
     /// Replaces an AI provider's API key in the keychain.
     pub fn set_provider_key(&self, name: &str, key: &str) -> Result<()> {
         if key.trim().is_empty() {

@@ -16,7 +16,9 @@ use loopback::{Reply, Server};
 use outbox_engine::providers::{ProviderKind, ProviderSettings, ProviderView, Stage};
 use outbox_engine::recipe::Recipe;
 use outbox_engine::secrets::{SecretError, Secrets};
-use outbox_engine::{AddOptions, Clock, ErrorClass, Event, JobId, JobState, JobView, WorkerConfig};
+use outbox_engine::{
+    AddOptions, Clock, Error, ErrorClass, Event, JobId, JobState, JobView, WorkerConfig,
+};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -933,4 +935,36 @@ async fn providers_are_checked_listed_and_guarded() {
         )
         .unwrap_err();
     assert!(e.to_string().contains("nobody"), "{e}");
+}
+
+#[test]
+fn a_provider_is_edited_in_place_and_a_bad_edit_changes_nothing() {
+    let bed = bed();
+    add_provider(
+        &bed,
+        ProviderKind::Openai,
+        "http://127.0.0.1:9/v1".into(),
+        ProviderSettings::default(),
+    );
+    let mut view = bed.engine.providers().unwrap().remove(0);
+    view.settings.model = Some("gpt-image-1-mini".into());
+    view.settings.cost_per_image = Some(0.01);
+    bed.engine.update_provider(&view, Some("new-key")).unwrap();
+    let saved = bed.engine.providers().unwrap().remove(0);
+    assert_eq!(saved.settings.model.as_deref(), Some("gpt-image-1-mini"));
+    assert_eq!(saved.settings.cost_per_image, Some(0.01));
+
+    let mut bad = saved.clone();
+    bad.settings.count = 50;
+    assert!(matches!(
+        bed.engine.update_provider(&bad, None),
+        Err(Error::InvalidSetting(_))
+    ));
+    let mut unknown = saved.clone();
+    unknown.name = "nobody".into();
+    assert!(matches!(
+        bed.engine.update_provider(&unknown, None),
+        Err(Error::UnknownProvider(_))
+    ));
+    assert_eq!(bed.engine.providers().unwrap(), vec![saved]);
 }

@@ -133,9 +133,10 @@ export class KindFormView {
   }
 
   focusFirstError(): void {
-    for (const { control, error } of this.controls.values()) {
+    for (const { control, error, wrap } of this.controls.values()) {
       if (!error.hidden) {
         control.focus();
+        wrap.scrollIntoView({ block: "center" });
         return;
       }
     }

@@ -7,15 +7,31 @@ import { h } from "../lib/dom";
 import type { KindForm } from "../lib/forms";
 import type { LinkFormat } from "../lib/links";
 import { parseFields } from "../lib/fields";
-import { DestinationEditor, type EditorStart } from "./destination-editor";
-import type { DestinationView, RecipeView, Settings } from "../lib/types";
+import { KindEditor, type EditorOptions, type EditorStart } from "./kind-editor";
+import { money } from "../lib/format";
+import type { DestinationView, ProviderView, RecipeView, Settings } from "../lib/types";
 
 export class SettingsPanel {
   readonly el: HTMLDialogElement;
   private readonly body: HTMLElement;
   private readonly status: HTMLElement;
-  /** The engine's destination forms: they do not change while the app runs. */
+  /** The engine's forms: they do not change while the app runs. */
   private forms: KindForm[] | null = null;
+  private providerForms: KindForm[] | null = null;
+  private readonly destinationEditing: EditorOptions = {
+    noun: "destination",
+    ids: "d",
+    limit: true,
+    editNote: "Jobs already queued keep the settings they were queued with; a new secret is used by every job from its next attempt.",
+    save: (form) => this.api.saveDestination(form),
+  };
+  private readonly providerEditing: EditorOptions = {
+    noun: "AI provider",
+    ids: "p",
+    limit: false,
+    editNote: "Queued AI jobs use the new settings and key from their next attempt; their cost stays as it was when they were queued.",
+    save: (form) => this.api.saveProvider(form),
+  };
 
   constructor(
     private readonly api: Api,
@@ -52,16 +68,20 @@ export class SettingsPanel {
 
   private async refresh(): Promise<void> {
     try {
-      const [settings, destinations, recipes, forms] = await Promise.all([
+      const [settings, destinations, recipes, forms, providers, providerForms] = await Promise.all([
         this.api.getSettings(),
         this.api.destinations(),
         this.api.recipes(),
         this.forms ?? this.api.destinationForms(),
+        this.api.providers(),
+        this.providerForms ?? this.api.providerForms(),
       ]);
       this.forms = forms;
+      this.providerForms = providerForms;
       this.body.replaceChildren(
         this.general(settings, destinations, recipes),
         this.destinationSection(destinations, forms, settings),
+        this.providerSection(providers, providerForms),
         this.recipeSection(recipes),
       );
     } catch (e) {
@@ -142,7 +162,7 @@ export class SettingsPanel {
   private destinationSection(destinations: DestinationView[], forms: KindForm[], settings: Settings): HTMLElement {
     const editorSlot = h("div", { class: "editor-slot" });
     const openEditor = (start: EditorStart) => {
-      const editor = new DestinationEditor(this.api, forms, start, (message) => {
+      const editor = new KindEditor(forms, start, this.destinationEditing, (message) => {
         editorSlot.replaceChildren();
         if (message) void this.run(async () => message);
       });
@@ -177,6 +197,56 @@ export class SettingsPanel {
         "button",
         { type: "button", onclick: () => openEditor({ name: "", kind: "wordpress", values: null, max_concurrent: null, existing: false }) },
         "Add destination…",
+      ),
+      editorSlot,
+    );
+  }
+
+  /** AI providers: add, edit (model, size, quality, cost, key), test, remove. */
+  private providerSection(providers: ProviderView[], forms: KindForm[]): HTMLElement {
+    const editorSlot = h("div", { class: "editor-slot" });
+    const openEditor = (start: EditorStart) => {
+      const editor = new KindEditor(forms, start, this.providerEditing, (message) => {
+        editorSlot.replaceChildren();
+        if (message) void this.run(async () => message);
+      });
+      editorSlot.replaceChildren(editor.el);
+    };
+    const edit = async (name: string) => {
+      try {
+        const saved = await this.api.providerForm(name);
+        openEditor({ name, kind: saved.kind, values: saved.values, max_concurrent: null, existing: true });
+      } catch (e) {
+        this.say(errorMessage(e));
+      }
+    };
+    const describe = (p: ProviderView) => {
+      const cost = p.settings.cost_per_image ? ` · ${money(p.settings.cost_per_image)} per image` : "";
+      return ` ${p.kind} · ${p.settings.model ?? "default model"}${cost}`;
+    };
+    return h(
+      "section",
+      {},
+      h("h3", {}, "AI providers"),
+      h(
+        "ul",
+        { class: "plain providers" },
+        ...providers.map((p) =>
+          h(
+            "li",
+            { "data-provider": p.name },
+            h("strong", {}, p.name),
+            h("span", { class: "muted" }, describe(p)),
+            h("button", { type: "button", class: "small", onclick: () => void edit(p.name) }, "Edit"),
+            h("button", { type: "button", class: "small", onclick: () => void this.run(() => this.api.testProvider(p.name)) }, "Test"),
+            h("button", { type: "button", class: "small", onclick: () => void this.run(async () => { await this.api.removeProvider(p.name); return `${p.name} removed.`; }) }, "Remove"),
+          ),
+        ),
+      ),
+      h(
+        "button",
+        { type: "button", onclick: () => openEditor({ name: "", kind: "openai", values: null, max_concurrent: null, existing: false }) },
+        "Add AI provider…",
       ),
       editorSlot,
     );

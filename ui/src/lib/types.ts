@@ -112,6 +112,21 @@ export interface Settings {
   link_template: string;
 }
 
+/** An AI provider as saved (its key is in the keychain). */
+export interface ProviderView {
+  name: string;
+  kind: "openai" | "gemini";
+  settings: {
+    base_url: string | null;
+    model: string | null;
+    size: string | null;
+    quality: string | null;
+    count: number;
+    cost_per_image: number | null;
+    max_concurrent: number;
+  };
+}
+
 export interface DestinationView {
   name: string;
   kind: string;

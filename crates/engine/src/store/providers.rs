@@ -24,6 +24,23 @@ impl Store {
         })
     }
 
+    /// New settings for an existing provider (queued jobs read them when
+    /// they run; their cost stays as it was when they were queued).
+    pub(crate) fn update_provider(&self, view: &ProviderView) -> Result<()> {
+        let settings = serde_json::to_string(&view.settings)
+            .map_err(|e| Error::InvalidSetting(format!("provider {:?}: {e}", view.name)))?;
+        self.write(Durability::Full, |tx| {
+            let changed = tx.execute(
+                "UPDATE providers SET kind = ?2, settings = ?3 WHERE name = ?1",
+                params![view.name, view.kind.as_str(), settings],
+            )?;
+            if changed == 0 {
+                return Err(Error::UnknownProvider(view.name.clone()));
+            }
+            Ok(())
+        })
+    }
+
     pub(crate) fn provider(&self, name: &str) -> Result<Option<ProviderView>> {
         self.read(|conn| {
             let row = conn

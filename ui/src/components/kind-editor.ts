@@ -1,9 +1,9 @@
-// Adding or editing one destination: its name, its kind's form (drawn from
-// the engine's description), uploads at once, and its secret. A refused save
-// shows each problem beside its field and keeps everything typed.
+// Adding or editing one destination or AI provider: its name, its kind's
+// form (drawn from the engine's description), for destinations the uploads at
+// once, and its secret. A refused save shows each problem beside its field
+// and keeps everything typed.
 
-import type { Api } from "../lib/api";
-import { errorMessage } from "../lib/api";
+import { errorMessage, type DestinationForm } from "../lib/api";
 import { h } from "../lib/dom";
 import type { FieldError, KindForm, Values } from "../lib/forms";
 import type { CommandError } from "../lib/types";
@@ -18,7 +18,19 @@ export interface EditorStart {
   existing: boolean;
 }
 
-export class DestinationEditor {
+export interface EditorOptions {
+  /** "destination", "AI provider": the words of the form. */
+  noun: string;
+  /** Prefix of the controls' ids. */
+  ids: string;
+  /** Whether to offer "uploads at once" (destinations). */
+  limit: boolean;
+  /** What editing changes for work already queued. */
+  editNote: string;
+  save(form: DestinationForm): Promise<void>;
+}
+
+export class KindEditor {
   readonly el: HTMLFormElement;
   private view: KindFormView;
   private readonly name: HTMLInputElement;
@@ -33,42 +45,41 @@ export class DestinationEditor {
   private readonly slot: HTMLElement;
 
   constructor(
-    private readonly api: Api,
     private readonly forms: KindForm[],
     private readonly start: EditorStart,
+    private readonly options: EditorOptions,
     private readonly done: (message: string | null) => void,
   ) {
+    const id = (name: string) => `${options.ids}-${name}`;
     const first = forms.find((f) => f.kind === start.kind) ?? forms[0];
-    if (!first) throw new Error("The engine describes no destination kinds.");
-    this.name = h("input", { id: "d-name", value: start.name, placeholder: "shop", autocomplete: "off", readonly: start.existing });
+    if (!first) throw new Error(`The engine describes no ${options.noun} kinds.`);
+    this.name = h("input", { id: id("name"), value: start.name, placeholder: "shop", autocomplete: "off", readonly: start.existing });
     this.nameError = h("p", { class: "error", role: "alert", hidden: true });
-    this.kind = h("select", { id: "d-kind", disabled: start.existing }, ...forms.map((f) => h("option", { value: f.kind, selected: f.kind === first.kind }, f.label)));
-    this.limit = h("input", { id: "d-limit", type: "number", min: 1, max: 64, step: 1, placeholder: "no limit", value: start.max_concurrent ?? "" });
+    this.kind = h("select", { id: id("kind"), disabled: start.existing }, ...forms.map((f) => h("option", { value: f.kind, selected: f.kind === first.kind }, f.label)));
+    this.limit = h("input", { id: id("limit"), type: "number", min: 1, max: 64, step: 1, placeholder: "no limit", value: start.max_concurrent ?? "" });
     this.limitError = h("p", { class: "error", role: "alert", hidden: true });
-    this.secret = h("input", { id: "d-secret", type: "password", autocomplete: "off" });
-    this.secretLabel = h("label", { for: "d-secret" });
+    this.secret = h("input", { id: id("secret"), type: "password", autocomplete: "off" });
+    this.secretLabel = h("label", { for: id("secret") });
     this.secretHelp = h("p", { class: "muted help" });
     this.formError = h("p", { class: "error", role: "alert", hidden: true });
-    this.view = new KindFormView(first, start.values, "d");
+    this.view = new KindFormView(first, start.values, options.ids);
     this.slot = h("div", {}, this.view.el);
     this.kind.addEventListener("change", () => this.switchKind());
     this.el = h(
       "form",
-      { class: "destination-editor", "aria-label": start.existing ? `Edit ${start.name}` : "New destination", novalidate: true },
-      h("h4", {}, start.existing ? `Edit ${start.name}` : "New destination"),
-      start.existing
-        ? h("p", { class: "note" }, "Jobs already queued keep the settings they were queued with; a new secret is used by every job from its next attempt.")
-        : null,
-      h("div", { class: "field" }, h("label", { for: "d-name" }, "Name"), this.name, this.nameError),
-      h("div", { class: "field" }, h("label", { for: "d-kind" }, "Kind"), this.kind),
+      { class: "kind-editor", "aria-label": start.existing ? `Edit ${start.name}` : `New ${options.noun}`, novalidate: true },
+      h("h4", {}, start.existing ? `Edit ${start.name}` : `New ${options.noun}`),
+      start.existing ? h("p", { class: "note" }, options.editNote) : null,
+      h("div", { class: "field" }, h("label", { for: id("name") }, "Name"), this.name, this.nameError),
+      h("div", { class: "field" }, h("label", { for: id("kind") }, "Kind"), this.kind),
       this.slot,
       h("div", { class: "field", "data-field": "secret" }, this.secretLabel, this.secret, this.secretHelp),
-      h("div", { class: "field" }, h("label", { for: "d-limit" }, "Uploads at once to it"), this.limit, this.limitError),
+      options.limit ? h("div", { class: "field" }, h("label", { for: id("limit") }, "Uploads at once to it"), this.limit, this.limitError) : null,
       this.formError,
       h(
         "div",
         { class: "row actions" },
-        h("button", { type: "submit", class: "primary" }, start.existing ? "Save changes" : "Add destination"),
+        h("button", { type: "submit", class: "primary" }, start.existing ? "Save changes" : `Add ${options.noun}`),
         h("button", { type: "button", onclick: () => this.done(null) }, "Cancel"),
       ),
     );
@@ -82,7 +93,7 @@ export class DestinationEditor {
   private switchKind(): void {
     const form = this.forms.find((f) => f.kind === this.kind.value);
     if (!form) return;
-    this.view = new KindFormView(form, null, "d");
+    this.view = new KindFormView(form, null, this.options.ids);
     this.slot.replaceChildren(this.view.el);
     this.describeSecret();
   }
@@ -112,7 +123,7 @@ export class DestinationEditor {
     this.show([], false); // the last attempt's errors go; this one's come back
     const read = this.view.values();
     if ("errors" in read) return this.show(read.errors);
-    const limit = this.limit.value.trim();
+    const limit = this.options.limit ? this.limit.value.trim() : "";
     const maxConcurrent = limit === "" ? null : Number(limit);
     if (maxConcurrent !== null && (!Number.isInteger(maxConcurrent) || maxConcurrent < 1 || maxConcurrent > 64)) {
       this.limitError.hidden = false;
@@ -127,7 +138,7 @@ export class DestinationEditor {
       return;
     }
     try {
-      await this.api.saveDestination({
+      await this.options.save({
         name: this.name.value,
         kind: this.view.form.kind,
         values: read.values,
