@@ -311,6 +311,9 @@ pub enum ProviderCommand {
         #[arg(long)]
         secret_stdin: bool,
     },
+    /// Set or lift a provider's spending cap: an amount, or `none`. Jobs
+    /// waiting at the old cap go on if the new one leaves room.
+    Cap { name: String, amount: String },
     /// Remove a provider (refused while it has unfinished jobs) and its key.
     Remove { name: String },
 }
@@ -354,6 +357,9 @@ pub struct ProviderAddArgs {
     /// What one image costs (for the money spent and to spend in `status`).
     #[arg(long, value_name = "AMOUNT")]
     pub cost_per_image: Option<f64>,
+    /// The most this provider may cost in all; jobs that would pass it wait.
+    #[arg(long, value_name = "AMOUNT")]
+    pub spending_cap: Option<f64>,
     /// Automatic attempts of one generation at most (each may cost money).
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub max_attempts: u32,

@@ -1441,3 +1441,62 @@ fn provider_settings_are_checked_before_the_key_is_asked_for() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn a_spending_cap_is_set_raised_and_lifted_and_bad_caps_are_refused() {
+    let ob = Outbox::new();
+    let negative = ob
+        .run(&[
+            "provider",
+            "add",
+            "studio",
+            "--kind",
+            "openai",
+            "--spending-cap=-1",
+        ])
+        .expect_code(1);
+    assert!(
+        negative.stderr.contains("spending cap"),
+        "{}",
+        negative.stderr
+    );
+    // The key from the environment, into the test command's Secret Service.
+    let mut add = ob.command(&[
+        "provider",
+        "add",
+        "studio",
+        "--kind",
+        "openai",
+        "--cost-per-image",
+        "0.04",
+        "--spending-cap",
+        "5",
+    ]);
+    add.env("OUTBOX_SECRET", "sk-test");
+    run_command(add, std::time::Duration::from_secs(30)).expect_code(0);
+    let cap = |ob: &Outbox| {
+        ob.json(&["provider", "list", "--json"])[0]["settings"]["spending_cap"].clone()
+    };
+    assert_eq!(cap(&ob), serde_json::json!(5.0));
+
+    ob.run(&["provider", "cap", "studio", "12.50"])
+        .expect_code(0);
+    assert_eq!(cap(&ob), serde_json::json!(12.5));
+    let words = ob
+        .run(&["provider", "cap", "studio", "lots"])
+        .expect_code(1);
+    assert!(
+        words.stderr.contains("an amount such as 20"),
+        "{}",
+        words.stderr
+    );
+    let unknown = ob.run(&["provider", "cap", "nobody", "3"]).expect_code(1);
+    assert!(
+        unknown.stderr.contains("no AI provider named"),
+        "{}",
+        unknown.stderr
+    );
+    ob.run(&["provider", "cap", "studio", "none"])
+        .expect_code(0);
+    assert_eq!(cap(&ob), serde_json::Value::Null);
+}

@@ -21,6 +21,26 @@ pub fn run(engine: &Engine, cmd: ProviderCommand) -> Result<ExitCode> {
             engine.set_provider_key(&name, &key)?;
             println!("the API key of {name:?} is in the keychain");
         }
+        ProviderCommand::Cap { name, amount } => {
+            let cap = match amount.trim() {
+                "none" => None,
+                text => Some(text.parse::<f64>().map_err(|_| {
+                    anyhow::anyhow!(
+                        "the cap is an amount such as 20 or 12.50, or none; not {text:?}"
+                    )
+                })?),
+            };
+            let Some(mut provider) = engine.providers()?.into_iter().find(|p| p.name == name)
+            else {
+                bail!("no AI provider named {name:?}; `outbox provider list` shows them");
+            };
+            provider.settings.spending_cap = cap;
+            engine.update_provider(&provider, None)?;
+            match cap {
+                Some(cap) => println!("{name:?} may now cost {cap:.2} in all"),
+                None => println!("{name:?} has no spending cap"),
+            }
+        }
         ProviderCommand::Remove { name } => {
             engine.remove_provider(&name)?;
             println!("removed AI provider {name:?}");
@@ -48,6 +68,7 @@ fn add(engine: &Engine, args: ProviderAddArgs) -> Result<()> {
             max_concurrent: args.max_concurrent,
             requests_per_minute: args.requests_per_minute,
             cost_per_image: args.cost_per_image,
+            spending_cap: args.spending_cap,
             max_attempts: args.max_attempts,
         },
     };

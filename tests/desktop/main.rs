@@ -215,7 +215,7 @@ fn the_panel_agrees_with_itself_while_jobs_run_and_shows_another_process_work() 
         "never saw jobs in progress beside finished ones"
     );
     assert_eq!(app.js(CLIPPED_ROWS), json!([]), "job rows clipped");
-    let flights = app.js("return document.querySelector('.in-progress').textContent");
+    let flights = app.js("return document.querySelector('.in-progress > div').textContent");
     assert_eq!(flights, json!("Nothing in progress."));
 
     // Another process (this test) queues three more on the app's database:

@@ -4,7 +4,9 @@ import { bytes, duration, fileName, percent, stateLabel } from "../src/lib/forma
 import { applyEvent, filteredTotal, matches } from "../src/lib/jobs";
 import { pathsFromText } from "../src/lib/paste";
 import { standing, standingLabel, standingText } from "../src/lib/standing";
-import type { StateCounts } from "../src/lib/types";
+import { overall, Rate } from "../src/lib/overall";
+import { announcement } from "../src/components/in-progress";
+import type { BatchView, StateCounts } from "../src/lib/types";
 import { job } from "./fixtures";
 import { pagesFor, visibleRows } from "../src/lib/virtual";
 
@@ -131,9 +133,51 @@ describe("standing", () => {
     const once = standing(job({ state: "failed", attempts: 1, error: { class: "permanent", message: "not an image" } }));
     expect(once && standingText(once, at)).toBe("Failed for good: not an image");
   });
+  it("a job held back until the user acts waits, without failing", () => {
+    const s = standing(job({ state: "pending", error: { class: "needs_user", message: "spending cap reached: studio has 0.10 left" } }));
+    expect(s && standingLabel(s)).toBe("waiting");
+    expect(s && standingText(s, at)).toBe("Waiting for you: spending cap reached: studio has 0.10 left");
+  });
   it("a job with nothing wrong has no standing", () => {
     expect(standing(job({ state: "completed", error: null }))).toBeNull();
     expect(standing(job({ state: "pending", error: null }))).toBeNull();
     expect(standing(job({ state: "cancelled", error: { class: "permanent", message: "a duplicate" } }))).toBeNull();
+  });
+});
+
+describe("overall progress", () => {
+  const batch = (id: number, completed: number, failed: number, total: number, eta: number | null): BatchView => ({
+    id,
+    name: "b",
+    sequential: false,
+    paused: false,
+    created_at: 0,
+    counts: { pending: total - completed - failed, processing: 0, completed, failed, paused: 0, cancelled: 0, total },
+    eta_ms: eta,
+  });
+  it("adds the unfinished batches up; the slowest says the time left", () => {
+    expect(overall([])).toBeNull();
+    expect(overall([batch(1, 3, 1, 10, 5000), batch(2, 0, 0, 5, null), batch(3, 1, 0, 2, 9000)])).toEqual({ done: 5, total: 17, etaMs: 9000 });
+  });
+  it("counts bytes per second over the last seconds, a restarted upload counting from zero", () => {
+    const r = new Rate(5000);
+    r.sent(0, 1, 1000);
+    r.sent(1000, 1, 3000);
+    r.sent(2000, 2, 2000);
+    expect(r.perSecond(2000)).toBe(2500); // 5000 bytes over 2 s
+    r.sent(3000, 1, 500); // job 1 started again
+    expect(r.perSecond(3000)).toBeCloseTo(5500 / 3, 5);
+    expect(r.perSecond(60_000)).toBe(0);
+  });
+});
+
+describe("in-progress announcements", () => {
+  const flight = (id: number, source: string) => ({ id, source, destination: "d", phase: "generate" as const, started_at: 0, elapsed_ms: 0, bytes_sent: 0, bytes_total: null });
+  it("say which jobs started and ended, and nothing when none did", () => {
+    const a = flight(1, "/p/a.jpg");
+    const b = flight(2, "/p/b.jpg");
+    const c = flight(3, "/p/c.jpg");
+    expect(announcement([a, b], [b, c])).toBe("Started c.jpg. Finished a.jpg.");
+    expect(announcement([a], [a])).toBe("");
   });
 });

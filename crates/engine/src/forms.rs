@@ -364,6 +364,9 @@ pub fn provider_forms() -> Vec<KindForm> {
                 .default(json!(0))
                 .example("0.04")
                 .help("In your billing currency; counted against the spending cap."),
+            f("spending_cap", "Spending cap", Input::Money)
+                .example("20.00")
+                .help("Jobs that would spend more wait until you raise it; empty: no cap."),
         ];
         if openai {
             fields.extend([

@@ -553,6 +553,8 @@ impl Engine {
         if let Some(key) = key {
             self.set_provider_key(&provider.name, key)?;
         }
+        // A raised spending cap lets waiting jobs go on now.
+        self.work_changed();
         Ok(())
     }
 

@@ -968,3 +968,81 @@ fn a_provider_is_edited_in_place_and_a_bad_edit_changes_nothing() {
     ));
     assert_eq!(bed.engine.providers().unwrap(), vec![saved]);
 }
+
+#[tokio::test]
+async fn jobs_past_the_spending_cap_wait_with_the_reason_until_it_is_raised() {
+    let bed = bed();
+    let server = Server::start(vec![openai_ok()]).await;
+    // 0.25 an image: room for two under a cap of 0.60.
+    openai(
+        &bed,
+        &server,
+        ProviderSettings {
+            spending_cap: Some(0.6),
+            ..settings()
+        },
+    );
+    save_recipe(&bed, "generate", vec![]);
+    let paths: Vec<_> = (0..3)
+        .map(|i| {
+            let path = bed.path(&format!("item-{i}.png"));
+            write_png(&path, 16, 12, 10 + i);
+            path
+        })
+        .collect();
+    let mut items = outbox_engine::scan(&paths).items;
+    for item in &mut items {
+        item.fields = Some(json!({"title": "Red shoe", "unit": "pair"}));
+    }
+    let jobs = bed
+        .engine
+        .enqueue(
+            items,
+            &AddOptions {
+                destination: Some("out".into()),
+                recipe: Some("ai".into()),
+                ..AddOptions::default()
+            },
+        )
+        .unwrap()
+        .added;
+    assert_eq!(jobs.len(), 3);
+
+    run_until_idle(&bed).await;
+    let states: Vec<JobState> = jobs.iter().map(|j| bed.job(*j).state).collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == JobState::Completed).count(),
+        2,
+        "{states:?}"
+    );
+    let waiting = jobs
+        .iter()
+        .map(|j| bed.job(*j))
+        .find(|j| j.state == JobState::Pending)
+        .expect("one job waits");
+    let (class, reason) = error_of(&waiting);
+    assert_eq!(class, ErrorClass::NeedsUser);
+    assert!(
+        reason.starts_with("spending cap reached: studio has 0.10 left"),
+        "{reason}"
+    );
+    assert_eq!(
+        server.requests_to("/v1/images").len(),
+        2,
+        "never asked past the cap"
+    );
+    let cost = bed.engine.status().unwrap().cost;
+    assert_eq!((cost.spent, cost.to_spend), (0.5, 0.25));
+
+    // A bad cap is refused; a raised one lets the job go on.
+    let mut provider = bed.engine.providers().unwrap().remove(0);
+    provider.settings.spending_cap = Some(-1.0);
+    assert!(bed.engine.update_provider(&provider, None).is_err());
+    provider.settings.spending_cap = Some(0.75);
+    bed.engine.update_provider(&provider, None).unwrap();
+    run_until_idle(&bed).await;
+    let done = bed.job(waiting.id);
+    assert_eq!(done.state, JobState::Completed);
+    assert!(done.error.is_none(), "{:?}", done.error);
+    assert_eq!(server.requests_to("/v1/images").len(), 3);
+}

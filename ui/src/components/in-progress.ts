@@ -1,4 +1,5 @@
-// The jobs being worked on now: phase, elapsed time, bytes sent.
+// The jobs being worked on now: phase, elapsed time, bytes sent. Screen
+// readers hear when jobs start and end, not the elapsed time ticking.
 
 import { h } from "../lib/dom";
 import { bytes, duration, fileName, percent, stageLabel } from "../lib/format";
@@ -6,16 +7,22 @@ import type { GenerationStage, InFlightJob, JobId } from "../lib/types";
 
 export class InProgress {
   readonly el: HTMLElement;
+  private readonly list: HTMLElement;
+  private readonly announcer: HTMLElement;
   private jobs: InFlightJob[] = [];
   private fetchedAt = 0;
   private readonly sent = new Map<JobId, { sent: number; total: number }>();
   private readonly stages = new Map<JobId, GenerationStage>();
 
   constructor() {
-    this.el = h("section", { class: "in-progress", "aria-label": "In progress", "aria-live": "polite" });
+    this.list = h("div", {});
+    this.announcer = h("p", { class: "sr-only", "aria-live": "polite" });
+    this.el = h("section", { class: "in-progress", "aria-label": "In progress" }, this.list, this.announcer);
   }
 
   update(jobs: InFlightJob[], now: number): void {
+    const said = announcement(this.jobs, jobs);
+    if (said) this.announcer.textContent = said;
     this.jobs = jobs;
     this.fetchedAt = now;
     for (const map of [this.sent, this.stages]) {
@@ -35,10 +42,10 @@ export class InProgress {
   /** Called every second (elapsed times) and after changes. */
   render(now: number): void {
     if (this.jobs.length === 0) {
-      this.el.replaceChildren(h("p", { class: "muted" }, "Nothing in progress."));
+      this.list.replaceChildren(h("p", { class: "muted" }, "Nothing in progress."));
       return;
     }
-    this.el.replaceChildren(
+    this.list.replaceChildren(
       ...this.jobs.map((job) => {
         const elapsed = job.elapsed_ms + (now - this.fetchedAt);
         const live = this.sent.get(job.id);
@@ -63,4 +70,16 @@ export class InProgress {
     const stage = this.stages.get(job.id);
     return stage ? stageLabel(stage) : "generating";
   }
+}
+
+/** What changed between two readings of the jobs in progress, in words. */
+export function announcement(before: InFlightJob[], after: InFlightJob[]): string {
+  const was = new Set(before.map((j) => j.id));
+  const is = new Set(after.map((j) => j.id));
+  const started = after.filter((j) => !was.has(j.id)).map((j) => fileName(j.source));
+  const ended = before.filter((j) => !is.has(j.id)).map((j) => fileName(j.source));
+  const parts: string[] = [];
+  if (started.length > 0) parts.push(`Started ${started.join(", ")}.`);
+  if (ended.length > 0) parts.push(`Finished ${ended.join(", ")}.`);
+  return parts.join(" ");
 }

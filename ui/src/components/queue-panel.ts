@@ -12,6 +12,7 @@ import type { EngineEvent, Status } from "../lib/types";
 import { Batches } from "./batches";
 import { CountsBar } from "./counts-bar";
 import { InProgress } from "./in-progress";
+import { OverallProgress } from "./overall-progress";
 import { JobList } from "./job-list";
 
 const STATUS_INTERVAL_MS = 1000;
@@ -20,6 +21,7 @@ export class QueuePanel {
   readonly el: HTMLElement;
   private readonly counts: CountsBar;
   private readonly inProgress = new InProgress();
+  private readonly overall = new OverallProgress();
   private readonly batches: Batches;
   private readonly list: JobList;
   private readonly pauseButton: HTMLButtonElement;
@@ -80,12 +82,14 @@ export class QueuePanel {
       this.counts.el,
       this.cost,
       toolbar,
+      this.overall.el,
       this.inProgress.el,
       this.batches.el,
       this.list.el,
     );
     window.setInterval(() => {
       this.inProgress.render(Date.now());
+      this.overall.render(Date.now());
       this.list.changed(); // retry countdowns
     }, 1000);
   }
@@ -99,6 +103,7 @@ export class QueuePanel {
     this.pauseButton.textContent = status.queue_paused ? "Resume queue" : "Pause queue";
     this.pauseButton.setAttribute("aria-pressed", String(status.queue_paused));
     this.inProgress.update(status.in_flight, Date.now());
+    this.overall.show(status.batches, new Set(status.in_flight.map((j) => j.id)), Date.now());
     const { spent, to_spend } = status.cost;
     this.cost.hidden = spent === 0 && to_spend === 0;
     this.cost.textContent = `AI generation: ${money(spent)} spent, ${money(to_spend)} to spend`;
@@ -112,7 +117,10 @@ export class QueuePanel {
     const now = Date.now();
     for (const event of events) {
       this.list.apply(event, now);
-      if (event.type === "bytes_sent") this.inProgress.bytesSent(event.job_id, event.sent, event.total);
+      if (event.type === "bytes_sent") {
+        this.inProgress.bytesSent(event.job_id, event.sent, event.total);
+        this.overall.bytesSent(event.job_id, event.sent, now);
+      }
       if (event.type === "generation_stage") this.inProgress.stage(event.job_id, event.stage);
     }
   }

@@ -222,7 +222,8 @@ export class SettingsPanel {
     };
     const describe = (p: ProviderView) => {
       const cost = p.settings.cost_per_image ? ` · ${money(p.settings.cost_per_image)} per image` : "";
-      return ` ${p.kind} · ${p.settings.model ?? "default model"}${cost}`;
+      const cap = p.settings.spending_cap !== null ? ` · cap ${money(p.settings.spending_cap)}` : " · no spending cap";
+      return ` ${p.kind} · ${p.settings.model ?? "default model"}${cost}${cap}`;
     };
     return h(
       "section",

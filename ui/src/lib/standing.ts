@@ -7,6 +7,7 @@ import type { JobView } from "./types";
 
 export type Standing =
   | { kind: "retrying"; at: number | null; message: string }
+  | { kind: "waiting"; message: string }
   | { kind: "needs_you"; message: string; destination: string }
   | { kind: "failed"; message: string; attempts: number }
   | null;
@@ -15,6 +16,8 @@ export type Standing =
  * if any, says why: a duplicate of which job). */
 export function standing(job: Pick<JobView, "state" | "error" | "next_attempt_at" | "attempts" | "destination">): Standing {
   if (!job.error) return null;
+  // Held back until the user acts (a spending cap reached), not failed.
+  if (job.state === "pending" && job.error.class === "needs_user") return { kind: "waiting", message: job.error.message };
   if (job.state === "pending" || job.state === "processing") {
     return { kind: "retrying", at: job.state === "pending" ? job.next_attempt_at : null, message: job.error.message };
   }
@@ -27,7 +30,7 @@ export function standing(job: Pick<JobView, "state" | "error" | "next_attempt_at
 
 /** The badge's word for a job in this standing. */
 export function standingLabel(s: NonNullable<Standing>): string {
-  return { retrying: "will retry", needs_you: "needs you", failed: "failed" }[s.kind];
+  return { retrying: "will retry", waiting: "waiting", needs_you: "needs you", failed: "failed" }[s.kind];
 }
 
 /** One line: what happened and what comes next. With `now` (ms) a retry
@@ -41,6 +44,8 @@ export function standingText(s: NonNullable<Standing>, now: number | null): stri
       const when = left <= 0 ? "any moment now" : `in ${duration(left)}`;
       return `Will retry ${when}: ${s.message}`;
     }
+    case "waiting":
+      return `Waiting for you: ${s.message}`;
     case "needs_you":
       return `Needs you: ${s.message}`;
     case "failed":

@@ -123,6 +123,7 @@ export interface ProviderView {
     quality: string | null;
     count: number;
     cost_per_image: number | null;
+    spending_cap: number | null;
     max_concurrent: number;
   };
 }

@@ -99,6 +99,11 @@ pub struct ProviderSettings {
     /// What one image costs, for the money spent and to be spent.
     #[serde(default)]
     pub cost_per_image: Option<f64>,
+    /// The most this provider may cost in all: what was spent plus what
+    /// running jobs will cost. Jobs that would pass it wait, with that
+    /// reason, until it is raised. No cap when `None`.
+    #[serde(default)]
+    pub spending_cap: Option<f64>,
     /// Automatic attempts of a generation at most (each may cost money);
     /// a job's own `max_attempts` may be lower.
     #[serde(default = "default_attempts")]
@@ -131,6 +136,7 @@ impl Default for ProviderSettings {
             max_concurrent: default_concurrent(),
             requests_per_minute: None,
             cost_per_image: None,
+            spending_cap: None,
             max_attempts: default_attempts(),
         }
     }
@@ -155,6 +161,11 @@ impl ProviderView {
         let parsed = reqwest::Url::parse(&url).map_err(|e| format!("base_url {url:?}: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!("base_url {url:?} is not an http(s) address"));
+        }
+        if s.spending_cap
+            .is_some_and(|cap| !cap.is_finite() || cap < 0.0)
+        {
+            return Err("the spending cap must be an amount, 0 or more".into());
         }
         if self.kind == ProviderKind::Gemini && s.count != 1 {
             return Err("a gemini provider makes one image per request (count 1)".into());

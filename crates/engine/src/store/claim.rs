@@ -424,6 +424,12 @@ fn claim(
 ) -> Result<()> {
     // Room left at destinations with a limit; a claim at one of them uses it up.
     let mut room = request.destination_room.clone();
+    // Money left under each capped provider; a claim of an unpaid AI job
+    // commits its cost.
+    let mut budgets = match phase {
+        Phase::Generate => spending_budgets(tx)?,
+        Phase::Upload => HashMap::new(),
+    };
     let mut ids = Vec::with_capacity(n);
     while ids.len() < n {
         let full: Vec<i64> = match phase {
@@ -437,7 +443,15 @@ fn claim(
         let full = serde_json::to_string(&full).unwrap_or_else(|_| "[]".into());
         let next = match claim_orphan(tx, run, now, phase, &full, request, turn)? {
             Some(job) => Some(job),
-            None => claim_pending(tx, run, now, phase, &full, now - request.generate_after_ms)?,
+            None => claim_pending(
+                tx,
+                run,
+                now,
+                phase,
+                &full,
+                now - request.generate_after_ms,
+                &mut budgets,
+            )?,
         };
         let Some((job, destination)) = next else {
             break;
@@ -448,6 +462,9 @@ fn claim(
             }
         }
         ids.push(job);
+    }
+    if phase == Phase::Generate {
+        mark_capped(tx, &budgets)?;
     }
 
     let mut load = tx.prepare_cached(
@@ -525,6 +542,68 @@ fn claim_orphan(
 
 /// Claims the best ready job of a phase: highest priority, then manual
 /// retries, then first in; in a sequential batch only the first unfinished.
+/// Each capped provider's money left: its cap, less what was paid and what
+/// running generations have committed.
+fn spending_budgets(tx: &Transaction<'_>) -> Result<HashMap<String, f64>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT p.name, json_extract(p.settings, '$.spending_cap'),
+                (SELECT coalesce(sum(j.ai_cost), 0) FROM jobs j INDEXED BY jobs_ai
+                  WHERE j.ai_provider = p.name
+                    AND (j.ai_paid OR (j.state = 'processing' AND j.phase = 'generate')))
+           FROM providers p
+          WHERE json_extract(p.settings, '$.spending_cap') IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, f64>(1)?,
+            r.get::<_, f64>(2)?,
+        ))
+    })?;
+    let mut budgets = HashMap::new();
+    for row in rows {
+        let (name, cap, committed) = row?;
+        budgets.insert(name, cap - committed);
+    }
+    Ok(budgets)
+}
+
+/// The reason waiting AI jobs of a capped provider show, and its removal
+/// once the cap leaves room for them (a raised cap, a cancelled job).
+fn mark_capped(tx: &Transaction<'_>, budgets: &HashMap<String, f64>) -> Result<()> {
+    for (provider, left) in budgets {
+        let reason = format!(
+            "spending cap reached: {provider} has {:.2} left of its cap; raise the cap to go on",
+            left.max(0.0)
+        );
+        tx.prepare_cached(
+            "UPDATE jobs SET error_class = 'needs_user', error_message = ?3
+              WHERE ai_provider = ?1 AND state = 'pending' AND phase = 'generate' AND NOT ai_paid
+                AND coalesce(ai_cost, 0) > ?2 + 1e-9
+                AND error_message IS NOT ?3",
+        )?
+        .execute(params![provider, left, reason])?;
+        tx.prepare_cached(
+            "UPDATE jobs SET error_class = NULL, error_message = NULL
+              WHERE ai_provider = ?1 AND state = 'pending' AND phase = 'generate'
+                AND error_message LIKE 'spending cap reached:%'
+                AND (ai_paid OR coalesce(ai_cost, 0) <= ?2 + 1e-9)",
+        )?
+        .execute(params![provider, left])?;
+    }
+    // Providers without a cap (any more) hold nothing back.
+    let capped =
+        serde_json::to_string(&budgets.keys().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
+    tx.prepare_cached(
+        "UPDATE jobs SET error_class = NULL, error_message = NULL
+          WHERE ai_provider IS NOT NULL AND state = 'pending' AND phase = 'generate'
+            AND error_message LIKE 'spending cap reached:%'
+            AND ai_provider NOT IN (SELECT value FROM json_each(?1))",
+    )?
+    .execute([capped])?;
+    Ok(())
+}
+
 fn claim_pending(
     tx: &Transaction<'_>,
     run: i64,
@@ -532,9 +611,11 @@ fn claim_pending(
     phase: Phase,
     full: &str,
     queued_before: i64,
+    budgets: &mut HashMap<String, f64>,
 ) -> Result<Option<(JobId, i64)>> {
     check_transition(0, JobState::Pending, JobState::Processing)?;
-    Ok(tx
+    let budget_json = serde_json::to_string(&*budgets).unwrap_or_else(|_| "{}".into());
+    let claimed: Option<(JobId, i64, AiCharge)> = tx
         .prepare_cached(
             "UPDATE jobs SET state = 'processing', run_id = ?1, started_at = ?2,
                     attempts = attempts + 1, bytes_sent = 0
@@ -545,6 +626,10 @@ fn claim_pending(
                    AND j.destination_id NOT IN (SELECT value FROM json_each(?4))
                    AND (?3 = 'generate' OR j.review = 0)
                    AND (?3 = 'upload' OR j.created_at <= ?5)
+                   AND (?3 = 'upload' OR j.ai_provider IS NULL OR j.ai_paid
+                        OR NOT EXISTS (SELECT 1 FROM json_each(?6) b
+                                        WHERE b.key = j.ai_provider
+                                          AND coalesce(j.ai_cost, 0) > b.value + 1e-9))
                    AND (?3 = 'generate'
                         OR (SELECT sequential FROM batches WHERE id = j.batch_id) = 0
                         OR NOT EXISTS (
@@ -553,13 +638,35 @@ fn claim_pending(
                                AND e.state <> 'completed' AND e.state <> 'cancelled'))
                  ORDER BY j.priority DESC, j.queue_order, j.id
                  LIMIT 1)
-              RETURNING id, destination_id",
+              RETURNING id, destination_id, ai_provider, ai_cost, ai_paid",
         )?
         .query_row(
-            params![run, now, phase.as_str(), full, queued_before],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            params![run, now, phase.as_str(), full, queued_before, budget_json],
+            |r| {
+                let charge = AiCharge {
+                    provider: r.get(2)?,
+                    cost: r.get(3)?,
+                    paid: r.get(4)?,
+                };
+                Ok((r.get(0)?, r.get(1)?, charge))
+            },
         )
-        .optional()?)
+        .optional()?;
+    Ok(claimed.map(|(job, destination, charge)| {
+        if let (Some(provider), false) = (&charge.provider, charge.paid) {
+            if let Some(left) = budgets.get_mut(provider) {
+                *left -= charge.cost.unwrap_or(0.0);
+            }
+        }
+        (job, destination)
+    }))
+}
+
+/// What a claimed job's AI step costs its provider, if it has one.
+struct AiCharge {
+    provider: Option<String>,
+    cost: Option<f64>,
+    paid: bool,
 }
 
 fn row_to_claimed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Claimed> {
