@@ -418,3 +418,112 @@ fn an_ai_provider_is_set_up_in_its_form_and_tested_without_paying() {
     assert_eq!(saved.settings.cost_per_image, Some(0.04));
     app.quit();
 }
+
+/// An image as the OpenAI Images API answers it: base64 PNG in `data`.
+fn generated_image() -> Reply {
+    use base64::Engine as _;
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 120]))
+        .write_to(&mut png, image::ImageFormat::Png)
+        .expect("a PNG");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(png.into_inner());
+    Reply::json(200, json!({"created": 1, "data": [{"b64_json": b64}]}))
+}
+
+#[test]
+fn ai_jobs_past_the_spending_cap_wait_until_the_cap_is_raised_in_the_form() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the server");
+    let server = runtime.block_on(Server::start(vec![generated_image()]));
+    let display = Display::start();
+    let home = Home::new();
+    let photos = home.root.path().join("products");
+    std::fs::create_dir_all(&photos).expect("folder");
+    for i in 0..3u32 {
+        image::RgbImage::from_fn(120, 90, |x, y| {
+            image::Rgb([x as u8, (y + i * 40) as u8, 30])
+        })
+        .save(photos.join(format!("product-{i}.png")))
+        .expect("a test PNG");
+    }
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+
+    // A provider at 0.04 an image with a cap of 0.10: room for two.
+    click(&app, "header.top", "Settings");
+    app.wait_for("the settings", WAIT, || {
+        text(&app, "dialog.settings h3").contains("Queue")
+    });
+    click(&app, "dialog.settings", "Add AI provider…");
+    app.wait_for("the provider form", WAIT, || {
+        app.js("return !!document.querySelector('.kind-form[data-kind=openai]')") == json!(true)
+    });
+    set(&app, "#p-name", "studio");
+    set(&app, "#p-cost_per_image", "0.04");
+    set(&app, "#p-spending_cap", "0.10");
+    set(&app, "#p-base_url", &format!("{}/v1", server.url));
+    set(&app, "#p-secret", "sk-test-key");
+    click(&app, ".kind-editor", "Add AI provider");
+    app.wait_for("the provider listed with its cap", WAIT, || {
+        text(&app, "li[data-provider=studio]").contains("cap 0.10")
+    });
+    set(
+        &app,
+        "#r-json",
+        r#"{"name": "ai", "operations": [{"op": "ai_generate", "provider": "studio", "prompt": "A product on white", "mode": "generate"}, {"op": "jpeg", "quality": 85}]}"#,
+    );
+    click(&app, "dialog.settings", "Save recipe");
+    app.wait_for("the recipe saved", WAIT, || {
+        text(&app, "dialog.settings [role=status]") == "Recipe saved."
+    });
+    click(&app, "dialog.settings header", "Close");
+    app.wait_for("the recipe offered for drops", WAIT, || {
+        app.js("return Array.from(document.querySelectorAll('#c-recipe option')).some(o => o.value === 'ai')")
+            == json!(true)
+    });
+    set(&app, "#c-recipe", "ai");
+
+    app.js_with("window.outbox.drop(arguments[0])", json!([[photos]]));
+    let deadline = std::time::Instant::now() + WAIT;
+    while !(tiles(&app, "data-state", "completed") == 2
+        && tiles(&app, "data-standing", "waiting") == 1)
+    {
+        if std::time::Instant::now() > deadline {
+            app.screenshot("cap-00-timed-out");
+            panic!(
+                "not two delivered and one waiting: {}",
+                app.js("return Array.from(document.querySelectorAll('.tile')).map(t => [t.dataset.state, t.dataset.standing, t.querySelector('.reason').textContent])")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let reason = text(&app, ".tile[data-standing=waiting] .reason");
+    assert!(reason.contains("spending cap reached"), "{reason}");
+    assert_eq!(
+        server.requests_to("/v1/images/generations").len(),
+        2,
+        "nothing asked past the cap"
+    );
+    app.screenshot("cap-01-waiting");
+
+    // The cap raised in the provider's form: the third goes on.
+    click(&app, "header.top", "Settings");
+    app.wait_for("the provider listed", WAIT, || {
+        app.js("return !!document.querySelector('li[data-provider=studio]')") == json!(true)
+    });
+    click(&app, "li[data-provider=studio]", "Edit");
+    app.wait_for("its form", WAIT, || {
+        app.js("return document.querySelector('#p-spending_cap')?.value") == json!("0.1")
+    });
+    set(&app, "#p-spending_cap", "0.20");
+    click(&app, ".kind-editor", "Save changes");
+    app.wait_for("the cap saved", WAIT, || {
+        text(&app, "li[data-provider=studio]").contains("cap 0.20")
+    });
+    click(&app, "dialog.settings header", "Close");
+    app.wait_for("all three delivered", WAIT, || {
+        tiles(&app, "data-state", "completed") == 3
+    });
+    assert_eq!(server.requests_to("/v1/images/generations").len(), 3);
+    app.screenshot("cap-02-raised");
+    app.quit();
+}

@@ -127,6 +127,9 @@ pub(crate) struct Turn {
     /// Jobs failed at claim time because runs kept dying on them.
     /// Failed for good: id, reason, attempts spent.
     pub quarantined: Vec<(JobId, String, u32)>,
+    /// Waiting jobs held at a spending cap (with the reason), or let go:
+    /// id, attempts spent, reason.
+    pub capped: Vec<(JobId, u32, Option<String>)>,
 }
 
 impl Store {
@@ -464,7 +467,7 @@ fn claim(
         ids.push(job);
     }
     if phase == Phase::Generate {
-        mark_capped(tx, &budgets)?;
+        turn.capped = mark_capped(tx, &budgets)?;
     }
 
     let mut load = tx.prepare_cached(
@@ -570,38 +573,65 @@ fn spending_budgets(tx: &Transaction<'_>) -> Result<HashMap<String, f64>> {
 
 /// The reason waiting AI jobs of a capped provider show, and its removal
 /// once the cap leaves room for them (a raised cap, a cancelled job).
-fn mark_capped(tx: &Transaction<'_>, budgets: &HashMap<String, f64>) -> Result<()> {
+fn mark_capped(
+    tx: &Transaction<'_>,
+    budgets: &HashMap<String, f64>,
+) -> Result<Vec<(JobId, u32, Option<String>)>> {
+    let mut changed = Vec::new();
+    let mut ids = |stmt: &mut rusqlite::CachedStatement<'_>,
+                   args: &[&dyn rusqlite::ToSql],
+                   reason: Option<&String>|
+     -> Result<()> {
+        let rows = stmt.query_map(args, |r| Ok((r.get::<_, JobId>(0)?, r.get::<_, u32>(1)?)))?;
+        for row in rows {
+            let (id, attempts) = row?;
+            changed.push((id, attempts, reason.cloned()));
+        }
+        Ok(())
+    };
     for (provider, left) in budgets {
         let reason = format!(
             "spending cap reached: {provider} has {:.2} left of its cap; raise the cap to go on",
             left.max(0.0)
         );
-        tx.prepare_cached(
-            "UPDATE jobs SET error_class = 'needs_user', error_message = ?3
-              WHERE ai_provider = ?1 AND state = 'pending' AND phase = 'generate' AND NOT ai_paid
-                AND coalesce(ai_cost, 0) > ?2 + 1e-9
-                AND error_message IS NOT ?3",
-        )?
-        .execute(params![provider, left, reason])?;
-        tx.prepare_cached(
-            "UPDATE jobs SET error_class = NULL, error_message = NULL
-              WHERE ai_provider = ?1 AND state = 'pending' AND phase = 'generate'
-                AND error_message LIKE 'spending cap reached:%'
-                AND (ai_paid OR coalesce(ai_cost, 0) <= ?2 + 1e-9)",
-        )?
-        .execute(params![provider, left])?;
+        ids(
+            &mut tx.prepare_cached(
+                "UPDATE jobs SET error_class = 'needs_user', error_message = ?3
+                  WHERE ai_provider = ?1 AND state = 'pending' AND phase = 'generate' AND NOT ai_paid
+                    AND coalesce(ai_cost, 0) > ?2 + 1e-9
+                    AND error_message IS NOT ?3
+                  RETURNING id, attempts",
+            )?,
+            &[provider, left, &reason],
+            Some(&reason),
+        )?;
+        ids(
+            &mut tx.prepare_cached(
+                "UPDATE jobs SET error_class = NULL, error_message = NULL
+                  WHERE ai_provider = ?1 AND state = 'pending' AND phase = 'generate'
+                    AND error_message LIKE 'spending cap reached:%'
+                    AND (ai_paid OR coalesce(ai_cost, 0) <= ?2 + 1e-9)
+                  RETURNING id, attempts",
+            )?,
+            &[provider, left],
+            None,
+        )?;
     }
     // Providers without a cap (any more) hold nothing back.
     let capped =
         serde_json::to_string(&budgets.keys().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
-    tx.prepare_cached(
-        "UPDATE jobs SET error_class = NULL, error_message = NULL
-          WHERE ai_provider IS NOT NULL AND state = 'pending' AND phase = 'generate'
-            AND error_message LIKE 'spending cap reached:%'
-            AND ai_provider NOT IN (SELECT value FROM json_each(?1))",
-    )?
-    .execute([capped])?;
-    Ok(())
+    ids(
+        &mut tx.prepare_cached(
+            "UPDATE jobs SET error_class = NULL, error_message = NULL
+              WHERE ai_provider IS NOT NULL AND state = 'pending' AND phase = 'generate'
+                AND error_message LIKE 'spending cap reached:%'
+                AND ai_provider NOT IN (SELECT value FROM json_each(?1))
+              RETURNING id, attempts",
+        )?,
+        &[&capped],
+        None,
+    )?;
+    Ok(changed)
 }
 
 fn claim_pending(

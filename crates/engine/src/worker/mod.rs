@@ -442,6 +442,17 @@ impl Worker {
                 link: None,
             });
         }
+        for (job, attempts, reason) in &turn.capped {
+            events.publish(Event::JobChanged {
+                job_id: *job,
+                state: JobState::Pending,
+                phase: Phase::Generate,
+                error: reason.clone().map(|r| (ErrorClass::NeedsUser, r)),
+                retry_at: None,
+                attempts: *attempts,
+                link: None,
+            });
+        }
         for claimed in &turn.claimed {
             events.publish(Event::JobChanged {
                 job_id: claimed.job_id,
