@@ -106,6 +106,16 @@ impl Home {
     pub fn data(&self) -> PathBuf {
         self.root.path().join("data")
     }
+    /// The app's queue, opened from this (the test's) process: another
+    /// process, as the command line would be.
+    pub fn engine(&self) -> outbox_engine::Engine {
+        outbox_engine::Engine::open(outbox_engine::EngineOptions {
+            data_dir: Some(self.data()),
+            ..outbox_engine::EngineOptions::default()
+        })
+        .expect("open the app's queue from another process")
+    }
+
     pub fn delivered(&self) -> PathBuf {
         self.home().join("Pictures").join("Outbox")
     }
@@ -282,19 +292,32 @@ impl App<'_> {
         Ok(answer["value"].clone())
     }
 
-    /// The window's size, as WebDriver reads it.
-    pub fn window_size(&self) -> (u64, u64) {
-        let url = self
-            .driver
-            .url(&format!("/session/{}/window/rect", self.id));
+    /// A WebDriver GET of this session's `path`: its answer's value.
+    fn get(&self, path: &str) -> Value {
+        let url = self.driver.url(&format!("/session/{}{}", self.id, path));
         let answer: Value = self
             .driver
             .http
             .get(url)
             .send()
             .and_then(|r| r.json())
-            .expect("window rect");
-        let v = &answer["value"];
+            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
+        answer["value"].clone()
+    }
+
+    /// How many tiles in view have `attribute` = `value`.
+    pub fn tiles(&self, attribute: &str, value: &str) -> u64 {
+        self.js_with(
+            "return document.querySelectorAll(`.tile[${arguments[0]}=\"${arguments[1]}\"]`).length",
+            json!([attribute, value]),
+        )
+        .as_u64()
+        .unwrap_or(0)
+    }
+
+    /// The window's size, as WebDriver reads it.
+    pub fn window_size(&self) -> (u64, u64) {
+        let v = &self.get("/window/rect");
         (
             v["width"].as_u64().unwrap_or(0),
             v["height"].as_u64().unwrap_or(0),
@@ -353,16 +376,9 @@ impl App<'_> {
              document.body.append(dot);
              setTimeout(() => dot.remove(), 500);",
         );
-        let url = self.driver.url(&format!("/session/{}/screenshot", self.id));
-        let answer: Value = self
-            .driver
-            .http
-            .get(url)
-            .send()
-            .and_then(|r| r.json())
-            .expect("screenshot");
+        let shot = self.get("/screenshot");
         let png = base64::engine::general_purpose::STANDARD
-            .decode(answer["value"].as_str().expect("screenshot data"))
+            .decode(shot.as_str().expect("screenshot data"))
             .expect("a base64 PNG");
         let dir = screenshots_dir();
         std::fs::create_dir_all(&dir).expect("screenshot folder");

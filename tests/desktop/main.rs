@@ -43,15 +43,6 @@ fn mixed_folder(root: &Path) -> std::path::PathBuf {
     dir
 }
 
-fn tiles_in(app: &harness::App<'_>, attribute: &str, value: &str) -> u64 {
-    app.js_with(
-        "return document.querySelectorAll(`.tile[${arguments[0]}=\"${arguments[1]}\"]`).length",
-        json!([attribute, value]),
-    )
-    .as_u64()
-    .unwrap_or(0)
-}
-
 #[test]
 fn a_dropped_folder_previews_delivers_and_survives_a_restart() {
     let display = Display::start();
@@ -82,10 +73,10 @@ fn a_dropped_folder_previews_delivers_and_survives_a_restart() {
     );
 
     app.wait_for("the previews of the four good images", WAIT, || {
-        tiles_in(&app, "data-preview", "source") == 4
+        app.tiles("data-preview", "source") == 4
     });
     app.wait_for("the corrupt file failing with its reason", WAIT, || {
-        tiles_in(&app, "data-state", "failed") == 1
+        app.tiles("data-state", "failed") == 1
     });
     let reasons: Value = app.js(
         "return Array.from(document.querySelectorAll('.tile[data-state=failed]'))
@@ -102,10 +93,10 @@ fn a_dropped_folder_previews_delivers_and_survives_a_restart() {
     app.screenshot("03-previews-and-reasons");
 
     app.wait_for("the four good images delivered", WAIT, || {
-        tiles_in(&app, "data-state", "completed") == 4
+        app.tiles("data-state", "completed") == 4
     });
     app.wait_for("every output preview shown", WAIT, || {
-        tiles_in(&app, "data-output", "shown") == 4
+        app.tiles("data-output", "shown") == 4
     });
     let delivered = std::fs::read_dir(home.delivered())
         .map(|d| d.count())
@@ -120,8 +111,8 @@ fn a_dropped_folder_previews_delivers_and_survives_a_restart() {
             "return document.body.dataset.ready === 'true' && document.querySelectorAll('.tile').length",
         ) == json!(5)
     });
-    assert_eq!(tiles_in(&app, "data-state", "completed"), 4);
-    assert_eq!(tiles_in(&app, "data-state", "failed"), 1);
+    assert_eq!(app.tiles("data-state", "completed"), 4);
+    assert_eq!(app.tiles("data-state", "failed"), 1);
     app.quit();
 
     // A new launch shows the history from the engine.
@@ -129,8 +120,8 @@ fn a_dropped_folder_previews_delivers_and_survives_a_restart() {
     app.wait_for("the restored grid", WAIT, || {
         app.js("return document.querySelectorAll('.tile').length") == json!(5)
     });
-    assert_eq!(tiles_in(&app, "data-state", "completed"), 4);
-    assert_eq!(tiles_in(&app, "data-state", "failed"), 1);
+    assert_eq!(app.tiles("data-state", "completed"), 4);
+    assert_eq!(app.tiles("data-state", "failed"), 1);
     let counts = app.js("return ['completed', 'failed'].map(s =>
            document.querySelector(`.chip[data-state=${s}] strong`).textContent)");
     assert_eq!(counts, json!(["4", "1"]));
@@ -225,11 +216,7 @@ fn the_panel_agrees_with_itself_while_jobs_run_and_shows_another_process_work() 
     for i in 0..3u8 {
         write_jpeg(&theirs.join(format!("t{i}.jpg")), 800, 600, 100 + i);
     }
-    let engine = outbox_engine::Engine::open(outbox_engine::EngineOptions {
-        data_dir: Some(home.data()),
-        ..outbox_engine::EngineOptions::default()
-    })
-    .expect("open the app's queue from another process");
+    let engine = home.engine();
     let added_at = std::time::Instant::now();
     let report = engine
         .add(&[theirs], &outbox_engine::AddOptions::default())
@@ -237,7 +224,7 @@ fn the_panel_agrees_with_itself_while_jobs_run_and_shows_another_process_work() 
     assert_eq!(report.added.len(), 3);
     app.wait_for("the other process's jobs in the window", WAIT, || {
         app.js(PANEL)["all"] == json!(33)
-            && tiles_in(&app, "data-job", &report.added[0].to_string()) == 1
+            && app.tiles("data-job", &report.added[0].to_string()) == 1
     });
     let shown_after = added_at.elapsed();
     eprintln!("another process's add shown in the window after {shown_after:?}");
@@ -267,7 +254,7 @@ fn a_second_launch_hands_its_file_to_the_first_window_and_exits() {
         ) == json!(["opened with.jpg"])
     });
     app.wait_for("it delivered", WAIT, || {
-        tiles_in(&app, "data-state", "completed") == 1
+        app.tiles("data-state", "completed") == 1
     });
     assert_eq!(app.pid(), first, "one app, the first, runs this queue");
     app.screenshot("08-handed-over");

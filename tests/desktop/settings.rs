@@ -54,15 +54,6 @@ fn text(app: &App<'_>, selector: &str) -> String {
     .to_string()
 }
 
-fn tiles(app: &App<'_>, attribute: &str, value: &str) -> u64 {
-    app.js_with(
-        "return document.querySelectorAll(`.tile[${arguments[0]}=\"${arguments[1]}\"]`).length",
-        json!([attribute, value]),
-    )
-    .as_u64()
-    .unwrap_or(0)
-}
-
 #[test]
 fn a_destination_set_up_in_the_form_asks_for_its_fix_and_delivers_once_fixed() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime for the server");
@@ -134,7 +125,7 @@ fn a_destination_set_up_in_the_form_asks_for_its_fix_and_delivers_once_fixed() {
     // Dropped images meet the wrong token: they need the user.
     app.js_with("window.outbox.drop(arguments[0])", json!([[photos]]));
     app.wait_for("both jobs needing the user", WAIT, || {
-        tiles(&app, "data-standing", "needs_you") == 2
+        app.tiles("data-standing", "needs_you") == 2
     });
     let reason = text(&app, ".tile[data-standing=needs_you] .reason");
     assert!(reason.starts_with("Needs you:"), "{reason}");
@@ -162,7 +153,7 @@ fn a_destination_set_up_in_the_form_asks_for_its_fix_and_delivers_once_fixed() {
     click(&app, "dialog.settings header", "Close");
     click(&app, ".toolbar", "Retry all failed");
     app.wait_for("both delivered", WAIT, || {
-        tiles(&app, "data-state", "completed") == 2
+        app.tiles("data-state", "completed") == 2
     });
     app.screenshot("settings-04-delivered");
 
@@ -212,7 +203,7 @@ fn with_the_markdown_setting_a_finished_upload_s_link_is_on_the_clipboard() {
 
     app.js_with("window.outbox.drop(arguments[0])", json!([[photos]]));
     app.wait_for("the upload finished", WAIT, || {
-        tiles(&app, "data-state", "completed") == 1
+        app.tiles("data-state", "completed") == 1
     });
     app.wait_for("the window saying it copied the link", WAIT, || {
         let said = text(&app, ".notices");
@@ -296,7 +287,7 @@ fn a_drop_s_choices_reach_its_jobs_and_the_choices_and_window_survive_a_restart(
     app.screenshot("choices-01-set");
     app.js_with("window.outbox.drop(arguments[0])", json!([[photos]]));
     app.wait_for("both delivered", WAIT, || {
-        tiles(&app, "data-state", "completed") == 2
+        app.tiles("data-state", "completed") == 2
     });
     assert_eq!(
         app.js("return document.querySelector('#c-batch').value"),
@@ -305,11 +296,7 @@ fn a_drop_s_choices_reach_its_jobs_and_the_choices_and_window_survive_a_restart(
     );
 
     // The jobs, as the engine has them.
-    let engine = outbox_engine::Engine::open(outbox_engine::EngineOptions {
-        data_dir: Some(home.data()),
-        ..outbox_engine::EngineOptions::default()
-    })
-    .expect("open the app's queue");
+    let engine = home.engine();
     let jobs = engine
         .history(&outbox_engine::HistoryQuery {
             state: None,
@@ -358,6 +345,25 @@ fn a_drop_s_choices_reach_its_jobs_and_the_choices_and_window_survive_a_restart(
     app.quit();
 }
 
+/// Opens the settings' new AI provider form and fills it: the provider
+/// "studio" at `server`, key `sk-test-key`, and `fields` (selector, value).
+fn open_provider_form(app: &App<'_>, server: &Server, fields: &[(&str, &str)]) {
+    click(app, "header.top", "Settings");
+    app.wait_for("the settings", WAIT, || {
+        text(app, "dialog.settings h3").contains("Queue")
+    });
+    click(app, "dialog.settings", "Add AI provider…");
+    app.wait_for("the provider form", WAIT, || {
+        app.js("return !!document.querySelector('.kind-form[data-kind=openai]')") == json!(true)
+    });
+    set(app, "#p-name", "studio");
+    set(app, "#p-base_url", &format!("{}/v1", server.url));
+    set(app, "#p-secret", "sk-test-key");
+    for (selector, value) in fields {
+        set(app, selector, value);
+    }
+}
+
 #[test]
 fn an_ai_provider_is_set_up_in_its_form_and_tested_without_paying() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime for the server");
@@ -371,20 +377,15 @@ fn an_ai_provider_is_set_up_in_its_form_and_tested_without_paying() {
     let driver = Driver::start(&display, &home);
     let app = driver.launch();
 
-    click(&app, "header.top", "Settings");
-    app.wait_for("the settings", WAIT, || {
-        text(&app, "dialog.settings h3").contains("Queue")
-    });
-    click(&app, "dialog.settings", "Add AI provider…");
-    app.wait_for("the provider form", WAIT, || {
-        app.js("return !!document.querySelector('.kind-form[data-kind=openai]')") == json!(true)
-    });
-    set(&app, "#p-name", "studio");
-    set(&app, "#p-cost_per_image", "-1");
-    set(&app, "#p-size", "1536x1024");
-    set(&app, "#p-quality", "high");
-    set(&app, "#p-base_url", &format!("{}/v1", server.url));
-    set(&app, "#p-secret", "sk-test-key");
+    open_provider_form(
+        &app,
+        &server,
+        &[
+            ("#p-cost_per_image", "-1"),
+            ("#p-size", "1536x1024"),
+            ("#p-quality", "high"),
+        ],
+    );
     click(&app, ".kind-editor", "Add AI provider");
     app.wait_for("the cost refused beside its field", WAIT, || {
         !text(&app, "[data-field=cost_per_image] .error").is_empty()
@@ -407,11 +408,7 @@ fn an_ai_provider_is_set_up_in_its_form_and_tested_without_paying() {
     assert!(server.requests_to("/v1/images").is_empty());
 
     // Saved as the engine takes it (the same rows as `outbox provider list`).
-    let engine = outbox_engine::Engine::open(outbox_engine::EngineOptions {
-        data_dir: Some(home.data()),
-        ..outbox_engine::EngineOptions::default()
-    })
-    .expect("open the app's queue");
+    let engine = home.engine();
     let saved = engine.providers().expect("providers").remove(0);
     assert_eq!(saved.settings.size.as_deref(), Some("1536x1024"));
     assert_eq!(saved.settings.quality.as_deref(), Some("high"));
@@ -449,19 +446,11 @@ fn ai_jobs_past_the_spending_cap_wait_until_the_cap_is_raised_in_the_form() {
     let app = driver.launch();
 
     // A provider at 0.04 an image with a cap of 0.10: room for two.
-    click(&app, "header.top", "Settings");
-    app.wait_for("the settings", WAIT, || {
-        text(&app, "dialog.settings h3").contains("Queue")
-    });
-    click(&app, "dialog.settings", "Add AI provider…");
-    app.wait_for("the provider form", WAIT, || {
-        app.js("return !!document.querySelector('.kind-form[data-kind=openai]')") == json!(true)
-    });
-    set(&app, "#p-name", "studio");
-    set(&app, "#p-cost_per_image", "0.04");
-    set(&app, "#p-spending_cap", "0.10");
-    set(&app, "#p-base_url", &format!("{}/v1", server.url));
-    set(&app, "#p-secret", "sk-test-key");
+    open_provider_form(
+        &app,
+        &server,
+        &[("#p-cost_per_image", "0.04"), ("#p-spending_cap", "0.10")],
+    );
     click(&app, ".kind-editor", "Add AI provider");
     app.wait_for("the provider listed with its cap", WAIT, || {
         text(&app, "li[data-provider=studio]").contains("cap 0.10")
@@ -484,8 +473,7 @@ fn ai_jobs_past_the_spending_cap_wait_until_the_cap_is_raised_in_the_form() {
 
     app.js_with("window.outbox.drop(arguments[0])", json!([[photos]]));
     let deadline = std::time::Instant::now() + WAIT;
-    while !(tiles(&app, "data-state", "completed") == 2
-        && tiles(&app, "data-standing", "waiting") == 1)
+    while !(app.tiles("data-state", "completed") == 2 && app.tiles("data-standing", "waiting") == 1)
     {
         if std::time::Instant::now() > deadline {
             app.screenshot("cap-00-timed-out");
@@ -521,7 +509,7 @@ fn ai_jobs_past_the_spending_cap_wait_until_the_cap_is_raised_in_the_form() {
     });
     click(&app, "dialog.settings header", "Close");
     app.wait_for("all three delivered", WAIT, || {
-        tiles(&app, "data-state", "completed") == 3
+        app.tiles("data-state", "completed") == 3
     });
     assert_eq!(server.requests_to("/v1/images/generations").len(), 3);
     app.screenshot("cap-02-raised");

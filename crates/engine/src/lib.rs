@@ -422,11 +422,7 @@ impl Engine {
         destination: DestinationView,
         secret: Option<&str>,
     ) -> Result<()> {
-        destinations::validate_settings(&destination.kind, &destination.settings)
-            .map_err(Error::InvalidSetting)?;
-        if destination.name.trim().is_empty() {
-            return Err(Error::InvalidSetting("a destination needs a name".into()));
-        }
+        check_destination(&destination)?;
         if self.shared.store.destination(&destination.name)?.is_some() {
             return Err(Error::DestinationExists(destination.name));
         }
@@ -448,13 +444,7 @@ impl Engine {
         destination: DestinationView,
         secret: Option<&str>,
     ) -> Result<()> {
-        destinations::validate_settings(&destination.kind, &destination.settings)
-            .map_err(Error::InvalidSetting)?;
-        if destination.max_concurrent == Some(0) {
-            return Err(Error::InvalidSetting(
-                "uploads at once must be 1 or more (empty: no limit)".into(),
-            ));
-        }
+        check_destination(&destination)?;
         self.shared.store.update_destination(&destination)?;
         if let Some(secret) = secret {
             self.set_destination_secret(&destination.name, secret)?;
@@ -958,4 +948,19 @@ fn parse_saved_recipe(name: &str, json: &str) -> Result<Recipe> {
         name: name.to_string(),
         message: e.to_string(),
     })
+}
+
+/// What a destination must be before it is saved, added or edited.
+fn check_destination(destination: &DestinationView) -> Result<()> {
+    destinations::validate_settings(&destination.kind, &destination.settings)
+        .map_err(Error::InvalidSetting)?;
+    if destination.name.trim().is_empty() {
+        return Err(Error::InvalidSetting("a destination needs a name".into()));
+    }
+    if destination.max_concurrent == Some(0) {
+        return Err(Error::InvalidSetting(
+            "uploads at once must be 1 or more (empty: no limit)".into(),
+        ));
+    }
+    Ok(())
 }

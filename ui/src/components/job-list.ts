@@ -2,7 +2,7 @@
 // only the rows in view exist in the DOM, pages of rows are loaded from the
 // engine as they scroll into view, and events patch loaded rows in place.
 
-import { h, setText } from "../lib/dom";
+import { h, onNextFrame, setText } from "../lib/dom";
 import { bytes, fileName, percent, stateLabel } from "../lib/format";
 import { applyEvent, type Filter } from "../lib/jobs";
 import { standing, standingLabel, standingText } from "../lib/standing";
@@ -46,7 +46,6 @@ export class JobList {
   private total = 0;
   private filter: Filter = { state: null, batch: null };
   private generation = 0;
-  private frameRequested = false;
 
   constructor(
     private readonly load: (q: HistoryQuery) => Promise<JobView[]>,
@@ -91,14 +90,8 @@ export class JobList {
     if (job && applyEvent(job, event, now)) this.schedule();
   }
 
-  private schedule(): void {
-    if (this.frameRequested) return;
-    this.frameRequested = true;
-    requestAnimationFrame(() => {
-      this.frameRequested = false;
-      this.render();
-    });
-  }
+  private readonly schedule = onNextFrame(() => this.render());
+
 
   private render(): void {
     const win = visibleRows(this.el.scrollTop, this.el.clientHeight, ROW_HEIGHT, this.total);

@@ -5,7 +5,7 @@
 // scrolls back is drawn again from the kept view. After a reload the grid is
 // rebuilt from the engine's most recent jobs.
 
-import { h } from "../lib/dom";
+import { h, onNextFrame } from "../lib/dom";
 import { applyEvent } from "../lib/jobs";
 import type { EngineEvent, JobId, JobView } from "../lib/types";
 import { visibleRows } from "../lib/virtual";
@@ -52,7 +52,6 @@ export class ResultsGrid {
    * changes already received. */
   private readonly held = new Map<JobId, EngineEvent>();
   private restored = false;
-  private frameRequested = false;
   private width = 0;
 
   constructor(private readonly actions: TileActions) {
@@ -143,14 +142,8 @@ export class ResultsGrid {
     return this.order.length;
   }
 
-  private schedule(): void {
-    if (this.frameRequested) return;
-    this.frameRequested = true;
-    requestAnimationFrame(() => {
-      this.frameRequested = false;
-      this.render();
-    });
-  }
+  private readonly schedule = onNextFrame(() => this.render());
+
 
   /** Draws the rows in view: tiles that left are dropped, new ones made. */
   private render(): void {

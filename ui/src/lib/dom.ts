@@ -27,6 +27,20 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
+/** A function that runs `render` once at the next frame, however often it
+ * is called before then (scrolls, events, resizes). */
+export function onNextFrame(render: () => void): () => void {
+  let requested = false;
+  return () => {
+    if (requested) return;
+    requested = true;
+    requestAnimationFrame(() => {
+      requested = false;
+      render();
+    });
+  };
+}
+
 /** Sets text only when it changed (a layout is not free). */
 export function setText(el: Element, text: string): void {
   if (el.textContent !== text) el.textContent = text;
