@@ -79,10 +79,7 @@ fn a_destination_set_up_in_the_form_asks_for_its_fix_and_delivers_once_fixed() {
     let app = driver.launch();
 
     // The form, drawn from the engine's description of an HTTP endpoint.
-    click(&app, "header.top", "Settings");
-    app.wait_for("the settings", WAIT, || {
-        text(&app, "dialog.settings h3").contains("Queue")
-    });
+    open_settings(&app);
     click(&app, "dialog.settings", "Add destination…");
     set(&app, "#d-kind", "http");
     app.wait_for("the HTTP form", WAIT, || {
@@ -168,6 +165,14 @@ fn a_destination_set_up_in_the_form_asks_for_its_fix_and_delivers_once_fixed() {
     app.quit();
 }
 
+/// Opens the settings dialog and waits for its sections.
+fn open_settings(app: &App<'_>) {
+    click(app, "header.top", "Settings");
+    app.wait_for("the settings", WAIT, || {
+        text(app, "dialog.settings h3").contains("Queue")
+    });
+}
+
 /// The X clipboard as another program reads it.
 fn clipboard(display: &Display) -> String {
     let out = std::process::Command::new("xclip")
@@ -190,10 +195,7 @@ fn with_the_markdown_setting_a_finished_upload_s_link_is_on_the_clipboard() {
     let driver = Driver::start(&display, &home);
     let app = driver.launch();
 
-    click(&app, "header.top", "Settings");
-    app.wait_for("the settings", WAIT, || {
-        text(&app, "dialog.settings h3").contains("Queue")
-    });
+    open_settings(&app);
     set(&app, "#s-copy-links", "markdown");
     click(&app, "dialog.settings section", "Save");
     app.wait_for("the settings saved", WAIT, || {
@@ -348,10 +350,7 @@ fn a_drop_s_choices_reach_its_jobs_and_the_choices_and_window_survive_a_restart(
 /// Opens the settings' new AI provider form and fills it: the provider
 /// "studio" at `server`, key `sk-test-key`, and `fields` (selector, value).
 fn open_provider_form(app: &App<'_>, server: &Server, fields: &[(&str, &str)]) {
-    click(app, "header.top", "Settings");
-    app.wait_for("the settings", WAIT, || {
-        text(app, "dialog.settings h3").contains("Queue")
-    });
+    open_settings(app);
     click(app, "dialog.settings", "Add AI provider…");
     app.wait_for("the provider form", WAIT, || {
         app.js("return !!document.querySelector('.kind-form[data-kind=openai]')") == json!(true)
