@@ -26,6 +26,12 @@ pub fn has_work(status: &Status) -> bool {
     status.counts.processing > 0 || (status.counts.pending > 0 && !status.queue_paused)
 }
 
+/// Whether a closed window leaves Outbox in the tray: while work remains,
+/// or always when the user asked for it (`stay_in_tray`).
+pub fn keep_in_tray(status: &Status, stay_in_tray: bool) -> bool {
+    stay_in_tray || has_work(status)
+}
+
 pub fn tooltip(status: &Status) -> String {
     let c = &status.counts;
     let left = c.pending + c.processing;
@@ -105,8 +111,9 @@ pub fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &WindowEven
         return;
     };
     let engine = &state.engine;
+    let stay = state.settings().stay_in_tray;
     match engine.status() {
-        Ok(status) if has_work(&status) => {
+        Ok(status) if keep_in_tray(&status, stay) => {
             api.prevent_close();
             IN_TRAY.store(true, Ordering::SeqCst);
             if let Err(e) = window.hide() {
@@ -146,7 +153,10 @@ pub fn watch<R: Runtime>(app: AppHandle<R>, engine: Engine) {
                 notify_finished(&app, &engine, *finished);
             }
             active = now;
-            if IN_TRAY.load(Ordering::SeqCst) && !has_work(&status) {
+            let stay = app
+                .try_state::<AppState>()
+                .is_some_and(|s| s.settings().stay_in_tray);
+            if IN_TRAY.load(Ordering::SeqCst) && !keep_in_tray(&status, stay) {
                 tracing::info!("the queue is idle and the window closed: quitting");
                 app.exit(0);
                 break;
@@ -212,6 +222,14 @@ mod tests {
             !has_work(&status(0, 0, 5, false)),
             "failed jobs wait for the user"
         );
+    }
+
+    #[test]
+    fn the_setting_keeps_an_idle_app_in_the_tray() {
+        let idle = status(0, 0, 2, false);
+        assert!(!keep_in_tray(&idle, false), "the default: idle quits");
+        assert!(keep_in_tray(&idle, true));
+        assert!(keep_in_tray(&status(1, 0, 0, false), false));
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Settings {
     pub copy_links_when: String,
     /// The `template` format: `{url}`, `{name}` and `{alt}` are filled in.
     pub link_template: String,
+    /// A closed window leaves Outbox in the tray even when the queue is
+    /// idle (by default it quits once the work is done).
+    pub stay_in_tray: bool,
 }
 
 const LINK_FORMATS: &[&str] = &["off", "url", "markdown", "html", "bbcode", "template"];
@@ -52,6 +55,7 @@ impl Default for Settings {
             copy_links: "off".into(),
             copy_links_when: "each".into(),
             link_template: "{url}".into(),
+            stay_in_tray: false,
         }
     }
 }

@@ -186,6 +186,7 @@ describe("DropChoices", () => {
     copy_links: "off",
     copy_links_when: "each",
     link_template: "{url}",
+    stay_in_tray: false,
   } as const;
   const make = (save = vi.fn((s) => Promise.resolve(s))) => {
     const c = new DropChoices(save);

@@ -94,6 +94,8 @@ export class SettingsPanel {
     const attempts = h("input", { type: "number", min: 1, max: 100, value: settings.max_attempts, id: "s-attempts" });
     const autoAccept = h("input", { type: "checkbox", id: "s-auto-accept" });
     autoAccept.checked = settings.auto_accept;
+    const stayInTray = h("input", { type: "checkbox", id: "s-stay-in-tray" });
+    stayInTray.checked = settings.stay_in_tray;
     const select = (id: string, current: string | null, options: string[], fallback: string) => {
       const el = h("select", { id }, h("option", { value: "" }, fallback));
       for (const name of options) el.append(h("option", { value: name, selected: name === current }, name));
@@ -133,6 +135,7 @@ export class SettingsPanel {
         copy_links: copyLinks.value as LinkFormat,
         copy_links_when: copyWhen.value === "batch" ? "batch" : "each",
         link_template: template.value,
+        stay_in_tray: stayInTray.checked,
       };
       try {
         this.onSaved(await this.api.setSettings(next));
@@ -152,6 +155,7 @@ export class SettingsPanel {
       field("Upload results without review (auto-accept)", autoAccept, "s-auto-accept"),
       field("New items go to", destination, "s-destination"),
       field("New items are made with", recipe, "s-recipe"),
+      field("Keep Outbox in the tray when its window is closed, even when idle", stayInTray, "s-stay-in-tray"),
       field("Copy links to the clipboard", copyLinks, "s-copy-links"),
       field("Copy them", copyWhen, "s-copy-when"),
       templateField,

@@ -110,6 +110,8 @@ export interface Settings {
   copy_links: LinkFormat;
   copy_links_when: "each" | "batch";
   link_template: string;
+  /** A closed window leaves Outbox in the tray even when idle. */
+  stay_in_tray: boolean;
 }
 
 /** An AI provider as saved (its key is in the keychain). */
