@@ -80,40 +80,67 @@ impl Update {
     }
 }
 
-/// The next message, if there is anything to say. The status is read before
-/// the engine's own coalescer is flushed into `events`, so every change the
-/// status counts has its event in the same message (a tile never lags the
-/// counts); a change committed in between arrives with the next message.
+/// The next message, if there is anything to say. An idle tick costs one
+/// flush and one `data_version` read. When the message changes states, the
+/// status is read after its events and the engine's coalescer is flushed
+/// again into it, so every change the status counts has its event in the
+/// same message (a tile never lags the counts); a change committed in
+/// between arrives with the next message.
 async fn next_update(
     engine: &Engine,
     events: &mut broadcast::Receiver<Event>,
     pending: &mut Pending,
     seen: &mut Option<i64>,
 ) -> Option<Update> {
-    let reading = {
-        let engine = engine.clone();
-        tauri::async_runtime::spawn_blocking(move || {
-            let version = engine.foreign_commits();
+    let version = read_engine(engine, |engine| {
+        engine.flush_events();
+        engine.foreign_commits()
+    })
+    .await
+    .and_then(|v| {
+        v.map_err(|e| tracing::warn!("cannot read the database's version: {e}"))
+            .ok()
+    });
+    drain(events, pending);
+    let elsewhere = matches!((*seen, version), (Some(old), Some(new)) if old != new);
+    if version.is_some() {
+        *seen = version;
+    }
+    let mut update = pending.take(elsewhere)?;
+    if update.changes_states() {
+        update.status = read_engine(engine, |engine| {
             let status = engine.status();
             engine.flush_events();
-            (version, status)
+            status
         })
         .await
-    };
-    let (version, status) = match reading {
-        Ok((version, status)) => (
-            version
-                .map_err(|e| tracing::warn!("cannot read the database's version: {e}"))
-                .ok(),
-            status
-                .map_err(|e| tracing::warn!("cannot read the status: {e}"))
-                .ok(),
-        ),
-        Err(e) => {
-            tracing::warn!("the status reading stopped: {e}");
-            (None, None)
+        .and_then(|s| {
+            s.map_err(|e| tracing::warn!("cannot read the status: {e}"))
+                .ok()
+        });
+        drain(events, pending);
+        if let Some(more) = pending.take(false) {
+            update.events.extend(more.events);
+            update.resync |= more.resync;
         }
-    };
+    }
+    Some(update)
+}
+
+/// Runs `read` on a blocking thread; `None` if that thread stopped.
+async fn read_engine<T: Send + 'static>(
+    engine: &Engine,
+    read: impl FnOnce(&Engine) -> T + Send + 'static,
+) -> Option<T> {
+    let engine = engine.clone();
+    tauri::async_runtime::spawn_blocking(move || read(&engine))
+        .await
+        .map_err(|e| tracing::warn!("the engine reading stopped: {e}"))
+        .ok()
+}
+
+/// What the engine broadcast since the last drain, into `pending`.
+fn drain(events: &mut broadcast::Receiver<Event>, pending: &mut Pending) {
     loop {
         match events.try_recv() {
             Ok(event) => pending.push(event),
@@ -121,15 +148,6 @@ async fn next_update(
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
     }
-    let elsewhere = matches!((*seen, version), (Some(old), Some(new)) if old != new);
-    if version.is_some() {
-        *seen = version;
-    }
-    let mut update = pending.take(elsewhere)?;
-    if update.changes_states() {
-        update.status = status;
-    }
-    Some(update)
 }
 
 /// Forwards the engine's events to `channel` until the returned token is

@@ -393,6 +393,26 @@ pub struct DestinationForm {
     existing: bool,
 }
 
+/// A form's outcome with its name checked too: every problem at once, each
+/// on its field.
+fn checked_form<T>(name: &str, checked: Result<T, Vec<forms::FieldError>>) -> CommandResult<T> {
+    let mut problems = Vec::new();
+    if name.trim().is_empty() {
+        problems.push(forms::FieldError {
+            field: Some("name".into()),
+            message: "A name is needed.".into(),
+        });
+    }
+    match checked {
+        Ok(value) if problems.is_empty() => Ok(value),
+        Ok(_) => Err(CommandError::Fields(problems)),
+        Err(errors) => {
+            problems.extend(errors);
+            Err(CommandError::Fields(problems))
+        }
+    }
+}
+
 /// Adds or edits a destination from its form; a refusal names each field's
 /// problem.
 #[tauri::command]
@@ -400,26 +420,12 @@ pub async fn save_destination(
     state: State<'_, AppState>,
     form: DestinationForm,
 ) -> CommandResult<()> {
-    let name = form.name.trim().to_string();
-    let mut problems = Vec::new();
-    if name.is_empty() {
-        problems.push(forms::FieldError {
-            field: Some("name".into()),
-            message: "A name is needed.".into(),
-        });
-    }
-    let settings = match forms::destination_settings_from_form(&form.kind, &form.values) {
-        Ok(settings) => Some(settings),
-        Err(errors) => {
-            problems.extend(errors);
-            None
-        }
-    };
-    let Some(settings) = settings.filter(|_| problems.is_empty()) else {
-        return Err(CommandError::Fields(problems));
-    };
+    let settings = checked_form(
+        &form.name,
+        forms::destination_settings_from_form(&form.kind, &form.values),
+    )?;
     let view = DestinationView {
-        name,
+        name: form.name.trim().to_string(),
         kind: form.kind,
         settings,
         max_concurrent: form.max_concurrent,
@@ -472,23 +478,10 @@ pub async fn provider_form(
 /// destination's; `max_concurrent` is one of its fields instead).
 #[tauri::command]
 pub async fn save_provider(state: State<'_, AppState>, form: DestinationForm) -> CommandResult<()> {
-    let mut problems = Vec::new();
-    if form.name.trim().is_empty() {
-        problems.push(forms::FieldError {
-            field: Some("name".into()),
-            message: "A name is needed.".into(),
-        });
-    }
-    let view = match forms::provider_from_form(&form.name, &form.kind, &form.values) {
-        Ok(view) => Some(view),
-        Err(errors) => {
-            problems.extend(errors);
-            None
-        }
-    };
-    let Some(view) = view.filter(|_| problems.is_empty()) else {
-        return Err(CommandError::Fields(problems));
-    };
+    let view = checked_form(
+        &form.name,
+        forms::provider_from_form(&form.name, &form.kind, &form.values),
+    )?;
     let key = form.secret.filter(|s| !s.is_empty());
     blocking(&state, move |engine| match (form.existing, key) {
         (true, key) => engine.update_provider(&view, key.as_deref()),

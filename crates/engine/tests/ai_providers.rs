@@ -146,10 +146,16 @@ fn save_recipe(bed: &TestBed, mode: &str, extra: Vec<serde_json::Value>) {
 fn add_item(bed: &TestBed) -> JobId {
     let path = bed.path("shoe.png");
     write_png(&path, 16, 12, 3);
-    let mut items = outbox_engine::scan(&[path]).items;
-    items[0].fields = Some(json!({"title": "Red shoe", "unit": "pair"}));
-    let report = bed
-        .engine
+    add_ai_items(bed, &[path])[0]
+}
+
+/// Queues `paths`, each with a title and unit, with the `ai` recipe, to `out`.
+fn add_ai_items(bed: &TestBed, paths: &[std::path::PathBuf]) -> Vec<JobId> {
+    let mut items = outbox_engine::scan(paths).items;
+    for item in &mut items {
+        item.fields = Some(json!({"title": "Red shoe", "unit": "pair"}));
+    }
+    bed.engine
         .enqueue(
             items,
             &AddOptions {
@@ -158,8 +164,8 @@ fn add_item(bed: &TestBed) -> JobId {
                 ..AddOptions::default()
             },
         )
-        .unwrap();
-    report.added[0]
+        .unwrap()
+        .added
 }
 
 async fn run_until_idle(bed: &TestBed) {
@@ -990,22 +996,7 @@ async fn jobs_past_the_spending_cap_wait_with_the_reason_until_it_is_raised() {
             path
         })
         .collect();
-    let mut items = outbox_engine::scan(&paths).items;
-    for item in &mut items {
-        item.fields = Some(json!({"title": "Red shoe", "unit": "pair"}));
-    }
-    let jobs = bed
-        .engine
-        .enqueue(
-            items,
-            &AddOptions {
-                destination: Some("out".into()),
-                recipe: Some("ai".into()),
-                ..AddOptions::default()
-            },
-        )
-        .unwrap()
-        .added;
+    let jobs = add_ai_items(&bed, &paths);
     assert_eq!(jobs.len(), 3);
 
     run_until_idle(&bed).await;

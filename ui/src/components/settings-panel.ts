@@ -163,16 +163,23 @@ export class SettingsPanel {
     );
   }
 
-  private destinationSection(destinations: DestinationView[], forms: KindForm[], settings: Settings): HTMLElement {
-    const editorSlot = h("div", { class: "editor-slot" });
-    const openEditor = (start: EditorStart) => {
-      const editor = new KindEditor(forms, start, this.destinationEditing, (message) => {
-        editorSlot.replaceChildren();
+  /** Where a section's editor opens, and how: one editor at a time; its
+   * outcome is said and the lists are read again. */
+  private editorSlot(forms: KindForm[], options: EditorOptions): { el: HTMLElement; open(start: EditorStart): void } {
+    const el = h("div", { class: "editor-slot" });
+    const open = (start: EditorStart) => {
+      const editor = new KindEditor(forms, start, options, (message) => {
+        el.replaceChildren();
         if (message) void this.run(async () => message);
       });
-      editorSlot.replaceChildren(editor.el);
+      el.replaceChildren(editor.el);
       editor.el.querySelector<HTMLElement>("input:not([readonly]), select:not([disabled])")?.focus();
     };
+    return { el, open };
+  }
+
+  private destinationSection(destinations: DestinationView[], forms: KindForm[], settings: Settings): HTMLElement {
+    const { el: editorSlot, open: openEditor } = this.editorSlot(forms, this.destinationEditing);
     const edit = async (d: DestinationView, copy: boolean) => {
       try {
         const saved = await this.api.destinationForm(d.name);
@@ -208,14 +215,7 @@ export class SettingsPanel {
 
   /** AI providers: add, edit (model, size, quality, cost, key), test, remove. */
   private providerSection(providers: ProviderView[], forms: KindForm[]): HTMLElement {
-    const editorSlot = h("div", { class: "editor-slot" });
-    const openEditor = (start: EditorStart) => {
-      const editor = new KindEditor(forms, start, this.providerEditing, (message) => {
-        editorSlot.replaceChildren();
-        if (message) void this.run(async () => message);
-      });
-      editorSlot.replaceChildren(editor.el);
-    };
+    const { el: editorSlot, open: openEditor } = this.editorSlot(forms, this.providerEditing);
     const edit = async (name: string) => {
       try {
         const saved = await this.api.providerForm(name);

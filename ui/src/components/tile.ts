@@ -36,10 +36,6 @@ export class Tile {
   private awaitingReview = false;
   private link: string | null = null;
   private source: string | null = null;
-
-  get sourcePath(): string | null {
-    return this.source;
-  }
   private outputVersion = 0;
   private realPreviewShown = false;
   private error: JobError | null = null;

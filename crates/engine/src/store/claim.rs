@@ -572,7 +572,9 @@ fn spending_budgets(tx: &Transaction<'_>) -> Result<HashMap<String, f64>> {
 }
 
 /// The reason waiting AI jobs of a capped provider show, and its removal
-/// once the cap leaves room for them (a raised cap, a cancelled job).
+/// once the cap leaves room for them (a raised cap, a cancelled job). A cap
+/// lifted altogether clears the reason where it is lifted
+/// (`Store::update_provider`), not on every claim.
 fn mark_capped(
     tx: &Transaction<'_>,
     budgets: &HashMap<String, f64>,
@@ -617,20 +619,6 @@ fn mark_capped(
             None,
         )?;
     }
-    // Providers without a cap (any more) hold nothing back.
-    let capped =
-        serde_json::to_string(&budgets.keys().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
-    ids(
-        &mut tx.prepare_cached(
-            "UPDATE jobs SET error_class = NULL, error_message = NULL
-              WHERE ai_provider IS NOT NULL AND state = 'pending' AND phase = 'generate'
-                AND error_message LIKE 'spending cap reached:%'
-                AND ai_provider NOT IN (SELECT value FROM json_each(?1))
-              RETURNING id, attempts",
-        )?,
-        &[&capped],
-        None,
-    )?;
     Ok(changed)
 }
 

@@ -37,6 +37,15 @@ impl Store {
             if changed == 0 {
                 return Err(Error::UnknownProvider(view.name.clone()));
             }
+            if view.settings.spending_cap.is_none() {
+                // Nothing is held back any more: the claims go on at once.
+                tx.execute(
+                    "UPDATE jobs SET error_class = NULL, error_message = NULL
+                      WHERE ai_provider = ?1 AND state = 'pending'
+                        AND error_message LIKE 'spending cap reached:%'",
+                    [&view.name],
+                )?;
+            }
             Ok(())
         })
     }
