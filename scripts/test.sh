@@ -13,8 +13,9 @@
 # after a small change recompiles only what changed. Tests run with
 # cargo-nextest, each in its own process, two at a time (.config/nextest.toml
 # says which run alone and why). The real servers (moto for S3, Azurite for
-# Azure, a Secret Service) start once for the run; each test has its own
-# bucket, container and keychain entries. See docs/TESTING.md.
+# Azure, WordPress, a Secret Service) start once for the run; each test has
+# its own bucket, container, WordPress user and post, and keychain entries.
+# See docs/TESTING.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
@@ -96,10 +97,13 @@ ui_tests() { build_ui && npm --prefix ui test; }
 # drive the binary built here).
 build_tests() { cargo nextest run --workspace --no-run; }
 
+# The real servers start once for the run, when a stage first needs them;
+# each test makes its own bucket, container, or WordPress user and post.
 servers_dir=""
-start_servers() {
-  [ -z "$servers_dir" ] || return 0
-  servers_dir=$(mktemp -d)
+make_servers_dir() { [ -n "$servers_dir" ] || servers_dir=$(mktemp -d); }
+start_object_stores() {
+  [ -z "${OUTBOX_TEST_S3_ENDPOINT:-}" ] || return 0
+  make_servers_dir
   local s3 azure
   s3=$(scripts/s3-server.sh start "$servers_dir/s3")
   azure=$(scripts/azurite-server.sh start "$servers_dir/azure")
@@ -107,10 +111,17 @@ start_servers() {
   OUTBOX_TEST_AZURITE_ENDPOINT=$(sed -n 's/.*"endpoint":"\([^"]*\)".*/\1/p' <<<"$azure")
   export OUTBOX_TEST_S3_ENDPOINT OUTBOX_TEST_AZURITE_ENDPOINT
 }
+start_wordpress() {
+  [ -z "${OUTBOX_TEST_WORDPRESS_DIR:-}" ] || return 0
+  make_servers_dir
+  scripts/wordpress-server.sh start "$servers_dir/wp" >/dev/null
+  export OUTBOX_TEST_WORDPRESS_DIR="$servers_dir/wp"
+}
 stop_servers() {
   [ -n "$servers_dir" ] || return 0
-  scripts/s3-server.sh stop "$servers_dir/s3" || true
-  scripts/azurite-server.sh stop "$servers_dir/azure" || true
+  [ ! -d "$servers_dir/s3" ] || scripts/s3-server.sh stop "$servers_dir/s3" || true
+  [ ! -d "$servers_dir/azure" ] || scripts/azurite-server.sh stop "$servers_dir/azure" || true
+  [ ! -d "$servers_dir/wp" ] || scripts/wordpress-server.sh stop "$servers_dir/wp" || true
   rm -rf "$servers_dir"
   servers_dir=""
 }
@@ -120,8 +131,8 @@ nextest() { scripts/with-keyring.sh cargo nextest run --workspace --no-fail-fast
 # The real app's binaries; everything else of the shell and the command
 # line is the `cli` stage.
 app='package(outbox-desktop) & (binary(desktop) | binary(desktop_crash) | binary(desktop_damaged) | binary(desktop_settings))'
-engine_tests() { start_servers && nextest -E 'package(outbox-engine)'; }
-cli_tests() { nextest -E "!package(outbox-engine) & !($app)"; }
+engine_tests() { start_object_stores && nextest -E 'package(outbox-engine)'; }
+cli_tests() { start_wordpress && nextest -E "!package(outbox-engine) & !($app)"; }
 app_tests() { nextest -E "$app"; }
 
 stage install install_tools

@@ -10,29 +10,74 @@ use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// One site at a time: with six sites (MariaDB and PHP each) at once on two
-/// cores, a signed-in request was answered 401 in one run of three, and a
-/// site once failed to start; one at a time, neither happened.
-static ONE_SITE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// One site per run: `scripts/test.sh` starts it and names its folder in
+/// `OUTBOX_TEST_WORDPRESS_DIR`. A test run alone (no such variable) starts
+/// its own site, one at a time: with six sites (MariaDB and PHP each) at
+/// once on two cores, a signed-in request was answered 401 in one run of
+/// three, and a site once failed to start.
+static ONE_OWN_SITE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// A running site; stopped when dropped.
+/// The site's servers: the run's, or this test's own (stopped when dropped).
+enum Servers {
+    Shared(PathBuf),
+    Own {
+        dir: tempfile::TempDir,
+        _turn: MutexGuard<'static, ()>,
+    },
+}
+
+impl Servers {
+    fn dir(&self) -> &Path {
+        match self {
+            Servers::Shared(dir) => dir,
+            Servers::Own { dir, .. } => dir.path(),
+        }
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        if let Servers::Own { dir, .. } = self {
+            let _ = Command::new(script("wordpress-server.sh"))
+                .arg("stop")
+                .arg(dir.path())
+                .output();
+        }
+    }
+}
+
+/// A test's share of a running site: its own administrator, application
+/// password and post, so tests sharing one site never see each other's
+/// media, users, must-use plugins or options.
 struct Site {
-    dir: tempfile::TempDir,
+    servers: Servers,
     info: Value,
-    _turn: MutexGuard<'static, ()>,
+    /// Unique to this test: the prefix of its logins, plugin files, options.
+    tag: String,
+    /// The test's administrator (login = `tag`).
+    user_id: u64,
+    app_password: String,
+    post_id: String,
 }
 
 impl Site {
     fn start() -> Site {
-        let turn = ONE_SITE_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let dir = tempfile::tempdir().expect("tempdir");
+        let servers = match std::env::var_os("OUTBOX_TEST_WORDPRESS_DIR") {
+            Some(dir) => Servers::Shared(PathBuf::from(dir)),
+            None => Servers::Own {
+                _turn: ONE_OWN_SITE_AT_A_TIME
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                dir: tempfile::tempdir().expect("tempdir"),
+            },
+        };
+        // A running site's `start` prints its JSON again at once.
         let out = Command::new(script("wordpress-server.sh"))
             .arg("start")
-            .arg(dir.path())
+            .arg(servers.dir())
             .output()
             .expect("run wordpress-server.sh");
         assert!(
@@ -41,11 +86,37 @@ impl Site {
             String::from_utf8_lossy(&out.stderr)
         );
         let info = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
-        Site {
-            dir,
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let tag = format!(
+            "t{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut site = Site {
+            servers,
             info,
-            _turn: turn,
-        }
+            tag,
+            user_id: 0,
+            app_password: String::new(),
+            post_id: String::new(),
+        };
+        let made = site.php(&format!(
+            "$id = wp_create_user('{tag}', wp_generate_password(), '{tag}@example.com'); \
+             (new WP_User($id))->set_role('administrator'); \
+             $post = wp_insert_post(['post_title' => 'Post of {tag}', 'post_status' => 'publish', \
+               'post_author' => $id, 'post_content' => 'A post for Outbox to attach images to.']); \
+             echo $id, ' ', $post, ' ', \
+               WP_Application_Passwords::create_new_application_password($id, ['name' => 't'])[0];",
+            tag = site.tag
+        ));
+        let mut parts = made.splitn(3, ' ');
+        site.user_id = parts
+            .next()
+            .and_then(|id| id.parse().ok())
+            .expect("user id");
+        site.post_id = parts.next().expect("post id").to_string();
+        site.app_password = parts.next().expect("application password").to_string();
+        site
     }
 
     fn get(&self, key: &str) -> String {
@@ -55,11 +126,16 @@ impl Site {
         }
     }
 
-    /// A REST call as the admin, with curl; the answer as JSON.
+    /// The test's administrator's login.
+    fn login(&self) -> &str {
+        &self.tag
+    }
+
+    /// A REST call as the test's administrator, with curl; the answer as JSON.
     fn rest(&self, method: &str, route: &str, body: Option<&Value>) -> Value {
         let mut cmd = Command::new("curl");
         cmd.args(["-s", "-X", method, "-u"])
-            .arg(format!("{}:{}", self.get("user"), self.get("app_password")))
+            .arg(format!("{}:{}", self.tag, self.app_password))
             .arg(format!("{}/wp-json{route}", self.get("url")));
         if let Some(body) = body {
             cmd.args(["-H", "Content-Type: application/json", "--data"])
@@ -72,7 +148,7 @@ impl Site {
 
     /// Runs PHP inside the site (users, roles, a must-use plugin).
     fn php(&self, code: &str) -> String {
-        let load = self.dir.path().join("site/wp-load.php");
+        let load = self.servers.dir().join("site/wp-load.php");
         let out = Command::new("php")
             .arg("-r")
             .arg(format!(
@@ -89,20 +165,50 @@ impl Site {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    /// A user with the Author role (may upload, may not edit others' posts);
-    /// its application password.
-    fn new_author(&self, login: &str) -> String {
-        self.php(&format!(
+    /// A user of this test with the Author role (may upload, may not edit
+    /// others' posts): its login, id and application password.
+    fn new_author(&self, name: &str) -> (String, u64, String) {
+        let login = format!("{}_{name}", self.tag);
+        let made = self.php(&format!(
             "$id = wp_create_user('{login}', wp_generate_password(), '{login}@example.com'); \
              (new WP_User($id))->set_role('author'); \
-             echo WP_Application_Passwords::create_new_application_password($id, ['name' => 't'])[0];"
-        ))
+             echo $id, ' ', WP_Application_Passwords::create_new_application_password($id, ['name' => 't'])[0];"
+        ));
+        let (id, password) = made.split_once(' ').expect("id and password");
+        (login, id.parse().expect("user id"), password.to_string())
     }
 
-    fn mu_plugin(&self, name: &str, code: &str) {
-        let dir = self.dir.path().join("site/wp-content/mu-plugins");
+    fn set_role(&self, login: &str, role: &str) {
+        self.php(&format!(
+            "(get_user_by('login', '{login}'))->set_role('{role}');"
+        ));
+    }
+
+    /// A must-use plugin whose `body` runs only in requests made by this
+    /// test's administrator (`$mine` is true there), so it never touches
+    /// another test sharing the site.
+    fn mu_plugin(&self, name: &str, body: &str) -> PathBuf {
+        let dir = self.servers.dir().join("site/wp-content/mu-plugins");
         std::fs::create_dir_all(&dir).expect("mu-plugins folder");
-        std::fs::write(dir.join(name), format!("<?php\n{code}\n")).expect("write mu-plugin");
+        let path = dir.join(format!("{}-{name}", self.tag));
+        let code = format!(
+            "<?php\n$outbox_test_user = {id};\n{body}\n",
+            id = self.user_id
+        );
+        std::fs::write(&path, code).expect("write mu-plugin");
+        path
+    }
+
+    /// Every attachment uploaded by the user `author`, from the REST API.
+    fn media_by(&self, author: u64) -> Vec<Value> {
+        self.rest(
+            "GET",
+            &format!("/wp/v2/media?author={author}&context=edit&per_page=100"),
+            None,
+        )
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
     }
 
     fn media_matching(&self, token: &str) -> Vec<Value> {
@@ -114,15 +220,6 @@ impl Site {
         .as_array()
         .cloned()
         .unwrap_or_default()
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        let _ = Command::new(script("wordpress-server.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .output();
     }
 }
 
@@ -149,10 +246,10 @@ fn add_admin_destination(ob: &Outbox, site: &Site, name: &str, url_key: &str, ex
         "--url",
         &url,
         "--user",
-        "admin",
+        site.login(),
     ];
     args.extend_from_slice(extra);
-    add_destination(ob, &site.get("app_password"), &args).ok();
+    add_destination(ob, &site.app_password, &args).ok();
 }
 
 fn token_of(url: &str) -> String {
@@ -165,7 +262,7 @@ fn token_of(url: &str) -> String {
 fn uploads_with_fields_attach_feature_and_fill_the_acf_field() {
     let site = Site::start();
     let ob = Outbox::new();
-    let post = site.get("post_id");
+    let post = site.post_id.clone();
     add_admin_destination(
         &ob,
         &site,
@@ -227,7 +324,7 @@ fn uploads_with_fields_attach_feature_and_fill_the_acf_field() {
     );
 
     // The password is in the keychain, not in the database or the data folder.
-    let password = site.get("app_password");
+    let password = site.app_password.clone();
     for entry in files_under(&ob.data) {
         let bytes = std::fs::read(&entry).unwrap_or_default();
         assert!(
@@ -279,8 +376,8 @@ fn a_failed_step_is_retried_alone_and_bad_credentials_need_the_user() {
     let ob = Outbox::new();
     // An author may upload but not edit the admin's post: the featured-image
     // step fails with 403 after the upload succeeded.
-    let author_password = site.new_author("writer");
-    let post = site.get("post_id");
+    let (writer, writer_id, author_password) = site.new_author("writer");
+    let post = site.post_id.clone();
     add_destination(
         &ob,
         &author_password,
@@ -291,7 +388,7 @@ fn a_failed_step_is_retried_alone_and_bad_credentials_need_the_user() {
             "--url",
             &site.get("url"),
             "--user",
-            "writer",
+            &writer,
             "--post",
             &post,
             "--featured",
@@ -310,27 +407,19 @@ fn a_failed_step_is_retried_alone_and_bad_credentials_need_the_user() {
         message.contains("403") && !message.contains("uploading"),
         "{message}"
     );
-    let uploaded = site.rest("GET", "/wp/v2/media?context=edit&per_page=100", None);
-    assert_eq!(
-        uploaded.as_array().unwrap().len(),
-        1,
-        "the upload itself happened"
-    );
+    let uploaded = site.media_by(writer_id);
+    assert_eq!(uploaded.len(), 1, "the upload itself happened");
 
     // The user fixes the role; the retry resumes at the featured step.
-    site.php("(get_user_by('login', 'writer'))->set_role('editor');");
+    site.set_role(&writer, "editor");
     let id = job["id"].to_string();
     ob.run(&["retry", &id]).ok();
     ob.run_until_idle(&[]).ok();
     let job = &ob.history()[0];
     assert_eq!(job["state"], "completed", "{job:#}");
     let media_id: u64 = job["remote"]["id"].as_str().unwrap().parse().unwrap();
-    let uploaded = site.rest("GET", "/wp/v2/media?context=edit&per_page=100", None);
-    assert_eq!(
-        uploaded.as_array().unwrap().len(),
-        1,
-        "not uploaded a second time"
-    );
+    let uploaded = site.media_by(writer_id);
+    assert_eq!(uploaded.len(), 1, "not uploaded a second time");
     assert_eq!(
         site.rest("GET", &format!("/wp/v2/posts/{post}"), None)["featured_media"],
         media_id
@@ -348,15 +437,16 @@ fn a_failed_step_is_retried_alone_and_bad_credentials_need_the_user() {
             "--url",
             &site.get("url"),
             "--user",
-            "admin",
+            site.login(),
         ],
     )
     .ok();
     let tested = ob.run(&["dest", "test", "bad"]).expect_code(1);
     assert!(
-        tested
-            .stderr
-            .contains("refused the user name \"admin\" or its application password"),
+        tested.stderr.contains(&format!(
+            "refused the user name \"{}\" or its application password",
+            site.login()
+        )),
         "{}",
         tested.stderr
     );
@@ -376,7 +466,7 @@ fn a_failed_step_is_retried_alone_and_bad_credentials_need_the_user() {
         failed[0]
     );
     let mut fix = ob.command(&["dest", "secret", "bad"]);
-    fix.env("OUTBOX_SECRET", site.get("app_password"));
+    fix.env("OUTBOX_SECRET", &site.app_password);
     run_command(fix, TIMEOUT).ok();
     ob.run(&["retry", "--failed"]).ok();
     ob.run_until_idle(&[]).ok();
@@ -388,8 +478,8 @@ fn media_deleted_between_attempts_is_uploaded_again() {
     let site = Site::start();
     let ob = Outbox::new();
     // The featured step fails for an author (403) after the upload...
-    let author_password = site.new_author("writer");
-    let post = site.get("post_id");
+    let (writer, writer_id, author_password) = site.new_author("writer");
+    let post = site.post_id.clone();
     let url = site.get("url");
     let args = [
         "wp",
@@ -398,7 +488,7 @@ fn media_deleted_between_attempts_is_uploaded_again() {
         "--url",
         &url,
         "--user",
-        "writer",
+        &writer,
         "--post",
         &post,
         "--featured",
@@ -408,7 +498,7 @@ fn media_deleted_between_attempts_is_uploaded_again() {
     write_image(&src.join("gone.jpg"), 400, 300, 58);
     ob.add(&[&src], "wp", &[]);
     ob.run_until_idle(&[]).expect_code(1);
-    let first = site.rest("GET", "/wp/v2/media?context=edit", None);
+    let first = site.media_by(writer_id);
     let first_id = first[0]["id"].as_u64().expect("the upload happened");
     // ...then someone deletes the media from the library before the retry.
     site.rest(
@@ -416,13 +506,12 @@ fn media_deleted_between_attempts_is_uploaded_again() {
         &format!("/wp/v2/media/{first_id}?force=true"),
         None,
     );
-    site.php("(get_user_by('login', 'writer'))->set_role('editor');");
+    site.set_role(&writer, "editor");
     ob.run(&["retry", "--failed"]).ok();
     ob.run_until_idle(&[]).ok();
     let job = &ob.history()[0];
     assert_eq!(job["state"], "completed", "{job:#}");
-    let now = site.rest("GET", "/wp/v2/media?context=edit", None);
-    let now = now.as_array().unwrap();
+    let now = site.media_by(writer_id);
     assert_eq!(now.len(), 1, "uploaded again, once: {now:#?}");
     let new_id = now[0]["id"].as_u64().unwrap();
     assert_ne!(new_id, first_id);
@@ -437,7 +526,7 @@ fn media_deleted_between_attempts_is_uploaded_again() {
 fn dest_test_tells_a_stripped_header_from_a_wrong_password_and_refused_types_fail_once() {
     let site = Site::start();
     let ob = Outbox::new();
-    let password = site.get("app_password");
+    let password = site.app_password.clone();
     add_admin_destination(&ob, &site, "stripped", "url_stripping_auth", &[]);
     let out = ob.run(&["dest", "test", "stripped"]).expect_code(1);
     assert!(
@@ -455,7 +544,7 @@ fn dest_test_tells_a_stripped_header_from_a_wrong_password_and_refused_types_fai
             "--url",
             &format!("{}/nothing-here", site.get("url")),
             "--user",
-            "admin",
+            site.login(),
         ],
     )
     .ok();
@@ -470,7 +559,8 @@ fn dest_test_tells_a_stripped_header_from_a_wrong_password_and_refused_types_fai
     // which is permanent (one attempt, the server's reason).
     site.mu_plugin(
         "refuse-png.php",
-        "add_filter('upload_mimes', function ($m) { unset($m['png']); return $m; });",
+        "add_filter('upload_mimes', function ($m) use ($outbox_test_user) { \
+           if (get_current_user_id() === $outbox_test_user) unset($m['png']); return $m; });",
     );
     add_admin_destination(&ob, &site, "wp", "url", &[]);
     let src = ob.dir("src");
@@ -500,9 +590,9 @@ fn thumbnails_that_failed_are_finished_without_uploading_again() {
     // sent X-WP-Upload-Attachment-ID); later ones work.
     site.mu_plugin(
         "crash-once.php",
-        "add_filter('wp_generate_attachment_metadata', function ($meta) { \
-           if (!get_option('outbox_test_crashed')) { \
-             update_option('outbox_test_crashed', 1); \
+        "add_filter('wp_generate_attachment_metadata', function ($meta) use ($outbox_test_user) { \
+           if (get_current_user_id() === $outbox_test_user && !get_option(\"crashed_$outbox_test_user\")) { \
+             update_option(\"crashed_$outbox_test_user\", 1); \
              http_response_code(500); header('Content-Type: application/json'); \
              die('{\"code\":\"internal_server_error\",\"message\":\"resize crashed\"}'); } \
            return $meta; });",
@@ -519,8 +609,7 @@ fn thumbnails_that_failed_are_finished_without_uploading_again() {
         (Some("completed"), Some(2)),
         "{job:#}"
     );
-    let all = site.rest("GET", "/wp/v2/media?context=edit&per_page=100", None);
-    let all = all.as_array().unwrap();
+    let all = site.media_by(site.user_id);
     assert_eq!(all.len(), 1, "one attachment: {all:#?}");
     assert!(
         all[0]["media_details"]["sizes"]["thumbnail"].is_object(),
@@ -534,13 +623,14 @@ fn an_upload_interrupted_by_a_crash_is_found_by_its_token_not_sent_twice() {
     let site = Site::start();
     // Thumbnails take long, so the worker can be killed after WordPress
     // has the attachment but before the answer comes.
-    site.mu_plugin(
+    let slow = site.mu_plugin(
         "slow.php",
-        "add_filter('wp_generate_attachment_metadata', function ($m) { sleep(6); return $m; });",
+        "add_filter('wp_generate_attachment_metadata', function ($m) use ($outbox_test_user) { \
+           if (get_current_user_id() === $outbox_test_user) sleep(6); return $m; });",
     );
     let ob = Outbox::new();
     // The steps after the upload must still run on the upload found.
-    let post = site.get("post_id");
+    let post = site.post_id.clone();
     add_admin_destination(&ob, &site, "wp", "url", &["--post", &post, "--featured"]);
     let src = ob.dir("src");
     write_image(&src.join("slow.jpg"), 800, 600, 57);
@@ -552,11 +642,7 @@ fn an_upload_interrupted_by_a_crash_is_found_by_its_token_not_sent_twice() {
         .spawn()
         .expect("start the worker");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while site
-        .rest("GET", "/wp/v2/media?context=edit", None)
-        .as_array()
-        .is_none_or(|a| a.is_empty())
-    {
+    while site.media_by(site.user_id).is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "the upload never reached WordPress"
@@ -565,13 +651,17 @@ fn an_upload_interrupted_by_a_crash_is_found_by_its_token_not_sent_twice() {
     }
     worker.kill().expect("SIGKILL the worker");
     let _ = worker.wait();
-    std::fs::remove_file(site.dir.path().join("site/wp-content/mu-plugins/slow.php")).unwrap();
+    assert_ne!(
+        ob.history()[0]["state"],
+        "completed",
+        "the kill landed before WordPress answered"
+    );
+    std::fs::remove_file(slow).expect("remove the slow plugin");
 
     ob.run_until_idle(&[]).ok();
     let job = &ob.history()[0];
     assert_eq!(job["state"], "completed", "{job:#}");
-    let all = site.rest("GET", "/wp/v2/media?context=edit&per_page=100", None);
-    let all = all.as_array().unwrap();
+    let all = site.media_by(site.user_id);
     assert_eq!(
         all.len(),
         1,
@@ -597,7 +687,7 @@ fn an_upload_interrupted_by_a_crash_is_found_by_its_token_not_sent_twice() {
 fn killed_thirty_times_during_large_uploads_each_job_has_exactly_one_attachment() {
     let site = Site::start();
     let ob = Outbox::new();
-    let post = site.get("post_id");
+    let post = site.post_id.clone();
     add_admin_destination(
         &ob,
         &site,
@@ -650,13 +740,15 @@ fn killed_thirty_times_during_large_uploads_each_job_has_exactly_one_attachment(
         history.iter().all(|j| j["state"] == "completed"),
         "{history:#?}"
     );
-    // What WordPress stored, from its database: every attachment there is.
-    let rows = site.php(
+    // What WordPress stored, from its database: every attachment of this
+    // test's user.
+    let rows = site.php(&format!(
         "foreach (get_posts(['post_type' => 'attachment', 'post_status' => 'any', \
-           'numberposts' => -1]) as $a) \
+           'author' => {}, 'numberposts' => -1]) as $a) \
            echo $a->ID, '|', $a->post_parent, '|', $a->post_title, '|', \
              basename(get_attached_file($a->ID)), \"\\n\";",
-    );
+        site.user_id
+    ));
     let rows: Vec<Vec<&str>> = rows.lines().map(|l| l.splitn(4, '|').collect()).collect();
     let mut kept: Vec<String> = history
         .iter()
@@ -673,4 +765,72 @@ fn killed_thirty_times_during_large_uploads_each_job_has_exactly_one_attachment(
         assert_eq!(row[1], post, "attached to the post: {row:?}");
         assert_eq!(row[2], "Kill loop", "with its title: {row:?}");
     }
+}
+
+/// Found when the WordPress tests began sharing one site: job ids start at
+/// 1 in every data folder, and the token that marks an upload was made of
+/// the job id and the bytes only. Two Outboxes sending the same image to
+/// one site (two people, or one reinstall) made the same token, so the
+/// second one's search after an interrupted upload found the first one's
+/// attachment, took it for its own, rewrote its title and deleted its own
+/// copy or the other. Now each queue's token is its own.
+#[test]
+fn two_outboxes_sending_the_same_image_to_one_site_never_take_each_others_upload() {
+    let site = Site::start();
+    let post = site.post_id.clone();
+    let first = Outbox::new();
+    add_admin_destination(&first, &site, "wp", "url", &["--post", &post]);
+    let src = first.dir("src");
+    write_image(&src.join("logo.jpg"), 800, 600, 61);
+    first.add(&[&src], "wp", &["--field", "title=From the first"]);
+    first.run_until_idle(&[]).ok();
+    let first_job = &first.history()[0];
+    assert_eq!(first_job["state"], "completed", "{first_job:#}");
+    let first_media = first_job["remote"]["id"].as_str().unwrap().to_string();
+
+    // The second Outbox sends the same bytes as its job 1, and is killed
+    // while WordPress makes the thumbnails: its retry must search for its
+    // own upload, not the first one's.
+    let slow = site.mu_plugin(
+        "slow.php",
+        "add_filter('wp_generate_attachment_metadata', function ($m) use ($outbox_test_user) { \
+           if (get_current_user_id() === $outbox_test_user) sleep(6); return $m; });",
+    );
+    let second = Outbox::new();
+    add_admin_destination(&second, &site, "wp", "url", &["--post", &post]);
+    let src = second.dir("src");
+    write_image(&src.join("logo.jpg"), 800, 600, 61);
+    second.add(&[&src], "wp", &["--field", "title=From the second"]);
+    let mut worker = second
+        .command(&["run", "--until-idle"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the worker");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while site.media_by(site.user_id).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second upload never reached WordPress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    worker.kill().expect("SIGKILL the worker");
+    let _ = worker.wait();
+    std::fs::remove_file(slow).expect("remove the slow plugin");
+    second.run_until_idle(&[]).ok();
+
+    let second_job = &second.history()[0];
+    assert_eq!(second_job["state"], "completed", "{second_job:#}");
+    let second_media = second_job["remote"]["id"].as_str().unwrap().to_string();
+    assert_ne!(second_media, first_media, "each Outbox has its own upload");
+    let all = site.media_by(site.user_id);
+    let title_of = |id: &str| {
+        all.iter()
+            .find(|m| m["id"].to_string() == id)
+            .map(|m| m["title"]["raw"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_eq!(title_of(&first_media).as_deref(), Some("From the first"));
+    assert_eq!(title_of(&second_media).as_deref(), Some("From the second"));
 }

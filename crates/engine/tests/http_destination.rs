@@ -10,7 +10,7 @@ const JOB: i64 = 7;
 
 #[path = "shared/delivery.rs"]
 mod delivery;
-use delivery::{in_memory, on_disk};
+use delivery::{in_memory, on_disk, QUEUE};
 #[path = "shared/fault_server.rs"]
 mod fault_server;
 use fault_server::{form_parts, json_error, respond, Behaviour, Server};
@@ -199,10 +199,10 @@ async fn a_raw_put_fills_the_url_and_repeats_its_idempotency_key_per_job() {
     assert_eq!(request.header("Authorization"), None);
     assert!(request.body == bytes, "the body differs");
     let key = request.header("Idempotency-Key").unwrap();
-    assert_eq!(key, format!("42-{}", blake3::hash(&bytes).to_hex()));
+    assert_eq!(key, format!("{QUEUE}-42-{}", blake3::hash(&bytes).to_hex()));
     assert_eq!(requests[1].header("Idempotency-Key"), Some(key));
     assert!(requests[1].body == bytes, "the second body differs");
-    let twin_key = format!("43-{}", blake3::hash(&bytes).to_hex());
+    let twin_key = format!("{QUEUE}-43-{}", blake3::hash(&bytes).to_hex());
     assert_eq!(
         requests[2].header("Idempotency-Key"),
         Some(twin_key.as_str())

@@ -307,6 +307,7 @@ mod tests {
     fn names_fit_the_file_system_even_with_a_collision_suffix() {
         let long = format!("{}.jpg", "長".repeat(83)); // 253 bytes
         let delivery = |file_name: &str| Delivery {
+            queue_id: "0123456789abcdef".into(),
             job_id: 1,
             file_name: file_name.to_string(),
             mime: "image/jpeg".into(),

@@ -2,7 +2,7 @@
 //! template, with configurable headers and a secret (bearer token or API
 //! key header) from the keychain; the result URL comes from the answer's JSON
 //! (a JSON pointer) or a header. An idempotency key header, when configured,
-//! carries the job and its output's content hash, so a resend after an
+//! carries the queue, the job and its output's content hash, so a resend after an
 //! unknown outcome is recognised by a server that honours it.
 
 use super::http_outcome::{failure, transport_failure};
@@ -39,7 +39,7 @@ pub struct HttpSettings {
     /// Where the uploaded file's URL is in the answer.
     #[serde(default)]
     pub result: ResultUrl,
-    /// A header to carry an idempotency key (the job and its content hash,
+    /// A header to carry an idempotency key (the queue, the job and its content hash,
     /// see [`idempotency_key`]), e.g. `Idempotency-Key`.
     #[serde(default)]
     pub idempotency_header: Option<String>,
@@ -282,11 +282,12 @@ impl Destination for HttpDestination {
     }
 }
 
-/// `JOB-HASH`: the same for every resend of one job, and different for two
-/// jobs whose outputs happen to be byte-identical (the hash alone would have
-/// an honest server keep one upload for both).
+/// `QUEUE-JOB-HASH`: the same for every resend of one job, and different
+/// for two jobs whose outputs happen to be byte-identical, in this queue or
+/// another one (the hash alone would have an honest server keep one upload
+/// for both).
 fn idempotency_key(d: &Delivery) -> String {
-    format!("{}-{}", d.job_id, hex(&d.hash))
+    format!("{}-{}-{}", d.queue_id, d.job_id, hex(&d.hash))
 }
 
 /// The file was uploaded, but the answer does not say where: permanent,

@@ -28,6 +28,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// One output on its way to one destination.
 #[derive(Clone, Debug)]
 pub struct Delivery {
+    /// The sending queue's random id (its database's). Job ids start at 1
+    /// in every data folder, so a mark that must tell one delivery from
+    /// another's on a shared site (two people, or one reinstall, sending
+    /// the same image) names the queue as well as the job.
+    pub queue_id: String,
     pub job_id: JobId,
     /// The name to deliver it under.
     pub file_name: String,

@@ -848,6 +848,7 @@ mod tests {
         let mut hash = [0u8; 32];
         hash[..8].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3]);
         Delivery {
+            queue_id: "0123456789abcdef".into(),
             job_id: 42,
             file_name: file_name.into(),
             mime: "image/jpeg".into(),

@@ -8,8 +8,8 @@
 //! description and attachment to a post → the post's featured image → an
 //! ACF image field on the post.
 //!
-//! Duplicates: the file name carries a short token of the job and its
-//! content; when an upload's outcome is unknown, the media library is
+//! Duplicates: the file name carries a short token of the queue, the job
+//! and its content; when an upload's outcome is unknown, the media library is
 //! searched for the token (`?search=` matches file names) before uploading
 //! again, and the steps after the upload run on what is found. WordPress
 //! goes on with a request after its client has gone (making a large image's
@@ -690,9 +690,12 @@ async fn save(steps: &Arc<dyn Steps>, progress: &Progress) -> Result<(), Deliver
 /// The token that marks this job's upload in its file name: `ob` and 10 hex
 /// digits.
 fn token(d: &Delivery) -> String {
-    // The job as well as the bytes: the same image sent by two jobs is two
-    // uploads, and one job's search never finds the other's.
+    // The queue and the job as well as the bytes: the same image sent by
+    // two jobs, of this queue or of another Outbox sending to the same site,
+    // is two uploads, and one job's search never finds (nor deletes) the
+    // other's.
     let mut hasher = blake3::Hasher::new();
+    hasher.update(d.queue_id.as_bytes());
     hasher.update(&d.hash);
     hasher.update(&d.job_id.to_le_bytes());
     let hex: String = hasher.finalize().as_bytes()[..5]

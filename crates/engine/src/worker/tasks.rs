@@ -335,6 +335,7 @@ async fn upload(ctx: &Arc<TaskContext>, claimed: Claimed) -> Result<Outcome, Fai
         .as_deref()
         .and_then(|f| serde_json::from_str(f).ok());
     let delivery = Delivery {
+        queue_id: ctx.shared.database_id.clone(),
         job_id: job,
         file_name: output.file_name,
         mime: output.mime,

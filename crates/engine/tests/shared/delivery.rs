@@ -3,9 +3,13 @@
 use outbox_engine::destinations::Delivery;
 use std::path::{Path, PathBuf};
 
+/// The sending queue's id in these deliveries.
+pub const QUEUE: &str = "0123456789abcdef";
+
 /// An output still in memory.
 pub fn in_memory(job: i64, name: &str, bytes: Vec<u8>) -> Delivery {
     Delivery {
+        queue_id: QUEUE.into(),
         job_id: job,
         file_name: name.into(),
         mime: "image/jpeg".into(),
