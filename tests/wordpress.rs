@@ -827,7 +827,7 @@ fn two_outboxes_sending_the_same_image_to_one_site_never_take_each_others_upload
     let all = site.media_by(site.user_id);
     let title_of = |id: &str| {
         all.iter()
-            .find(|m| m["id"].to_string() == id)
+            .find(|m| m["id"].as_u64() == id.parse().ok())
             .map(|m| m["title"]["raw"].as_str().unwrap_or("").to_string())
     };
     assert_eq!(all.len(), 2, "{all:#?}");

@@ -161,6 +161,7 @@ async fn upload_all(url: &str, paths: &[PathBuf]) -> u64 {
             tokio::spawn(async move {
                 while let Some(path) = paths.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let delivery = Delivery {
+                        queue_id: "0123456789abcdef".into(),
                         job_id: 1,
                         file_name: path.file_name().unwrap().to_string_lossy().into_owned(),
                         mime: "image/jpeg".into(),
