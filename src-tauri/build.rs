@@ -23,6 +23,8 @@ fn outbox_commands() -> &'static [&'static str] {
         "import_manifest",
         "prompt_preview",
         "history",
+        "job_detail",
+        "history_count",
         "retry",
         "retry_failed",
         "cancel",

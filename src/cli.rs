@@ -433,6 +433,12 @@ pub struct HistoryArgs {
     pub state: Option<outbox_engine::JobState>,
     #[arg(long, value_name = "ID")]
     pub batch: Option<i64>,
+    /// Only jobs whose source path or name contains TEXT (any case).
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Only jobs sent to this destination.
+    #[arg(long, value_name = "NAME")]
+    pub destination: Option<String>,
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
     #[arg(long, default_value_t = 0)]

@@ -13,8 +13,8 @@ use outbox_engine::import::ImportReport;
 use outbox_engine::providers::ProviderView;
 use outbox_engine::template::Fields;
 use outbox_engine::{
-    AddOptions, AddReport, BatchId, DestinationView, Engine, HistoryQuery, JobId, JobState,
-    JobView, RecipeView, RetryTarget, Status,
+    AddOptions, AddReport, BatchId, DestinationView, Engine, HistoryQuery, JobDetail, JobId,
+    JobState, JobView, RecipeView, RetryTarget, Status,
 };
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -178,8 +178,31 @@ pub async fn prompt_preview(
 pub struct HistoryRequest {
     state: Option<JobState>,
     batch: Option<BatchId>,
+    #[serde(default)]
+    search: Option<String>,
+    #[serde(default)]
+    destination: Option<String>,
+    #[serde(default)]
+    since: Option<i64>,
+    #[serde(default)]
+    until: Option<i64>,
     limit: u32,
     offset: u32,
+}
+
+impl From<HistoryRequest> for HistoryQuery {
+    fn from(r: HistoryRequest) -> HistoryQuery {
+        HistoryQuery {
+            state: r.state,
+            batch: r.batch,
+            search: r.search,
+            destination: r.destination,
+            since: r.since,
+            until: r.until,
+            limit: r.limit.clamp(1, 1000),
+            offset: r.offset,
+        }
+    }
 }
 
 #[tauri::command]
@@ -187,13 +210,27 @@ pub async fn history(
     state: State<'_, AppState>,
     query: HistoryRequest,
 ) -> CommandResult<Vec<JobView>> {
-    let query = HistoryQuery {
-        state: query.state,
-        batch: query.batch,
-        limit: query.limit.clamp(1, 1000),
-        offset: query.offset,
-    };
+    let query = HistoryQuery::from(query);
     blocking(&state, move |engine| engine.history(&query)).await
+}
+
+/// How many jobs a history filter matches (the gallery's length).
+#[tauri::command]
+pub async fn history_count(
+    state: State<'_, AppState>,
+    query: HistoryRequest,
+) -> CommandResult<u64> {
+    let query = HistoryQuery::from(query);
+    blocking(&state, move |engine| engine.history_count(&query)).await
+}
+
+/// One job with its output, fields and every attempt (the detail view).
+#[tauri::command]
+pub async fn job_detail(
+    state: State<'_, AppState>,
+    job: JobId,
+) -> CommandResult<Option<JobDetail>> {
+    blocking(&state, move |engine| engine.job_detail(job)).await
 }
 
 /// Retried and refused jobs (refused: they would duplicate another).

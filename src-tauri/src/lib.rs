@@ -83,6 +83,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::import_manifest,
             commands::prompt_preview,
             commands::history,
+            commands::job_detail,
+            commands::history_count,
             commands::retry,
             commands::retry_failed,
             commands::cancel,

@@ -29,8 +29,11 @@ pub fn history(engine: &Engine, args: HistoryArgs) -> Result<ExitCode> {
     let jobs = engine.history(&HistoryQuery {
         state: args.state,
         batch: args.batch,
+        search: args.search.clone(),
+        destination: args.destination.clone(),
         limit: args.limit,
         offset: args.offset,
+        ..HistoryQuery::default()
     })?;
     if args.json {
         print_json(&jobs)?;

@@ -266,6 +266,25 @@ impl Driver {
     }
 }
 
+/// A key held during a click.
+#[derive(Clone, Copy, Debug)]
+pub enum Modifier {
+    None,
+    Control,
+    Shift,
+}
+
+impl Modifier {
+    /// WebDriver's code for the key.
+    fn key(self) -> Option<&'static str> {
+        match self {
+            Modifier::None => None,
+            Modifier::Control => Some("\u{E009}"),
+            Modifier::Shift => Some("\u{E008}"),
+        }
+    }
+}
+
 /// One running app, driven over WebDriver.
 pub struct App<'d> {
     driver: &'d Driver,
@@ -303,6 +322,60 @@ impl App<'_> {
             .and_then(|r| r.json())
             .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
         answer["value"].clone()
+    }
+
+    /// A real click on the element `selector` finds, with a modifier key
+    /// held (WebDriver's input actions: WebKit gets the events a mouse and
+    /// a keyboard make, not a script's `click()`).
+    pub fn click_holding(&self, selector: &str, modifier: Modifier) {
+        let found = self
+            .post(
+                "/element",
+                json!({"using": "css selector", "value": selector}),
+            )
+            .unwrap_or_else(|e| panic!("{selector}: {e}"));
+        let key = modifier.key();
+        let keys = match key {
+            Some(key) => json!([
+                {"type": "keyDown", "value": key},
+                {"type": "pause"}, {"type": "pause"}, {"type": "pause"},
+                {"type": "keyUp", "value": key},
+            ]),
+            None => Value::Array(vec![json!({"type": "pause"}); 5]),
+        };
+        self.post(
+            "/actions",
+            json!({"actions": [
+                {"type": "key", "id": "keyboard", "actions": keys},
+                {"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+                    {"type": "pause"},
+                    {"type": "pointerMove", "origin": found, "x": 0, "y": 0},
+                    {"type": "pointerDown", "button": 0},
+                    {"type": "pointerUp", "button": 0},
+                    {"type": "pause"},
+                ]},
+            ]}),
+        )
+        .unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
+    }
+
+    /// A real key press into the focused element, with a modifier held
+    /// (`key`: a character, or WebDriver's code for a special key, e.g.
+    /// `\u{E00C}` Escape).
+    pub fn press(&self, modifier: Modifier, key: &str) {
+        let mut actions = vec![
+            json!({"type": "keyDown", "value": key}),
+            json!({"type": "keyUp", "value": key}),
+        ];
+        if let Some(held) = modifier.key() {
+            actions.insert(0, json!({"type": "keyDown", "value": held}));
+            actions.push(json!({"type": "keyUp", "value": held}));
+        }
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .unwrap_or_else(|e| panic!("pressing {key:?}: {e}"));
     }
 
     /// How many tiles in view have `attribute` = `value`.

@@ -4,7 +4,11 @@
 
 mod harness;
 
-use harness::{Display, Driver, Home};
+#[path = "../../crates/engine/tests/shared/loopback.rs"]
+mod loopback;
+
+use harness::{Display, Driver, Home, Modifier};
+use loopback::{Reply, Server};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -258,5 +262,234 @@ fn a_second_launch_hands_its_file_to_the_first_window_and_exits() {
     });
     assert_eq!(app.pid(), first, "one app, the first, runs this queue");
     app.screenshot("08-handed-over");
+    app.quit();
+}
+
+/// The failed jobs the list shows, by id, and which of its rows are selected.
+const FAILED_ROWS: &str = "
+  return Array.from(document.querySelectorAll('.jobrow[data-state]:not([hidden])'))
+    .map(r => [Number(r.dataset.job), r.dataset.state, r.getAttribute('aria-selected') === 'true']);";
+
+#[test]
+fn several_failed_jobs_selected_with_the_mouse_are_retried_at_once() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the server");
+    // Four uploads are refused for good (413), the rest are taken.
+    let mut replies = vec![Reply::json(413, json!({"error": "too large"})); 4];
+    replies.push(Reply::json(
+        201,
+        json!({"url": "http://cdn.example/ok.jpg"}),
+    ));
+    let server = runtime.block_on(Server::start(replies));
+
+    let display = Display::start();
+    let home = Home::new();
+    let photos = home.root.path().join("photos");
+    std::fs::create_dir_all(&photos).expect("folder");
+    for i in 0..4u8 {
+        write_jpeg(&photos.join(format!("f{i}.jpg")), 320, 240, 40 + i);
+    }
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+    // Set up and queued from another process.
+    let engine = home.engine();
+    engine
+        .add_destination(
+            outbox_engine::DestinationView {
+                name: "uploads".into(),
+                kind: "http".into(),
+                settings: json!({"url": format!("{}/upload", server.url), "result": {"json_pointer": "/url"}}),
+                max_concurrent: Some(1),
+            },
+            None,
+        )
+        .expect("an HTTP destination");
+    let report = engine
+        .add(
+            &[photos],
+            &outbox_engine::AddOptions {
+                destination: Some("uploads".into()),
+                ..outbox_engine::AddOptions::default()
+            },
+        )
+        .expect("queue four");
+    assert_eq!(report.added.len(), 4);
+    drop(engine);
+    app.wait_for("four jobs failed for good", WAIT, || {
+        let rows = app.js(FAILED_ROWS);
+        rows.as_array()
+            .is_some_and(|r| r.len() == 4 && r.iter().all(|row| row[1] == "failed"))
+    });
+    // Newest first: click the first row, then Shift-click the third.
+    let ids: Vec<u64> = app
+        .js(FAILED_ROWS)
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|row| row[0].as_u64())
+        .collect();
+    app.click_holding(
+        &format!(".jobrow[data-job=\"{}\"] .name", ids[0]),
+        Modifier::None,
+    );
+    app.click_holding(
+        &format!(".jobrow[data-job=\"{}\"] .name", ids[2]),
+        Modifier::Shift,
+    );
+    // Ctrl-click takes the second out again.
+    app.click_holding(
+        &format!(".jobrow[data-job=\"{}\"] .name", ids[1]),
+        Modifier::Control,
+    );
+    app.wait_for("two rows selected", WAIT, || {
+        app.js("return document.querySelector('.bulk .count').textContent") == json!("2 selected")
+    });
+    let selected: Vec<u64> = app
+        .js(FAILED_ROWS)
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|row| row[2] == json!(true))
+        .filter_map(|row| row[0].as_u64())
+        .collect();
+    assert_eq!(selected, [ids[0], ids[2]]);
+    app.screenshot("08-two-failed-selected");
+
+    app.click_holding(".bulk button[data-action=retry]", Modifier::None);
+    app.wait_for("the two retried and delivered", WAIT, || {
+        let rows = app.js(FAILED_ROWS);
+        let state = |id: u64| {
+            rows.as_array().and_then(|r| {
+                r.iter()
+                    .find(|row| row[0] == json!(id))
+                    .map(|row| row[1].clone())
+            })
+        };
+        state(ids[0]) == Some(json!("completed")) && state(ids[2]) == Some(json!("completed"))
+    });
+    let rows = app.js(FAILED_ROWS);
+    let state = |id: u64| {
+        rows.as_array().and_then(|r| {
+            r.iter()
+                .find(|row| row[0] == json!(id))
+                .map(|row| row[1].clone())
+        })
+    };
+    assert_eq!(
+        state(ids[1]),
+        Some(json!("failed")),
+        "the unselected stay failed: {rows}"
+    );
+    assert_eq!(
+        state(ids[3]),
+        Some(json!("failed")),
+        "the unselected stay failed: {rows}"
+    );
+    assert_eq!(
+        app.js("return document.querySelector('.bulk').hidden"),
+        json!(true)
+    );
+    assert_eq!(
+        server.requests_to("/upload").len(),
+        6,
+        "four refused, two retried"
+    );
+    app.screenshot("09-two-retried");
+
+    // The keyboard: Ctrl+A in the list selects all four, Escape clears.
+    app.js("document.querySelector('.joblist').focus()");
+    app.press(Modifier::Control, "a");
+    app.wait_for("all selected", WAIT, || {
+        app.js("return document.querySelector('.bulk .count').textContent") == json!("4 selected")
+    });
+    app.press(Modifier::None, "\u{E00C}");
+    app.wait_for("the selection cleared", WAIT, || {
+        app.js("return document.querySelector('.bulk').hidden") == json!(true)
+    });
+    app.quit();
+}
+
+#[test]
+fn the_history_gallery_finds_a_job_by_name_and_opens_its_detail_with_attempts() {
+    let display = Display::start();
+    let home = Home::new();
+    let photos = home.root.path().join("catalogue");
+    std::fs::create_dir_all(&photos).expect("folder");
+    for i in 0..24u8 {
+        write_jpeg(&photos.join(format!("item-{i:02}.jpg")), 640, 480, i);
+    }
+    write_jpeg(&photos.join("red-shoe.jpg"), 640, 480, 200);
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+    // Queued from another process, to a folder in the test's home.
+    std::fs::create_dir_all(home.delivered()).expect("the shop's folder");
+    let engine = home.engine();
+    engine
+        .add_destination(
+            outbox_engine::DestinationView {
+                name: "shop".into(),
+                kind: "folder".into(),
+                settings: json!({ "path": home.delivered() }),
+                max_concurrent: None,
+            },
+            None,
+        )
+        .expect("a folder destination");
+    let report = engine
+        .add(
+            &[photos],
+            &outbox_engine::AddOptions {
+                destination: Some("shop".into()),
+                ..outbox_engine::AddOptions::default()
+            },
+        )
+        .expect("queue the catalogue");
+    assert_eq!(report.added.len(), 25);
+    app.wait_for("all delivered", WAIT, || {
+        app.js(PANEL)["completed"] == json!(25)
+    });
+    let delivered = std::fs::read_dir(home.delivered()).map_or(0, |d| d.count());
+    assert_eq!(delivered, 25);
+    app.click_holding("header.top button[data-open=history]", Modifier::None);
+    app.wait_for("the gallery with loaded thumbnails", WAIT, || {
+        app.js(
+            "const imgs = Array.from(document.querySelectorAll('dialog.history .cell[data-job] img'));
+             return imgs.length >= 12 && imgs.every(i => i.complete && i.naturalWidth > 0);",
+        ) == json!(true)
+    });
+    assert_eq!(
+        app.js("return document.querySelector('dialog.history .summary').textContent"),
+        json!("25 job(s), newest first.")
+    );
+    app.screenshot("10-history-gallery");
+
+    // Typed into the search box, as a user would.
+    app.click_holding("dialog.history input[type=search]", Modifier::None);
+    for key in ["s", "h", "o", "e"] {
+        app.press(Modifier::None, key);
+    }
+    app.wait_for("one match", WAIT, || {
+        app.js("return document.querySelectorAll('dialog.history .cell[data-job]').length")
+            == json!(1)
+    });
+    let shoe =
+        app.js("return document.querySelector('dialog.history .cell[data-job] .name').textContent");
+    assert_eq!(shoe, json!("red-shoe.jpg"));
+    app.click_holding("dialog.history .cell[data-job]", Modifier::None);
+    app.wait_for("the detail with its attempts", WAIT, || {
+        app.js("return document.querySelectorAll('dialog.detail .attempts tbody tr').length")
+            == json!(2)
+    });
+    let outcomes = app.js(
+        "return Array.from(document.querySelectorAll('dialog.detail .attempts tbody tr'))
+           .map(r => r.lastElementChild.textContent)",
+    );
+    assert_eq!(outcomes, json!(["generated", "delivered"]));
+    app.wait_for("source and output shown", WAIT, || {
+        app.js(
+            "const imgs = Array.from(document.querySelectorAll('dialog.detail .pictures img'));
+             return imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0);",
+        ) == json!(true)
+    });
+    app.screenshot("11-history-detail");
     app.quit();
 }

@@ -301,10 +301,8 @@ fn a_drop_s_choices_reach_its_jobs_and_the_choices_and_window_survive_a_restart(
     let engine = home.engine();
     let jobs = engine
         .history(&outbox_engine::HistoryQuery {
-            state: None,
-            batch: None,
             limit: 10,
-            offset: 0,
+            ..outbox_engine::HistoryQuery::default()
         })
         .expect("history");
     assert_eq!(jobs.len(), 2);

@@ -6,6 +6,8 @@ import { open } from "@tauri-apps/plugin-dialog";
 import { DamagedDatabasePanel } from "./components/damaged-database";
 import { DropChoices } from "./components/drop-choices";
 import { DropZone, type DragDropEvent } from "./components/drop-zone";
+import { HistoryPanel } from "./components/history-panel";
+import { JobDetailDialog } from "./components/job-detail";
 import { Notices } from "./components/notices";
 import { QueuePanel } from "./components/queue-panel";
 import { ResultsGrid } from "./components/results-grid";
@@ -13,9 +15,9 @@ import { SettingsPanel } from "./components/settings-panel";
 import { api, errorMessage } from "./lib/api";
 import { h } from "./lib/dom";
 import { LinkCopier } from "./lib/link-copier";
-import { formatLink, linked } from "./lib/links";
+import { formatLink, formatLinks, linked } from "./lib/links";
 import { FrameSampler, markDrop } from "./lib/perf";
-import type { AddReport, Settings, Update } from "./lib/types";
+import type { AddReport, JobView, Settings, Update } from "./lib/types";
 
 /** How many recent jobs the grid shows again after a reload. */
 const RESTORED_TILES = 200;
@@ -50,6 +52,18 @@ function copyLink(url: string, source: string): void {
     .then(() => say(`Copied ${text}`))
     .catch(fail);
 }
+/** Several links, one per line, in the format chosen in the settings. */
+function copyLinks(jobs: JobView[]): void {
+  const text = formatLinks(
+    settings?.copy_links ?? "url",
+    settings?.link_template ?? "{url}",
+    jobs.map((j) => linked(j.remote?.url ?? "", j.source)),
+  );
+  api
+    .copyText(text)
+    .then(() => say(`${jobs.length} link(s) copied`))
+    .catch(fail);
+}
 const fix = (destination: string) => void settingsPanel.open(destination);
 const choices = new DropChoices(async (s) => {
   settings = await api.setSettings(s);
@@ -58,7 +72,30 @@ const choices = new DropChoices(async (s) => {
 // What the settings panel changed (destinations, recipes, defaults) shows in
 // the drop choices once it closes.
 settingsPanel.el.addEventListener("close", () => void restoreStatus().catch(fail));
-const queue = new QueuePanel(api, say, { fix, copyLink });
+const detail = new JobDetailDialog({
+  load: (job) => api.jobDetail(job),
+  copyLink: (url, source) => copyLink(url, source),
+  retry: async (job) => {
+    const r = await api.retry([job]).catch((e: unknown) => {
+      fail(e);
+      return null;
+    });
+    r?.refused.forEach(say);
+  },
+  open: (job) => void api.openLocation(job).catch(fail),
+  fix: (destination) => {
+    detail.el.close();
+    historyPanel.el.close();
+    fix(destination);
+  },
+});
+const historyPanel = new HistoryPanel({
+  count: (filter) => api.historyCount({ ...filter, limit: 1, offset: 0 }),
+  page: (query) => api.history(query),
+  destinations: async () => (await api.destinations()).map((d) => d.name),
+  open: (job) => void detail.open(job),
+});
+const queue = new QueuePanel(api, say, { fix, copyLink, copyLinks, detail: (job) => void detail.open(job) });
 const linkCopier = new LinkCopier({
   settings: () => settings,
   source: (job) => grid.source(job),
@@ -186,12 +223,15 @@ async function start(): Promise<void> {
       { class: "top" },
       h("h1", {}, "Outbox"),
       dropZone.buttons,
+      h("button", { type: "button", "data-open": "history", title: "Every job, by name, state, destination and date", onclick: () => void historyPanel.open().catch(fail) }, "History"),
       h("button", { type: "button", onclick: () => void settingsPanel.open() }, "Settings"),
     ),
     notices.el,
     h("main", {}, h("div", { class: "work" }, choices.el, grid.el), queue.el),
     dropZone.overlay,
     settingsPanel.el,
+    historyPanel.el,
+    detail.el,
   );
   await getCurrentWebview().onDragDropEvent((e) => dropZone.handle(e.payload as DragDropEvent));
   await api.subscribe(onUpdate);

@@ -182,7 +182,7 @@ describe("JobList", () => {
       const n = Math.max(0, Math.min(q.limit, total - q.offset));
       return Promise.resolve(Array.from({ length: n }, (_, i) => job({ id: total - q.offset - i, source: `/p/${total - q.offset - i}.jpg` })));
     };
-    const actions = { retry: vi.fn(), cancel: vi.fn(), raise: vi.fn(), copy: vi.fn(), open: vi.fn(), fix: vi.fn(), copyLink: vi.fn() };
+    const actions = { retry: vi.fn(), cancel: vi.fn(), raise: vi.fn(), copy: vi.fn(), open: vi.fn(), fix: vi.fn(), selected: vi.fn(), cancelSelected: vi.fn(), detail: vi.fn() };
     const l = new JobList(load, actions);
     Object.defineProperty(l.el, "clientHeight", { value: 600 });
     document.body.append(l.el);
@@ -335,6 +335,99 @@ describe("Notices", () => {
   });
 });
 
+describe("JobList selection", () => {
+  function list(total: number) {
+    const load = (q: HistoryQuery): Promise<JobView[]> => {
+      const n = Math.max(0, Math.min(q.limit, total - q.offset));
+      return Promise.resolve(Array.from({ length: n }, (_, i) => job({ id: total - q.offset - i })));
+    };
+    const actions = { retry: vi.fn(), cancel: vi.fn(), raise: vi.fn(), copy: vi.fn(), open: vi.fn(), fix: vi.fn(), selected: vi.fn(), cancelSelected: vi.fn(), detail: vi.fn() };
+    const l = new JobList(load, actions);
+    Object.defineProperty(l.el, "clientHeight", { value: 440 });
+    document.body.append(l.el);
+    return { l, actions };
+  }
+  const row = (l: JobList, id: number) => l.el.querySelector(`.jobrow[data-job="${id}"]`) as HTMLElement;
+  const click = (el: HTMLElement, init: MouseEventInit = {}) =>
+    el.querySelector(".name")?.dispatchEvent(new MouseEvent("click", { bubbles: true, ...init }));
+  const key = (l: JobList, k: string, init: KeyboardEventInit = {}) =>
+    l.el.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true, cancelable: true, ...init }));
+  const selectedIds = (l: JobList) =>
+    Array.from(l.el.querySelectorAll('.jobrow[aria-selected="true"]:not([hidden])')).map((r) => Number((r as HTMLElement).dataset.job));
+
+  it("selects with click, Ctrl-click and Shift-click, and says how many", async () => {
+    const { l, actions } = list(50);
+    l.reload(50);
+    await settle();
+    click(row(l, 50));
+    click(row(l, 48), { ctrlKey: true });
+    await settle();
+    expect(selectedIds(l)).toEqual([50, 48]);
+    expect(actions.selected).toHaveBeenLastCalledWith(2);
+    // The range runs from the last click (48) to 45, in place of the rest.
+    click(row(l, 45), { shiftKey: true });
+    await settle();
+    expect(selectedIds(l)).toEqual([48, 47, 46, 45]);
+    click(row(l, 47), { ctrlKey: true });
+    await settle();
+    expect(selectedIds(l)).toEqual([48, 46, 45]);
+    expect((await l.selectedJobs()).map((j) => j.id).sort()).toEqual([45, 46, 48]);
+    // A click on a row's button acts on that job and leaves the selection.
+    (row(l, 44).querySelector("button") as HTMLButtonElement).click();
+    expect(actions.cancel).toHaveBeenCalledWith(44);
+    expect(l.selectedCount()).toBe(3);
+  });
+
+  it("moves with the arrows, selects with Space and Shift, clears with Escape, cancels with Delete", async () => {
+    const { l, actions } = list(50);
+    l.reload(50);
+    await settle();
+    key(l, "ArrowDown");
+    key(l, "ArrowDown");
+    key(l, " ");
+    await settle();
+    expect(selectedIds(l)).toEqual([48]);
+    expect(row(l, 48).classList.contains("cursor")).toBe(true);
+    expect(l.el.getAttribute("aria-activedescendant")).toBe(row(l, 48).id);
+    key(l, "ArrowDown", { shiftKey: true });
+    key(l, "ArrowDown", { shiftKey: true });
+    await settle();
+    expect(selectedIds(l)).toEqual([48, 47, 46]);
+    key(l, "Escape");
+    await settle();
+    expect(selectedIds(l)).toEqual([]);
+    // Delete with nothing selected cancels the row under the cursor.
+    key(l, "Delete");
+    expect(actions.cancelSelected).toHaveBeenCalledTimes(1);
+    expect((await l.selectedJobs()).map((j) => j.id)).toEqual([46]);
+    key(l, "Enter");
+    expect(actions.detail).toHaveBeenCalledWith(46);
+    // The cursor stays in view: End scrolls to the last row.
+    key(l, "End");
+    await settle();
+    expect(l.el.scrollTop).toBe(50 * ROW_HEIGHT - 440);
+    expect(row(l, 1).classList.contains("cursor")).toBe(true);
+  });
+
+  it("Ctrl+A selects the whole filter, rows not loaded included, less those toggled off", async () => {
+    const { l } = list(2_500);
+    l.reload(2_500);
+    await settle();
+    key(l, "a", { ctrlKey: true });
+    await settle();
+    expect(l.selectedCount()).toBe(2_500);
+    click(row(l, 2_500), { ctrlKey: true });
+    expect(l.selectedCount()).toBe(2_499);
+    const jobs = await l.selectedJobs();
+    expect(jobs.length).toBe(2_499);
+    expect(jobs.some((j) => j.id === 2_500)).toBe(false);
+    expect(jobs.some((j) => j.id === 1)).toBe(true);
+    // A new filter starts with nothing selected.
+    l.setFilter({ state: "failed", batch: null }, 10);
+    expect(l.selectedCount()).toBe(0);
+  });
+});
+
 describe("JobList actions", () => {
   it("offers what each state allows, and shows a raised priority at once", async () => {
     const raise = vi.fn();
@@ -343,7 +436,7 @@ describe("JobList actions", () => {
       job({ id: 2, state: "completed", remote: { id: null, url: "https://example.com/a.jpg" } }),
       job({ id: 1, state: "failed", error: { class: "permanent", message: "HTTP 413: too large" } }),
     ];
-    const l = new JobList(async () => jobs, { retry: vi.fn(), cancel: vi.fn(), raise, copy: vi.fn(), open: vi.fn(), fix: vi.fn() });
+    const l = new JobList(async () => jobs, { retry: vi.fn(), cancel: vi.fn(), raise, copy: vi.fn(), open: vi.fn(), fix: vi.fn(), selected: vi.fn(), cancelSelected: vi.fn(), detail: vi.fn() });
     Object.defineProperty(l.el, "clientHeight", { value: 600 });
     document.body.append(l.el);
     l.reload(3);

@@ -718,8 +718,18 @@ impl Engine {
         self.shared.store.history(query)
     }
 
+    /// How many jobs `query`'s filter matches (its page ignored).
+    pub fn history_count(&self, query: &HistoryQuery) -> Result<u64> {
+        self.shared.store.history_count(query)
+    }
+
     pub fn job(&self, id: JobId) -> Result<Option<JobView>> {
         self.shared.store.job(id)
+    }
+
+    /// A job with its output, fields and every attempt, for its detail view.
+    pub fn job_detail(&self, id: JobId) -> Result<Option<JobDetail>> {
+        self.shared.store.job_detail(id)
     }
 
     /// Puts failed (or cancelled) jobs back at the front of the queue.

@@ -273,8 +273,47 @@ pub struct Cost {
 pub struct HistoryQuery {
     pub state: Option<JobState>,
     pub batch: Option<BatchId>,
+    /// Part of the source's path or name, any case (ASCII).
+    pub search: Option<String>,
+    pub destination: Option<String>,
+    /// Added at or after this time (ms since the epoch).
+    pub since: Option<i64>,
+    /// Added before this time (ms since the epoch).
+    pub until: Option<i64>,
     pub limit: u32,
     pub offset: u32,
+}
+
+/// One attempt of a job: its phase, when it ran, how it ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttemptView {
+    pub phase: Phase,
+    pub started_at: Option<i64>,
+    pub ended_at: i64,
+    /// `generated`, `delivered`, `retrying`, `failed` or `cancelled`.
+    pub outcome: String,
+    pub error: Option<JobError>,
+}
+
+/// The output a job generated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OutputView {
+    pub file_name: String,
+    pub mime: String,
+    pub size: u64,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Everything the detail view of one job shows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JobDetail {
+    pub job: JobView,
+    pub output: Option<OutputView>,
+    /// The item's fields (title, alt text…), as given.
+    pub fields: Option<serde_json::Value>,
+    /// Oldest first.
+    pub attempts: Vec<AttemptView>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

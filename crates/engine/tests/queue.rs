@@ -5,8 +5,8 @@
 mod support;
 
 use outbox_engine::{
-    AddOptions, DestinationView, Engine, EngineOptions, Error, ErrorClass, HistoryQuery, JobState,
-    NewItem, RetryTarget, StateCounts,
+    AddOptions, Clock, DestinationView, Engine, EngineOptions, Error, ErrorClass, HistoryQuery,
+    JobState, NewItem, RetryTarget, StateCounts,
 };
 use std::time::Duration;
 use support::*;
@@ -562,4 +562,136 @@ async fn a_destination_edited_while_jobs_wait_changes_new_jobs_only() {
         second.join("after0.jpg").is_file(),
         "the new job took the new ones"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_finds_by_name_destination_and_date_and_takes_wildcards_literally() {
+    let bed = TestBed::new();
+    let paths = bed.images("cat", 2);
+    let dogs = bed.images("dog", 1);
+    let percent = bed.path("100%_done.png");
+    write_png(&percent, 16, 16, 77);
+    std::fs::create_dir_all(bed.path("elsewhere")).unwrap();
+    bed.engine
+        .add_destination(
+            DestinationView {
+                name: "elsewhere".into(),
+                kind: "folder".into(),
+                settings: serde_json::json!({ "path": bed.path("elsewhere") }),
+                max_concurrent: None,
+            },
+            None,
+        )
+        .unwrap();
+    let early = bed.add(&paths, to("out"));
+    bed.clock.advance(Duration::from_secs(3_600));
+    let later = bed.clock.now_ms();
+    let dog = bed.add(&dogs, to("elsewhere"));
+    let odd = bed.add(std::slice::from_ref(&percent), to("out"));
+    let found = |q: HistoryQuery| {
+        bed.engine
+            .history(&HistoryQuery { limit: 50, ..q })
+            .unwrap()
+            .iter()
+            .map(|j| j.id)
+            .collect::<Vec<_>>()
+    };
+    let search = |text: &str| HistoryQuery {
+        search: Some(text.into()),
+        ..HistoryQuery::default()
+    };
+    assert_eq!(found(search("CAT")), [early[1], early[0]], "any case");
+    assert_eq!(found(search("dog0")), dog);
+    // `%` and `_` are the user's characters, not LIKE's wildcards.
+    assert_eq!(found(search("0%_d")), odd);
+    assert_eq!(found(search("t_")), Vec::<i64>::new());
+    assert_eq!(found(search("   ")).len(), 4, "a blank search is no filter");
+    let to_elsewhere = HistoryQuery {
+        destination: Some("elsewhere".into()),
+        ..HistoryQuery::default()
+    };
+    assert_eq!(found(to_elsewhere), dog);
+    let since = HistoryQuery {
+        since: Some(later),
+        ..HistoryQuery::default()
+    };
+    assert_eq!(found(since), [odd[0], dog[0]]);
+    let until = HistoryQuery {
+        until: Some(later),
+        ..HistoryQuery::default()
+    };
+    assert_eq!(found(until), [early[1], early[0]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_s_detail_lists_every_attempt_with_its_time_and_error() {
+    let bed = TestBed::new();
+    let dest = Scripted::new();
+    dest.script(
+        "a0.jpg",
+        vec![Step::Fail(outbox_engine::destinations::DeliveryError::new(
+            ErrorClass::Transient,
+            "503 busy",
+        ))],
+    );
+    let job = bed.add(&bed.images("a", 1), to("out"))[0];
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = bed
+        .engine
+        .worker(fast_worker())
+        .with_destinations(std::sync::Arc::new(AllTo(dest.clone())));
+    let running = tokio::spawn(worker.run(stop.clone()));
+    wait_for("the retry to be scheduled", || {
+        let j = bed.job(job);
+        (j.state == JobState::Pending && j.next_attempt_at.is_some()).then_some(())
+    })
+    .await;
+    bed.clock.advance(Duration::from_secs(60));
+    wait_for("the delivery", || {
+        (bed.job(job).state == JobState::Completed).then_some(())
+    })
+    .await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+
+    let detail = bed.engine.job_detail(job).unwrap().expect("the job");
+    let outcomes: Vec<(&str, &str)> = detail
+        .attempts
+        .iter()
+        .map(|a| (a.phase.as_str(), a.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("generate", "generated"),
+            ("upload", "retrying"),
+            ("upload", "delivered")
+        ]
+    );
+    let failed = &detail.attempts[1];
+    let error = failed.error.as_ref().expect("the failed attempt's error");
+    assert_eq!(
+        (error.class, error.message.as_str()),
+        (ErrorClass::Transient, "503 busy")
+    );
+    assert!(failed.started_at.is_some_and(|s| s <= failed.ended_at));
+    assert!(
+        detail.attempts[2].ended_at > failed.ended_at,
+        "{:?}",
+        detail.attempts
+    );
+    // The job's own error is gone with the success; the attempt keeps it.
+    assert_eq!(detail.job.error, None);
+    let output = detail.output.expect("the output");
+    assert!(output.size > 0 && output.width > 0, "{output:?}");
+    assert!(bed.engine.job_detail(job + 1000).unwrap().is_none());
+
+    // Clean-up removes a job's attempts with it.
+    bed.clock.advance(Duration::from_secs(3 * 86_400));
+    bed.engine.clean(Duration::from_secs(86_400)).unwrap();
+    let db = rusqlite::Connection::open(bed.engine.database_path()).unwrap();
+    let left: i64 = db
+        .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
 }

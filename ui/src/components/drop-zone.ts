@@ -41,11 +41,18 @@ export class DropZone {
     this.buttons = h(
       "span",
       { class: "pickers" },
-      h("button", { type: "button", class: "primary", onclick: pick(false) }, "Add images…"),
+      h("button", { type: "button", class: "primary", onclick: pick(false), title: "Add images (Ctrl+O)" }, "Add images…"),
       h("button", { type: "button", onclick: pick(true) }, "Add folder…"),
       h("button", { type: "button", onclick: () => this.importManifest(), title: "A CSV or JSON list of items: fields and an image path or URL per row" }, "Import list…"),
     );
     document.addEventListener("paste", (e) => this.paste(e));
+    // Ctrl+O adds images, as "Open" does elsewhere; Ctrl+V is the paste above.
+    document.addEventListener("keydown", (e) => {
+      if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === "o") {
+        e.preventDefault();
+        pick(false)();
+      }
+    });
   }
 
   private importManifest(): void {

@@ -1,10 +1,15 @@
 // Every job, newest first, filtered by state and batch, in a virtualised list:
 // only the rows in view exist in the DOM, pages of rows are loaded from the
 // engine as they scroll into view, and events patch loaded rows in place.
+// Rows are selected with the mouse (click, Ctrl-click, Shift-click) and the
+// keyboard (arrows move, Space selects, Shift+arrows extend, Ctrl+A selects
+// the whole filter, Escape clears, Delete cancels, Enter opens the detail);
+// the queue panel acts on the selection.
 
 import { h, onNextFrame, setText } from "../lib/dom";
 import { bytes, fileName, percent, stateLabel } from "../lib/format";
 import { applyEvent, type Filter } from "../lib/jobs";
+import { Selection } from "../lib/selection";
 import { standing, standingLabel, standingText } from "../lib/standing";
 import type { EngineEvent, HistoryQuery, JobId, JobView } from "../lib/types";
 import { pagesFor, visibleRows } from "../lib/virtual";
@@ -20,10 +25,18 @@ export interface RowActions {
   open(job: JobId): void;
   /** Opens the settings of the destination a job needs the user to fix. */
   fix(destination: string): void;
+  /** The selection changed: `count` jobs are selected now. */
+  selected(count: number): void;
+  /** Delete pressed: cancel the selected jobs. */
+  cancelSelected(): void;
+  /** Enter pressed: the job's detail. */
+  detail(job: JobId): void;
 }
 
 interface Row {
   el: HTMLElement;
+  /** The list position the row shows. */
+  index: number;
   name: HTMLElement;
   state: HTMLElement;
   detail: HTMLElement;
@@ -46,21 +59,55 @@ export class JobList {
   private total = 0;
   private filter: Filter = { state: null, batch: null };
   private generation = 0;
+  private readonly selection = new Selection<JobView>();
+  /** The keyboard's row. */
+  private cursor = 0;
 
   constructor(
     private readonly load: (q: HistoryQuery) => Promise<JobView[]>,
     private readonly actions: RowActions,
   ) {
     this.spacer = h("div", { class: "spacer" });
-    this.rowsEl = h("div", { class: "rows", role: "list" });
-    this.el = h("div", { class: "joblist", tabindex: 0, "aria-label": "Jobs" }, this.spacer, this.rowsEl);
+    this.rowsEl = h("div", { class: "rows", role: "none" });
+    this.el = h(
+      "div",
+      { class: "joblist", tabindex: 0, role: "listbox", "aria-multiselectable": "true", "aria-label": "Jobs" },
+      this.spacer,
+      this.rowsEl,
+    );
     this.el.addEventListener("scroll", () => this.schedule(), { passive: true });
+    this.rowsEl.addEventListener("click", (e) => this.clicked(e));
+    this.el.addEventListener("keydown", (e) => this.key(e));
   }
 
   setFilter(filter: Filter, total: number): void {
     this.filter = filter;
     this.el.scrollTop = 0;
+    this.cursor = 0;
+    this.clearSelection();
     this.reload(total);
+  }
+
+  /** How many jobs are selected. */
+  selectedCount(): number {
+    return this.selection.count(this.total);
+  }
+
+  /** The selected jobs; with "select all", every job of the filter, read now. */
+  async selectedJobs(): Promise<JobView[]> {
+    return this.selection.items(async () => {
+      const all: JobView[] = [];
+      for (let offset = 0; ; offset += 1000) {
+        const page = await this.load({ ...this.filter, limit: 1000, offset });
+        all.push(...page);
+        if (page.length < 1000) return all;
+      }
+    });
+  }
+
+  clearSelection(): void {
+    this.selection.clear();
+    this.selectionChanged();
   }
 
   /** Forgets loaded pages (new jobs shift every row) and loads what is in view. */
@@ -103,10 +150,84 @@ export class JobList {
       this.rowsEl.append(row.el);
     }
     this.rowsEl.style.transform = `translateY(${win.offset}px)`;
+    this.el.removeAttribute("aria-activedescendant");
     this.rows.forEach((row, i) => {
       row.el.hidden = i >= count;
-      if (i < count) this.fill(row, this.jobAt(win.start + i));
+      if (i >= count) return;
+      row.index = win.start + i;
+      const job = this.jobAt(row.index);
+      this.fill(row, job);
+      const selected = job !== null && this.selection.has(job.id);
+      row.el.setAttribute("aria-selected", String(selected));
+      row.el.classList.toggle("selected", selected);
+      row.el.classList.toggle("cursor", row.index === this.cursor);
+      if (row.index === this.cursor) this.el.setAttribute("aria-activedescendant", row.el.id);
     });
+  }
+
+  private clicked(e: MouseEvent): void {
+    const target = e.target as HTMLElement;
+    if (target.closest("button")) return;
+    const row = this.rows.find((r) => r.el.contains(target));
+    if (!row || row.el.hidden) return;
+    this.cursor = row.index;
+    const job = this.jobAt(row.index);
+    if (e.shiftKey) this.selection.range(row.index, (i) => this.jobAt(i));
+    else if (!job) return;
+    else if (e.ctrlKey || e.metaKey) this.selection.toggle(row.index, job);
+    else this.selection.only(row.index, job);
+    this.el.focus({ preventScroll: true });
+    this.selectionChanged();
+  }
+
+  private key(e: KeyboardEvent): void {
+    // Keys on a row's button are that button's.
+    if (e.target !== this.el) return;
+    const last = this.total - 1;
+    const page = Math.max(1, Math.floor(this.el.clientHeight / ROW_HEIGHT) - 1);
+    const moves: Record<string, number> = {
+      ArrowDown: this.cursor + 1,
+      ArrowUp: this.cursor - 1,
+      PageDown: this.cursor + page,
+      PageUp: this.cursor - page,
+      Home: 0,
+      End: last,
+    };
+    const job = this.jobAt(this.cursor);
+    if (e.key in moves && last >= 0) {
+      this.cursor = Math.max(0, Math.min(last, moves[e.key] ?? 0));
+      if (e.shiftKey) this.selection.range(this.cursor, (i) => this.jobAt(i));
+      this.reveal(this.cursor);
+    } else if (e.key === " " && job) {
+      this.selection.toggle(this.cursor, job);
+    } else if (e.key === "a" && (e.ctrlKey || e.metaKey)) {
+      this.selection.selectAll();
+    } else if (e.key === "Escape") {
+      this.selection.clear();
+    } else if (e.key === "Enter" && job) {
+      this.actions.detail(job.id);
+    } else if (e.key === "Delete") {
+      if (this.selection.count(this.total) === 0 && job) this.selection.only(this.cursor, job);
+      this.actions.cancelSelected();
+    } else {
+      return;
+    }
+    e.preventDefault();
+    this.selectionChanged();
+  }
+
+  /** Scrolls just enough to show row `index`. */
+  private reveal(index: number): void {
+    const top = index * ROW_HEIGHT;
+    if (top < this.el.scrollTop) this.el.scrollTop = top;
+    else if (top + ROW_HEIGHT > this.el.scrollTop + this.el.clientHeight) {
+      this.el.scrollTop = top + ROW_HEIGHT - this.el.clientHeight;
+    }
+  }
+
+  private selectionChanged(): void {
+    this.actions.selected(this.selection.count(this.total));
+    this.schedule();
   }
 
   private jobAt(index: number): JobView | null {
@@ -136,9 +257,17 @@ export class JobList {
     const detail = h("span", { class: "detail muted" });
     const bar = h("span", { class: "bar" });
     const actions = h("span", { class: "actions" });
-    const el = h("div", { class: "jobrow", role: "listitem" }, state, name, h("span", { class: "meter" }, bar), detail, actions);
+    const el = h(
+      "div",
+      { class: "jobrow", role: "option", id: `jobrow-${this.rows.length}` },
+      state,
+      name,
+      h("span", { class: "meter" }, bar),
+      detail,
+      actions,
+    );
     el.style.height = `${ROW_HEIGHT}px`;
-    return { el, name, state, detail, bar, actions, shownJob: null, shownKey: "", actionsKey: "" };
+    return { el, index: 0, name, state, detail, bar, actions, shownJob: null, shownKey: "", actionsKey: "" };
   }
 
   /** Rewrites a row only when what it shows changed. */

@@ -2,14 +2,16 @@
 // the full job list with its filters. The counts, batches and jobs in
 // progress all come from one status reading (sent with the events that changed
 // it), so they agree; events patch the list's rows and the live byte counts.
+// Jobs selected in the list are acted on together from the bulk bar.
 
 import type { Api } from "../lib/api";
 import { errorMessage } from "../lib/api";
 import { h } from "../lib/dom";
 import { money } from "../lib/format";
 import { filteredTotal, type Filter } from "../lib/jobs";
-import type { EngineEvent, Status } from "../lib/types";
+import type { EngineEvent, JobId, JobView, Status } from "../lib/types";
 import { Batches } from "./batches";
+import { BulkActions, type BulkAction } from "./bulk-actions";
 import { CountsBar } from "./counts-bar";
 import { InProgress } from "./in-progress";
 import { OverallProgress } from "./overall-progress";
@@ -24,6 +26,7 @@ export class QueuePanel {
   private readonly overall = new OverallProgress();
   private readonly batches: Batches;
   private readonly list: JobList;
+  private readonly bulkBar: BulkActions;
   private readonly pauseButton: HTMLButtonElement;
   private readonly cleanDays: HTMLInputElement;
   private readonly cost: HTMLElement;
@@ -35,7 +38,12 @@ export class QueuePanel {
   constructor(
     private readonly api: Api,
     private readonly say: (text: string) => void,
-    links: { fix(destination: string): void; copyLink(url: string, source: string): void },
+    links: {
+      fix(destination: string): void;
+      copyLink(url: string, source: string): void;
+      copyLinks(jobs: JobView[]): void;
+      detail(job: JobId): void;
+    },
   ) {
     this.counts = new CountsBar((state) => this.setFilter({ ...this.filter, state }));
     this.batches = new Batches({
@@ -58,7 +66,14 @@ export class QueuePanel {
       },
       open: (job) => this.act(() => this.api.openLocation(job)),
       fix: (destination) => links.fix(destination),
+      selected: (count) => this.bulkBar.show(count),
+      cancelSelected: () => void this.bulk("cancel", links.copyLinks),
+      detail: (job) => links.detail(job),
     });
+    this.bulkBar = new BulkActions(
+      (action) => void this.bulk(action, links.copyLinks),
+      () => this.list.clearSelection(),
+    );
     this.pauseButton = h("button", { type: "button", onclick: () => this.togglePause() }, "Pause queue");
     this.cleanDays = h("input", { type: "number", min: 0, max: 3650, value: 30, "aria-label": "Days", class: "days" });
     const toolbar = h(
@@ -85,6 +100,7 @@ export class QueuePanel {
       this.overall.el,
       this.inProgress.el,
       this.batches.el,
+      this.bulkBar.el,
       this.list.el,
     );
     window.setInterval(() => {
@@ -162,6 +178,68 @@ export class QueuePanel {
       this.refreshSoon();
     } catch (e) {
       this.say(errorMessage(e));
+    }
+  }
+
+  /** One action on every selected job it applies to; says what it did. */
+  private async bulk(action: BulkAction, copyLinks: (jobs: JobView[]) => void): Promise<void> {
+    let jobs: JobView[];
+    try {
+      jobs = await this.list.selectedJobs();
+    } catch (e) {
+      this.say(errorMessage(e));
+      return;
+    }
+    const where = (states: JobView["state"][]) => jobs.filter((j) => states.includes(j.state));
+    const none = (what: string) => this.say(`None of the ${jobs.length} selected job(s) ${what}.`);
+    switch (action) {
+      case "retry": {
+        const ids = where(["failed", "cancelled"]).map((j) => j.id);
+        if (ids.length === 0) return none("failed or was cancelled");
+        await this.act(async () => this.reportRetry(await this.api.retry(ids)));
+        return this.list.clearSelection();
+      }
+      case "cancel": {
+        const ids = where(["pending", "paused", "processing"]).map((j) => j.id);
+        if (ids.length === 0) return none("is unfinished");
+        await this.act(async () => {
+          await this.api.cancel(ids);
+          this.say(`${ids.length} job(s) cancelled.`);
+        });
+        return this.list.clearSelection();
+      }
+      case "raise":
+      case "lower": {
+        const waiting = where(["pending", "paused"]);
+        if (waiting.length === 0) return none("is waiting");
+        const step = action === "raise" ? 1 : -1;
+        // One call per priority: each job moves one step from its own.
+        const byPriority = new Map<number, JobView[]>();
+        for (const j of waiting) byPriority.set(j.priority, [...(byPriority.get(j.priority) ?? []), j]);
+        await this.act(async () => {
+          for (const [priority, group] of byPriority) {
+            await this.api.setPriority(group.map((j) => j.id), priority + step);
+            for (const j of group) j.priority = priority + step;
+          }
+          this.say(`${waiting.length} job(s) moved ${action === "raise" ? "up" : "down"}.`);
+          this.list.changed();
+        });
+        return;
+      }
+      case "accept": {
+        const ids = jobs.filter((j) => j.awaiting_review).map((j) => j.id);
+        if (ids.length === 0) return none("waits for review");
+        await this.act(async () => {
+          await this.api.accept(ids);
+          this.say(`${ids.length} output(s) accepted.`);
+        });
+        return this.list.clearSelection();
+      }
+      case "copy": {
+        const linked = jobs.filter((j) => j.remote?.url).sort((a, b) => a.id - b.id);
+        if (linked.length === 0) return none("has a link");
+        return copyLinks(linked);
+      }
     }
   }
 

@@ -12,6 +12,7 @@ import type {
   DamagedDatabase,
   DestinationView,
   HistoryQuery,
+  JobDetail,
   ImportReport,
   JobId,
   JobView,
@@ -52,6 +53,8 @@ export const api = {
   promptPreview: (recipe: string, fields: Record<string, unknown>) =>
     invoke<string | null>("prompt_preview", { recipe, fields }),
   history: (query: HistoryQuery) => invoke<JobView[]>("history", { query }),
+  historyCount: (query: HistoryQuery) => invoke<number>("history_count", { query }),
+  jobDetail: (job: JobId) => invoke<JobDetail | null>("job_detail", { job }),
   retry: (jobs: JobId[]) => invoke<RetryResult>("retry", { jobs }),
   retryFailed: (batch: BatchId | null) => invoke<RetryResult>("retry_failed", { batch }),
   cancel: (jobs: JobId[]) => invoke<void>("cancel", { jobs }),

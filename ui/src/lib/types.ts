@@ -226,6 +226,37 @@ export interface CommandError {
 export interface HistoryQuery {
   state: JobState | null;
   batch: BatchId | null;
+  /** Part of the source's path or name, any case. */
+  search?: string | null;
+  destination?: string | null;
+  /** Added at or after (ms since the epoch). */
+  since?: number | null;
+  /** Added before (ms since the epoch). */
+  until?: number | null;
   limit: number;
   offset: number;
+}
+
+/** One attempt of a job (the detail view). */
+export interface AttemptView {
+  phase: Phase;
+  started_at: number | null;
+  ended_at: number;
+  outcome: "generated" | "delivered" | "retrying" | "failed" | "cancelled";
+  error: JobError | null;
+}
+
+export interface OutputView {
+  file_name: string;
+  mime: string;
+  size: number;
+  width: number;
+  height: number;
+}
+
+export interface JobDetail {
+  job: JobView;
+  output: OutputView | null;
+  fields: Record<string, unknown> | null;
+  attempts: AttemptView[];
 }

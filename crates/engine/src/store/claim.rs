@@ -216,15 +216,16 @@ impl Store {
 fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Recorded> {
     let job = f.job();
     let mut held = tx.prepare_cached(
-        "SELECT phase, source_key IS NULL, attempts FROM jobs
+        "SELECT phase, source_key IS NULL, attempts, started_at FROM jobs
           WHERE id = ?1 AND state = 'processing' AND run_id = ?2",
     )?;
-    let Some((phase, forced, mut attempts)) = held
+    let Some((phase, forced, mut attempts, started_at)) = held
         .query_row(params![job, run], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, bool>(1)?,
                 r.get::<_, u32>(2)?,
+                r.get::<_, Option<i64>>(3)?,
             ))
         })
         .optional()?
@@ -232,6 +233,7 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
         return Ok(Recorded::Superseded { job });
     };
     let mut phase = Phase::parse(&phase).unwrap_or(Phase::Generate);
+    let attempt_phase = phase;
     let mut error = None;
     let mut retry = None;
     let mut link = None;
@@ -320,6 +322,29 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
             JobState::Pending
         }
     };
+    // A wait or a release was not an attempt (its count was given back).
+    if !matches!(f, Finished::Waiting { .. } | Finished::Released { .. }) {
+        let outcome = match (state, attempt_phase, retry) {
+            (JobState::Completed, ..) => "delivered",
+            (JobState::Failed, ..) => "failed",
+            (JobState::Cancelled, ..) => "cancelled",
+            (_, _, Some(_)) => "retrying",
+            _ => "generated",
+        };
+        tx.prepare_cached(
+            "INSERT INTO attempts (job_id, phase, started_at, ended_at, outcome, error_class, error_message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            job,
+            attempt_phase.as_str(),
+            started_at,
+            now,
+            outcome,
+            error.as_ref().map(|(class, _)| class.as_str()),
+            error.as_ref().map(|(_, message)| message.as_str()),
+        ])?;
+    }
     Ok(Recorded::Changed {
         job,
         state,

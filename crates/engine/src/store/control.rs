@@ -243,6 +243,10 @@ impl Store {
                 "DELETE FROM jobs WHERE id IN (SELECT id FROM temp.doomed)",
                 [],
             )?;
+            tx.execute(
+                "DELETE FROM attempts WHERE job_id IN (SELECT id FROM temp.doomed)",
+                [],
+            )?;
             tx.execute_batch(
                 "DELETE FROM outputs WHERE item_id IN (SELECT item_id FROM temp.doomed)
                     AND item_id NOT IN (SELECT item_id FROM jobs);

@@ -4,10 +4,11 @@
 use super::{state_from_sql, Store};
 use crate::error::Result;
 use crate::model::{
-    BatchView, Cost, ErrorClass, HistoryQuery, InFlightJob, JobError, JobId, JobView, Phase,
-    Remote, StateCounts, Status,
+    AttemptView, BatchView, Cost, ErrorClass, HistoryQuery, InFlightJob, JobDetail, JobError,
+    JobId, JobView, OutputView, Phase, Remote, StateCounts, Status,
 };
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension};
 use std::path::PathBuf;
 
 /// How many in-flight jobs and active batches a status lists.
@@ -24,16 +25,27 @@ fn counts(conn: &Connection) -> Result<StateCounts> {
     Ok(counts)
 }
 
-const JOB_COLUMNS: &str = "j.id, j.batch_id, i.source_path,
+/// The tables a job's view reads, joined.
+macro_rules! job_tables {
+    () => {
+        "jobs j
+    JOIN items i ON i.id = j.item_id
+    JOIN snapshots rs ON rs.id = j.recipe_snap
+    JOIN snapshots ds ON ds.id = j.dest_snap"
+    };
+}
+const JOB_TABLES: &str = job_tables!();
+
+const JOB_COLUMNS: &str = concat!(
+    "j.id, j.batch_id, i.source_path,
     json_extract(ds.json, '$.name'), json_extract(rs.json, '$.name'),
     j.state, j.phase, j.priority, j.attempts, j.manual_retries, j.max_attempts,
     j.created_at, j.started_at, j.finished_at, j.next_attempt_at,
     j.bytes_sent, j.bytes_total, j.error_class, j.error_message, j.remote_id, j.remote_url,
     j.review
-    FROM jobs j
-    JOIN items i ON i.id = j.item_id
-    JOIN snapshots rs ON rs.id = j.recipe_snap
-    JOIN snapshots ds ON ds.id = j.dest_snap";
+    FROM ",
+    job_tables!()
+);
 
 fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobView> {
     let state = state_from_sql(&r.get::<_, String>(5)?)?;
@@ -163,21 +175,83 @@ impl Store {
     pub(crate) fn history(&self, q: &HistoryQuery) -> Result<Vec<JobView>> {
         self.read(|conn| {
             let sql = format!(
-                "SELECT {JOB_COLUMNS}
-                  WHERE (?1 IS NULL OR j.state = ?1) AND (?2 IS NULL OR j.batch_id = ?2)
-                  ORDER BY j.id DESC LIMIT ?3 OFFSET ?4"
+                "SELECT {JOB_COLUMNS} WHERE {HISTORY_FILTER} ORDER BY j.id DESC LIMIT ?7 OFFSET ?8"
             );
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(
-                params![
-                    q.state.map(|s| s.as_str()),
-                    q.batch,
-                    q.limit.max(1),
-                    q.offset
-                ],
-                row_to_job,
-            )?;
+            let mut params = filter_params(q).to_vec();
+            params.push(Value::Integer(i64::from(q.limit.max(1))));
+            params.push(Value::Integer(i64::from(q.offset)));
+            let rows = stmt.query_map(rusqlite::params_from_iter(params), row_to_job)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// How many jobs match a history filter (its page ignored).
+    pub(crate) fn history_count(&self, q: &HistoryQuery) -> Result<u64> {
+        self.read(|conn| {
+            let sql = format!("SELECT count(*) FROM {JOB_TABLES} WHERE {HISTORY_FILTER}");
+            let n: i64 = conn
+                .prepare_cached(&sql)?
+                .query_row(rusqlite::params_from_iter(filter_params(q)), |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+    }
+
+    /// A job with its output, fields and attempts.
+    pub(crate) fn job_detail(&self, id: JobId) -> Result<Option<JobDetail>> {
+        let Some(job) = self.job(id)? else {
+            return Ok(None);
+        };
+        self.read(|conn| {
+            let (output, fields) = conn
+                .prepare_cached(
+                    "SELECT o.file_name, o.mime, o.size, o.width, o.height, i.fields
+                       FROM jobs j JOIN items i ON i.id = j.item_id
+                       LEFT JOIN outputs o ON o.id = j.output_id
+                      WHERE j.id = ?1",
+                )?
+                .query_row([id], |r| {
+                    let output = match r.get::<_, Option<String>>(0)? {
+                        Some(file_name) => Some(OutputView {
+                            file_name,
+                            mime: r.get(1)?,
+                            size: r.get::<_, i64>(2)?.max(0) as u64,
+                            width: r.get(3)?,
+                            height: r.get(4)?,
+                        }),
+                        None => None,
+                    };
+                    Ok((output, r.get::<_, Option<String>>(5)?))
+                })?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT phase, started_at, ended_at, outcome, error_class, error_message
+                   FROM attempts WHERE job_id = ?1 ORDER BY id",
+            )?;
+            let attempts = stmt
+                .query_map([id], |r| {
+                    let class: Option<String> = r.get(4)?;
+                    let message: Option<String> = r.get(5)?;
+                    Ok(AttemptView {
+                        phase: Phase::parse(&r.get::<_, String>(0)?).unwrap_or(Phase::Generate),
+                        started_at: r.get(1)?,
+                        ended_at: r.get(2)?,
+                        outcome: r.get(3)?,
+                        error: message.map(|message| JobError {
+                            class: class
+                                .as_deref()
+                                .and_then(ErrorClass::parse)
+                                .unwrap_or(ErrorClass::Permanent),
+                            message,
+                        }),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(JobDetail {
+                job: job.clone(),
+                output,
+                fields: fields.and_then(|f| serde_json::from_str(&f).ok()),
+                attempts,
+            }))
         })
     }
 
@@ -190,6 +264,39 @@ impl Store {
                 .optional()?)
         })
     }
+}
+
+/// A history query's filter over [`JOB_TABLES`]: parameters 1 to 6 are
+/// [`filter_params`].
+const HISTORY_FILTER: &str = "(?1 IS NULL OR j.state = ?1) AND (?2 IS NULL OR j.batch_id = ?2)
+    AND (?3 IS NULL OR i.source_path LIKE '%' || ?3 || '%' ESCAPE '\\')
+    AND (?4 IS NULL OR json_extract(ds.json, '$.name') = ?4)
+    AND (?5 IS NULL OR j.created_at >= ?5) AND (?6 IS NULL OR j.created_at < ?6)";
+
+fn filter_params(q: &HistoryQuery) -> [Value; 6] {
+    let text = |s: Option<String>| s.map_or(Value::Null, Value::Text);
+    let int = |n: Option<i64>| n.map_or(Value::Null, Value::Integer);
+    let search = q
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(like_escaped);
+    [
+        text(q.state.map(|s| s.as_str().to_string())),
+        int(q.batch),
+        text(search),
+        text(q.destination.clone()),
+        int(q.since),
+        int(q.until),
+    ]
+}
+
+/// `text` matched literally by LIKE (its `%`, `_` and `\` are not wildcards).
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 fn batch_view(conn: &Connection, id: i64, now: i64) -> Result<Option<BatchView>> {
