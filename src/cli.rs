@@ -51,6 +51,26 @@ pub enum Command {
         #[arg(required = true, value_name = "JOB")]
         jobs: Vec<i64>,
     },
+    /// Outputs waiting for review (jobs added with `--review`).
+    Review {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let reviewed outputs go to their destinations.
+    Accept {
+        #[arg(required = true, value_name = "JOB")]
+        jobs: Vec<i64>,
+    },
+    /// Drop outputs waiting for review (their jobs are cancelled).
+    Discard {
+        #[arg(required = true, value_name = "JOB")]
+        jobs: Vec<i64>,
+    },
+    /// Make outputs waiting for review again (held for review again).
+    Regenerate {
+        #[arg(required = true, value_name = "JOB")]
+        jobs: Vec<i64>,
+    },
     /// Pause the queue, or one batch.
     Pause(BatchArg),
     /// Resume the queue, or one batch.
@@ -289,6 +309,10 @@ pub struct AddArgs {
     /// Automatic attempts per job.
     #[arg(long, default_value_t = outbox_engine::DEFAULT_MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
+    /// Hold each output for review: it is uploaded once accepted
+    /// (`outbox review`, `outbox accept`).
+    #[arg(long)]
+    pub review: bool,
     #[arg(long)]
     pub json: bool,
 }

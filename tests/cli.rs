@@ -1500,3 +1500,80 @@ fn a_spending_cap_is_set_raised_and_lifted_and_bad_caps_are_refused() {
         .expect_code(0);
     assert_eq!(cap(&ob), serde_json::Value::Null);
 }
+
+#[test]
+fn outputs_held_for_review_are_listed_accepted_discarded_and_regenerated_from_the_command_line() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let src = ob.dir("src");
+    for i in 0..3 {
+        write_image(&src.join(format!("r{i}.png")), 64, 48, 90 + i);
+    }
+    let jobs = Outbox::added_ids(&ob.add(&[&src], "out", &["--review"]));
+    assert_eq!(jobs.len(), 3);
+    ob.run_until_idle(&[]).ok();
+    // Generated, held: nothing delivered yet.
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    let held: Vec<i64> = match ob.json(&["review", "--json"]) {
+        Value::Array(held) => held.iter().filter_map(|j| j["id"].as_i64()).collect(),
+        other => panic!("review --json is not a list: {other}"),
+    };
+    assert_eq!(held, jobs, "oldest first");
+
+    let (keep, discarded, again) = (
+        jobs[0].to_string(),
+        jobs[1].to_string(),
+        jobs[2].to_string(),
+    );
+    ob.run(&["accept", &keep]).ok();
+    ob.run(&["discard", &discarded]).ok();
+    ob.run(&["regenerate", &again]).ok();
+    ob.run_until_idle(&[]).ok();
+    let state = |id: i64| {
+        ob.history()
+            .into_iter()
+            .find(|j| j["id"] == id)
+            .map(|j| (j["state"].clone(), j["awaiting_review"].clone()))
+            .unwrap()
+    };
+    assert_eq!(
+        state(jobs[0]),
+        (serde_json::json!("completed"), serde_json::json!(false))
+    );
+    assert_eq!(
+        state(jobs[1]),
+        (serde_json::json!("cancelled"), serde_json::json!(false))
+    );
+    assert_eq!(
+        state(jobs[2]),
+        (serde_json::json!("pending"), serde_json::json!(true)),
+        "made again, held again"
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+    let listed = ob.run(&["review"]).ok();
+    assert!(listed.stdout.contains("r2.png"), "{}", listed.stdout);
+
+    // Bad input: a job with nothing to review, and one that does not exist;
+    // nothing changes.
+    let refused = ob.run(&["discard", &keep]).expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("job {keep} has no output waiting for review")),
+        "{}",
+        refused.stderr
+    );
+    let refused = ob.run(&["accept", &again, "999"]).expect_code(1);
+    assert!(refused.stderr.contains("999"), "{}", refused.stderr);
+    assert_eq!(
+        state(jobs[2]),
+        (serde_json::json!("pending"), serde_json::json!(true)),
+        "all or nothing"
+    );
+    // The history finds a job by part of its name, any case.
+    let found = ob.history_with(&["--search", "R2.PN"]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], jobs[2]);
+    assert_eq!(ob.history_with(&["--destination", "nowhere"]).len(), 0);
+}

@@ -25,7 +25,7 @@ pub fn run(engine: &Engine, args: AddArgs) -> Result<ExitCode> {
             batch_name: args.batch,
             force: args.force,
             max_attempts: args.max_attempts,
-            review: false,
+            review: args.review,
         },
     )?;
     report.skipped = scanned.skipped;

@@ -10,6 +10,7 @@ mod provider;
 mod recipe;
 mod render;
 mod repair;
+mod review;
 mod run;
 mod status;
 
@@ -40,6 +41,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::History(args) => status::history(&open()?, args),
         Command::Retry(args) => control::retry(&open()?, args),
         Command::Cancel { jobs } => control::cancel(&open()?, &jobs),
+        Command::Review { json } => review::list(&open()?, json),
+        Command::Accept { jobs } => review::accept(&open()?, &jobs),
+        Command::Discard { jobs } => review::discard(&open()?, &jobs),
+        Command::Regenerate { jobs } => review::regenerate(&open()?, &jobs),
         Command::Pause(b) => control::pause(&open()?, b.batch, true),
         Command::Resume(b) => control::pause(&open()?, b.batch, false),
         Command::Clean { older_than } => control::clean(&open()?, older_than),
