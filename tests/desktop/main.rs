@@ -265,6 +265,39 @@ fn a_second_launch_hands_its_file_to_the_first_window_and_exits() {
     app.quit();
 }
 
+/// Adds a destination and queues `folder`'s images to it from another
+/// process (this test's), as the command line would; the jobs queued.
+fn queue_from_another_process(
+    home: &Home,
+    name: &str,
+    settings: Value,
+    kind: &str,
+    folder: &Path,
+) -> Vec<i64> {
+    let engine = home.engine();
+    engine
+        .add_destination(
+            outbox_engine::DestinationView {
+                name: name.into(),
+                kind: kind.into(),
+                settings,
+                max_concurrent: Some(1),
+            },
+            None,
+        )
+        .expect("add the destination");
+    engine
+        .add(
+            &[folder.to_path_buf()],
+            &outbox_engine::AddOptions {
+                destination: Some(name.into()),
+                ..outbox_engine::AddOptions::default()
+            },
+        )
+        .expect("queue the folder")
+        .added
+}
+
 /// The failed jobs the list shows, by id, and which of its rows are selected.
 const FAILED_ROWS: &str = "
   return Array.from(document.querySelectorAll('.jobrow[data-state]:not([hidden])'))
@@ -291,29 +324,14 @@ fn several_failed_jobs_selected_with_the_mouse_are_retried_at_once() {
     let driver = Driver::start(&display, &home);
     let app = driver.launch();
     // Set up and queued from another process.
-    let engine = home.engine();
-    engine
-        .add_destination(
-            outbox_engine::DestinationView {
-                name: "uploads".into(),
-                kind: "http".into(),
-                settings: json!({"url": format!("{}/upload", server.url), "result": {"json_pointer": "/url"}}),
-                max_concurrent: Some(1),
-            },
-            None,
-        )
-        .expect("an HTTP destination");
-    let report = engine
-        .add(
-            &[photos],
-            &outbox_engine::AddOptions {
-                destination: Some("uploads".into()),
-                ..outbox_engine::AddOptions::default()
-            },
-        )
-        .expect("queue four");
-    assert_eq!(report.added.len(), 4);
-    drop(engine);
+    let jobs = queue_from_another_process(
+        &home,
+        "uploads",
+        json!({"url": format!("{}/upload", server.url), "result": {"json_pointer": "/url"}}),
+        "http",
+        &photos,
+    );
+    assert_eq!(jobs.len(), 4);
     app.wait_for("four jobs failed for good", WAIT, || {
         let rows = app.js(FAILED_ROWS);
         rows.as_array()
@@ -422,28 +440,14 @@ fn the_history_gallery_finds_a_job_by_name_and_opens_its_detail_with_attempts() 
     let app = driver.launch();
     // Queued from another process, to a folder in the test's home.
     std::fs::create_dir_all(home.delivered()).expect("the shop's folder");
-    let engine = home.engine();
-    engine
-        .add_destination(
-            outbox_engine::DestinationView {
-                name: "shop".into(),
-                kind: "folder".into(),
-                settings: json!({ "path": home.delivered() }),
-                max_concurrent: None,
-            },
-            None,
-        )
-        .expect("a folder destination");
-    let report = engine
-        .add(
-            &[photos],
-            &outbox_engine::AddOptions {
-                destination: Some("shop".into()),
-                ..outbox_engine::AddOptions::default()
-            },
-        )
-        .expect("queue the catalogue");
-    assert_eq!(report.added.len(), 25);
+    let jobs = queue_from_another_process(
+        &home,
+        "shop",
+        json!({ "path": home.delivered() }),
+        "folder",
+        &photos,
+    );
+    assert_eq!(jobs.len(), 25);
     app.wait_for("all delivered", WAIT, || {
         app.js(PANEL)["completed"] == json!(25)
     });
