@@ -203,7 +203,8 @@ impl Store {
             return Ok(None);
         };
         self.read(|conn| {
-            let (output, fields) = conn
+            // Gone since it was read (a clean-up): as if never there.
+            let Some((output, fields)) = conn
                 .prepare_cached(
                     "SELECT o.file_name, o.mime, o.size, o.width, o.height, i.fields
                        FROM jobs j JOIN items i ON i.id = j.item_id
@@ -222,7 +223,11 @@ impl Store {
                         None => None,
                     };
                     Ok((output, r.get::<_, Option<String>>(5)?))
-                })?;
+                })
+                .optional()?
+            else {
+                return Ok(None);
+            };
             let mut stmt = conn.prepare_cached(
                 "SELECT phase, started_at, ended_at, outcome, error_class, error_message
                    FROM attempts WHERE job_id = ?1 ORDER BY id",
