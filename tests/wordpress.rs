@@ -199,6 +199,17 @@ impl Site {
         path
     }
 
+    /// Makes thumbnails take 6 s for this test's administrator, so a worker
+    /// can be killed after WordPress has the attachment but before it
+    /// answers; the plugin's file, to remove.
+    fn slow_thumbnails(&self) -> PathBuf {
+        self.mu_plugin(
+            "slow.php",
+            "add_filter('wp_generate_attachment_metadata', function ($m) use ($outbox_test_user) { \
+               if (get_current_user_id() === $outbox_test_user) sleep(6); return $m; });",
+        )
+    }
+
     /// Every attachment uploaded by the user `author`, from the REST API.
     fn media_by(&self, author: u64) -> Vec<Value> {
         self.rest(
@@ -250,6 +261,27 @@ fn add_admin_destination(ob: &Outbox, site: &Site, name: &str, url_key: &str, ex
     ];
     args.extend_from_slice(extra);
     add_destination(ob, &site.app_password, &args).ok();
+}
+
+/// Runs `ob`'s worker and SIGKILLs it once the test's administrator has
+/// `uploads` attachments on the site.
+fn kill_once_uploaded(ob: &Outbox, site: &Site, uploads: usize) {
+    let mut worker = ob
+        .command(&["run", "--until-idle"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the worker");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while site.media_by(site.user_id).len() < uploads {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never reached WordPress"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    worker.kill().expect("SIGKILL the worker");
+    let _ = worker.wait();
 }
 
 fn token_of(url: &str) -> String {
@@ -623,11 +655,7 @@ fn an_upload_interrupted_by_a_crash_is_found_by_its_token_not_sent_twice() {
     let site = Site::start();
     // Thumbnails take long, so the worker can be killed after WordPress
     // has the attachment but before the answer comes.
-    let slow = site.mu_plugin(
-        "slow.php",
-        "add_filter('wp_generate_attachment_metadata', function ($m) use ($outbox_test_user) { \
-           if (get_current_user_id() === $outbox_test_user) sleep(6); return $m; });",
-    );
+    let slow = site.slow_thumbnails();
     let ob = Outbox::new();
     // The steps after the upload must still run on the upload found.
     let post = site.post_id.clone();
@@ -635,22 +663,7 @@ fn an_upload_interrupted_by_a_crash_is_found_by_its_token_not_sent_twice() {
     let src = ob.dir("src");
     write_image(&src.join("slow.jpg"), 800, 600, 57);
     ob.add(&[&src], "wp", &[]);
-    let mut worker = ob
-        .command(&["run", "--until-idle"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the worker");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while site.media_by(site.user_id).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the upload never reached WordPress"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    worker.kill().expect("SIGKILL the worker");
-    let _ = worker.wait();
+    kill_once_uploaded(&ob, &site, 1);
     assert_ne!(
         ob.history()[0]["state"],
         "completed",
@@ -791,32 +804,13 @@ fn two_outboxes_sending_the_same_image_to_one_site_never_take_each_others_upload
     // The second Outbox sends the same bytes as its job 1, and is killed
     // while WordPress makes the thumbnails: its retry must search for its
     // own upload, not the first one's.
-    let slow = site.mu_plugin(
-        "slow.php",
-        "add_filter('wp_generate_attachment_metadata', function ($m) use ($outbox_test_user) { \
-           if (get_current_user_id() === $outbox_test_user) sleep(6); return $m; });",
-    );
+    let slow = site.slow_thumbnails();
     let second = Outbox::new();
     add_admin_destination(&second, &site, "wp", "url", &["--post", &post]);
     let src = second.dir("src");
     write_image(&src.join("logo.jpg"), 800, 600, 61);
     second.add(&[&src], "wp", &["--field", "title=From the second"]);
-    let mut worker = second
-        .command(&["run", "--until-idle"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the worker");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while site.media_by(site.user_id).len() < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the second upload never reached WordPress"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    worker.kill().expect("SIGKILL the worker");
-    let _ = worker.wait();
+    kill_once_uploaded(&second, &site, 2);
     std::fs::remove_file(slow).expect("remove the slow plugin");
     second.run_until_idle(&[]).ok();
 

@@ -47,6 +47,17 @@ const JOB_COLUMNS: &str = concat!(
     job_tables!()
 );
 
+/// An error from its class and message columns (a job's, an attempt's).
+fn job_error(class: Option<String>, message: Option<String>) -> Option<JobError> {
+    message.map(|message| JobError {
+        class: class
+            .as_deref()
+            .and_then(ErrorClass::parse)
+            .unwrap_or(ErrorClass::Permanent),
+        message,
+    })
+}
+
 fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobView> {
     let state = state_from_sql(&r.get::<_, String>(5)?)?;
     let phase: String = r.get(6)?;
@@ -78,13 +89,7 @@ fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobView> {
             .then_some(next_attempt_at),
         bytes_sent: r.get::<_, i64>(15)?.max(0) as u64,
         bytes_total: r.get::<_, Option<i64>>(16)?.map(|n| n.max(0) as u64),
-        error: error_message.map(|message| JobError {
-            class: error_class
-                .as_deref()
-                .and_then(ErrorClass::parse)
-                .unwrap_or(ErrorClass::Permanent),
-            message,
-        }),
+        error: job_error(error_class, error_message),
         remote: (remote_id.is_some() || remote_url.is_some()).then_some(Remote {
             id: remote_id,
             url: remote_url,
@@ -234,20 +239,12 @@ impl Store {
             )?;
             let attempts = stmt
                 .query_map([id], |r| {
-                    let class: Option<String> = r.get(4)?;
-                    let message: Option<String> = r.get(5)?;
                     Ok(AttemptView {
                         phase: Phase::parse(&r.get::<_, String>(0)?).unwrap_or(Phase::Generate),
                         started_at: r.get(1)?,
                         ended_at: r.get(2)?,
                         outcome: r.get(3)?,
-                        error: message.map(|message| JobError {
-                            class: class
-                                .as_deref()
-                                .and_then(ErrorClass::parse)
-                                .unwrap_or(ErrorClass::Permanent),
-                            message,
-                        }),
+                        error: job_error(r.get(4)?, r.get(5)?),
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
