@@ -9,7 +9,7 @@ fn main() {
     .expect("tauri-build failed (is ui/dist built? run `npm --prefix ui run build`)");
 }
 
-/// Every `#[tauri::command]` in src/commands.rs and src/damaged.rs.
+/// Every `#[tauri::command]` in src/commands.rs, src/recipes.rs and src/damaged.rs.
 fn outbox_commands() -> &'static [&'static str] {
     &[
         "damaged_database",
@@ -54,6 +54,10 @@ fn outbox_commands() -> &'static [&'static str] {
         "test_destination",
         "recipes",
         "save_recipe",
+        "recipe_forms",
+        "recipe_form",
+        "sketch_recipe",
+        "try_recipe",
         "remove_recipe",
     ]
 }

@@ -572,16 +572,6 @@ pub async fn recipes(state: State<'_, AppState>) -> CommandResult<Vec<RecipeView
 }
 
 #[tauri::command]
-pub async fn save_recipe(
-    state: State<'_, AppState>,
-    recipe: serde_json::Value,
-) -> CommandResult<()> {
-    let recipe = serde_json::from_value(recipe)
-        .map_err(|e| CommandError::Invalid(format!("the recipe is not valid: {e}")))?;
-    blocking(&state, move |engine| engine.save_recipe(&recipe)).await
-}
-
-#[tauri::command]
 pub async fn remove_recipe(state: State<'_, AppState>, name: String) -> CommandResult<()> {
     blocking(&state, move |engine| engine.remove_recipe(&name)).await
 }

@@ -1,7 +1,7 @@
 //! The one error type every command returns: the engine's message, and a kind
 //! the UI can branch on without parsing words.
 
-use outbox_engine::forms::FieldError;
+use outbox_engine::forms::{FieldError, StepError};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +15,9 @@ pub enum CommandError {
     /// A form's fields, each with its problem.
     #[error("{}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join(" "))]
     Fields(Vec<FieldError>),
+    /// A recipe form's steps, each problem on its step and field.
+    #[error("{}", .0.iter().map(|e| e.error.message.as_str()).collect::<Vec<_>>().join(" "))]
+    Steps(Vec<StepError>),
 }
 
 impl CommandError {
@@ -24,16 +27,17 @@ impl CommandError {
             CommandError::Invalid(_) => "invalid",
             CommandError::Shell(_) => "shell",
             CommandError::Fields(_) => "fields",
+            CommandError::Steps(_) => "steps",
         }
     }
 }
 
-/// Sent to the webview as `{ "kind": …, "message": …, "fields": […] }`
-/// (`fields` empty but for a form's errors).
+/// Sent to the webview as `{ "kind": …, "message": …, "fields": […],
+/// "steps": […] }` (`fields` and `steps` empty but for a form's errors).
 impl Serialize for CommandError {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut out = s.serialize_struct("CommandError", 3)?;
+        let mut out = s.serialize_struct("CommandError", 4)?;
         out.serialize_field("kind", self.kind())?;
         out.serialize_field("message", &self.to_string())?;
         let none: &[FieldError] = &[];
@@ -42,6 +46,11 @@ impl Serialize for CommandError {
             _ => none,
         };
         out.serialize_field("fields", fields)?;
+        let steps: &[StepError] = match self {
+            CommandError::Steps(steps) => steps.as_slice(),
+            _ => &[],
+        };
+        out.serialize_field("steps", steps)?;
         out.end()
     }
 }

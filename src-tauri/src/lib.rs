@@ -9,6 +9,7 @@ mod damaged;
 mod error;
 mod lifecycle;
 mod preview_scheme;
+mod recipes;
 mod settings;
 mod single_instance;
 mod state;
@@ -60,6 +61,7 @@ pub fn run() -> anyhow::Result<()> {
         .plugin(tauri_plugin_opener::init())
         .register_asynchronous_uri_scheme_protocol(preview_scheme::SCHEME, preview_scheme::handle)
         .manage(DamagedState(Mutex::new(damaged)))
+        .manage(recipes::SampleCache::default())
         .manage(single_instance::LaunchPaths(Mutex::new(launch)))
         .setup(move |app| {
             if let Some(engine) = engine {
@@ -113,7 +115,11 @@ pub fn run() -> anyhow::Result<()> {
             commands::set_destination_secret,
             commands::test_destination,
             commands::recipes,
-            commands::save_recipe,
+            recipes::recipe_forms,
+            recipes::recipe_form,
+            recipes::save_recipe,
+            recipes::sketch_recipe,
+            recipes::try_recipe,
             commands::remove_recipe,
         ])
         .build(tauri::generate_context!())?;

@@ -14,6 +14,7 @@ import { ResultsGrid } from "./components/results-grid";
 import { SettingsPanel } from "./components/settings-panel";
 import { api, errorMessage } from "./lib/api";
 import { h } from "./lib/dom";
+import { fileName } from "./lib/format";
 import { LinkCopier } from "./lib/link-copier";
 import { formatLink, formatLinks, linked } from "./lib/links";
 import { FrameSampler, markDrop } from "./lib/perf";
@@ -40,9 +41,17 @@ const grid = new ResultsGrid({
   fix: (destination) => fix(destination),
   copyLink: (url, source) => copyLink(url, source),
 });
-const settingsPanel = new SettingsPanel(api, (s) => {
-  settings = s;
-});
+const settingsPanel = new SettingsPanel(
+  api,
+  (s) => {
+    settings = s;
+  },
+  // Recipes are tried on the job picked in the queue, when there is one.
+  () => {
+    const job = queue.picked();
+    return job ? { job: job.id, name: fileName(job.source) } : null;
+  },
+);
 
 /** Copies an upload's link in the format chosen in the settings. */
 function copyLink(url: string, source: string): void {

@@ -7,7 +7,7 @@ use crate::codec;
 use crate::geometry;
 use crate::model::ErrorClass;
 use crate::preview::{self, Preview};
-use crate::recipe::{parse_colour, Operation, Recipe};
+use crate::recipe::{parse_colour, Operation, Recipe, ResizeMode};
 use crate::template::{self, Fields};
 use crate::watermark;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
@@ -137,90 +137,13 @@ impl Generate for LocalPipeline {
         recipe.validate().map_err(|e| {
             GenerateError::permanent(format!("the recipe {:?} is invalid: {e}", recipe.name))
         })?;
-        let Decoded {
-            mut image,
-            orientation,
-            mut icc,
-        } = codec::decode(&bytes, format, recipe.shrink_on_load())?;
-        // Shape first, in the recipe's order; the format and name ops only
-        // say how the result is written, once, at the end.
-        let mut output = Output::Jpeg { quality: 90 };
-        let mut name_pattern = None;
-        // Turning waits until the image is shrunk when it can: a fit to the
-        // longest edge gives the same pixels either way, and turning 12 MP
-        // pixel by pixel cost 43 % of a `web` output (measured).
-        let mut turn = None;
-        for op in &recipe.operations {
-            if !matches!(op, Operation::FitWithin { .. }) {
-                if let Some(orientation) = turn.take() {
-                    image.apply_orientation(orientation);
-                }
-            }
-            match op {
-                // Refused above: the worker runs it before this pipeline.
-                Operation::AiGenerate(_) => {}
-                Operation::AutoOrient => turn = Some(orientation),
-                Operation::FitWithin { longest_edge } => {
-                    image = codec::fit_within(image, *longest_edge)?;
-                }
-                Operation::Resize {
-                    mode,
-                    width,
-                    height,
-                } => image = geometry::resize(image, *mode, *width, *height)?,
-                Operation::CropToAspect { width, height } => {
-                    image = geometry::crop_to_aspect(&image, *width, *height);
-                }
-                Operation::PadToAspect {
-                    width,
-                    height,
-                    background,
-                } => {
-                    let colour = parse_colour(background).map_err(GenerateError::permanent)?;
-                    image = geometry::pad_to_aspect(&image, *width, *height, colour);
-                }
-                Operation::Jpeg { quality } => output = Output::Jpeg { quality: *quality },
-                Operation::Png => output = Output::Png,
-                Operation::Webp => output = Output::Webp,
-                Operation::StripMetadata {
-                    keep_colour_profile,
-                } => {
-                    if !keep_colour_profile {
-                        icc = None;
-                    }
-                }
-                Operation::Rename { pattern } => name_pattern = Some(pattern),
-                Operation::Watermark {
-                    image: mark,
-                    corner,
-                    width,
-                    opacity,
-                    margin,
-                } => {
-                    image =
-                        watermark::apply_image(image, mark, *corner, *width, *opacity, *margin)?;
-                }
-                Operation::TextWatermark {
-                    text,
-                    corner,
-                    height,
-                    colour,
-                    opacity,
-                    margin,
-                } => {
-                    let text = template::fill(text, |name| item.field(name)).map_err(|e| {
-                        GenerateError::permanent(format!("the watermark text: {e}"))
-                    })?;
-                    let colour = parse_colour(colour).map_err(GenerateError::permanent)?;
-                    image = watermark::apply_text(
-                        image, &text, *corner, *height, colour, *opacity, *margin,
-                    )?;
-                }
-            }
-        }
-        if let Some(orientation) = turn {
-            image.apply_orientation(orientation);
-        }
+        let decoded = codec::decode(&bytes, format, recipe.shrink_on_load())?;
+        let Shaped {
+            image,
+            output,
+            name_pattern,
+            icc,
+        } = shape(decoded, recipe, &item, &mut Scale::Full)?;
         let (bytes, format) = match output {
             Output::Jpeg { quality } => (
                 codec::encode_jpeg(&image, quality, icc.as_deref())?,
@@ -256,6 +179,189 @@ impl Generate for LocalPipeline {
     }
 }
 
+/// Pixels shaped by a recipe, and how they are to be written.
+pub(crate) struct Shaped<'r> {
+    pub image: DynamicImage,
+    pub output: Output,
+    pub name_pattern: Option<&'r str>,
+    pub icc: Option<Vec<u8>>,
+}
+
+/// Applies a recipe's operations to decoded pixels, in the recipe's order;
+/// the format and name operations only say how the result is written.
+pub(crate) fn shape<'r>(
+    decoded: Decoded,
+    recipe: &'r Recipe,
+    item: &SourceItem<'_>,
+    scale: &mut Scale,
+) -> Result<Shaped<'r>, GenerateError> {
+    let Decoded {
+        mut image,
+        orientation,
+        mut icc,
+    } = decoded;
+    let mut output = Output::Jpeg { quality: 90 };
+    let mut name_pattern = None;
+    // Turning waits until the image is shrunk when it can: a fit to the
+    // longest edge gives the same pixels either way, and turning 12 MP
+    // pixel by pixel cost 43 % of a `web` output (measured).
+    let mut turn = None;
+    for op in &recipe.operations {
+        if !matches!(op, Operation::FitWithin { .. }) {
+            if let Some(orientation) = turn.take() {
+                image.apply_orientation(orientation);
+            }
+        }
+        match op {
+            // The worker runs it before this pipeline.
+            Operation::AiGenerate(_) => {}
+            Operation::AutoOrient => turn = Some(orientation),
+            Operation::FitWithin { longest_edge } => {
+                image = scale.fit_within(image, *longest_edge)?;
+            }
+            Operation::Resize {
+                mode,
+                width,
+                height,
+            } => image = scale.resize(image, *mode, *width, *height)?,
+            Operation::CropToAspect { width, height } => {
+                let before = image.width().max(image.height());
+                image = geometry::crop_to_aspect(&image, *width, *height);
+                scale.reshaped(before, &image);
+            }
+            Operation::PadToAspect {
+                width,
+                height,
+                background,
+            } => {
+                let colour = parse_colour(background).map_err(GenerateError::permanent)?;
+                let before = image.width().max(image.height());
+                image = geometry::pad_to_aspect(&image, *width, *height, colour);
+                scale.reshaped(before, &image);
+            }
+            Operation::Jpeg { quality } => output = Output::Jpeg { quality: *quality },
+            Operation::Png => output = Output::Png,
+            Operation::Webp => output = Output::Webp,
+            Operation::StripMetadata {
+                keep_colour_profile,
+            } => {
+                if !keep_colour_profile {
+                    icc = None;
+                }
+            }
+            Operation::Rename { pattern } => name_pattern = Some(pattern.as_str()),
+            Operation::Watermark {
+                image: mark,
+                corner,
+                width,
+                opacity,
+                margin,
+            } => {
+                let margin = scale.pixels(*margin, &image);
+                image = watermark::apply_image(image, mark, *corner, *width, *opacity, margin)?;
+            }
+            Operation::TextWatermark {
+                text,
+                corner,
+                height,
+                colour,
+                opacity,
+                margin,
+            } => {
+                let text = template::fill(text, |name| item.field(name))
+                    .map_err(|e| GenerateError::permanent(format!("the watermark text: {e}")))?;
+                let colour = parse_colour(colour).map_err(GenerateError::permanent)?;
+                let margin = scale.pixels(*margin, &image);
+                image = watermark::apply_text(
+                    image, &text, *corner, *height, colour, *opacity, margin,
+                )?;
+            }
+        }
+    }
+    if let Some(orientation) = turn {
+        image.apply_orientation(orientation);
+    }
+    Ok(Shaped {
+        image,
+        output,
+        name_pattern,
+        icc,
+    })
+}
+
+/// How a recipe's pixel sizes map onto the pixels being shaped.
+pub(crate) enum Scale {
+    /// One to one: the output itself.
+    Full,
+    /// A sketch: smaller pixels standing for an image whose longest edge is
+    /// `longest` (the recipe tried on preview-sized pixels while it is
+    /// edited). Shrinking operations apply as they are (they never enlarge,
+    /// so the sketch keeps as much detail as the output has, up to its own);
+    /// enlarging ones are drawn at most `edge` pixels a side; margins follow
+    /// the ratio of the sketch to what it stands for.
+    Sketch { longest: f64, edge: u32 },
+}
+
+impl Scale {
+    fn fit_within(
+        &mut self,
+        image: DynamicImage,
+        edge: u32,
+    ) -> Result<DynamicImage, GenerateError> {
+        if let Scale::Sketch { longest, .. } = self {
+            *longest = longest.min(f64::from(edge));
+        }
+        codec::fit_within(image, edge)
+    }
+
+    fn resize(
+        &mut self,
+        image: DynamicImage,
+        mode: ResizeMode,
+        width: u32,
+        height: u32,
+    ) -> Result<DynamicImage, GenerateError> {
+        let Scale::Sketch { longest, edge } = self else {
+            return geometry::resize(image, mode, width, height);
+        };
+        let (bw, bh) = (f64::from(width), f64::from(height));
+        if mode == ResizeMode::Fit {
+            // What the full image's longest edge becomes inside the box.
+            let ratio = f64::from(image.height()) / f64::from(image.width());
+            let (fw, fh) = if ratio <= 1.0 {
+                (*longest, *longest * ratio)
+            } else {
+                (*longest / ratio, *longest)
+            };
+            *longest *= (bw / fw).min(bh / fh).min(1.0);
+            return geometry::resize(image, mode, width, height);
+        }
+        *longest = bw.max(bh);
+        let shrink = (f64::from(*edge) / *longest).min(1.0);
+        let side = |n: f64| ((n * shrink).round() as u32).max(1);
+        geometry::resize(image, mode, side(bw), side(bh))
+    }
+
+    /// After an operation that cut or grew one side in proportion.
+    fn reshaped(&mut self, before: u32, image: &DynamicImage) {
+        if let Scale::Sketch { longest, .. } = self {
+            let after = image.width().max(image.height());
+            *longest *= f64::from(after) / f64::from(before.max(1));
+        }
+    }
+
+    /// A recipe's size in pixels, on the pixels at hand.
+    fn pixels(&self, n: u32, image: &DynamicImage) -> u32 {
+        match self {
+            Scale::Full => n,
+            Scale::Sketch { longest, .. } => {
+                let ratio = f64::from(image.width().max(image.height())) / longest.max(1.0);
+                (f64::from(n) * ratio.min(1.0)).round() as u32
+            }
+        }
+    }
+}
+
 /// The rename pattern filled: the pipeline's values first, then the item's
 /// fields, each made safe for a file name.
 fn output_name(
@@ -286,7 +392,7 @@ fn output_name(
 }
 
 /// The format an output is written in.
-enum Output {
+pub(crate) enum Output {
     Jpeg { quality: u8 },
     Png,
     Webp,
@@ -372,7 +478,7 @@ fn decode_error(e: image::ImageError) -> GenerateError {
     }
 }
 
-fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), GenerateError> {
+pub(crate) fn dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), GenerateError> {
     let decoder = reader(bytes, format).into_decoder().map_err(decode_error)?;
     let (w, h) = decoder.dimensions();
     check_size(w, h)?;

@@ -105,6 +105,11 @@ export class JobList {
     });
   }
 
+  /** The first job picked by hand, if any. */
+  picked(): JobView | null {
+    return this.selection.first();
+  }
+
   clearSelection(): void {
     this.selection.clear();
     this.selectionChanged();

@@ -80,6 +80,10 @@ export class KindFormView {
         return h("input", { id, type: "number", min: input.min, max: input.max, step: 1, placeholder: field.example, value: value === undefined || value === null ? "" : String(value) });
       case "money":
         return h("input", { id, type: "number", min: 0, step: "0.001", placeholder: field.example, value: value === undefined || value === null ? "" : String(value) });
+      case "decimal":
+        return h("input", { id, type: "number", min: input.min, max: input.max, step: "0.01", placeholder: field.example, value: value === undefined || value === null ? "" : String(value) });
+      case "colour":
+        return h("input", { id, type: "color", value: typeof value === "string" ? value : "#ffffff" });
       default:
         return h("input", {
           id,

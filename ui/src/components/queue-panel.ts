@@ -165,6 +165,11 @@ export class QueuePanel {
     return filteredTotal(this.status.counts, batch?.counts ?? null, this.filter);
   }
 
+  /** The job picked first in the list, if any. */
+  picked(): JobView | null {
+    return this.list.picked();
+  }
+
   private setFilter(filter: Filter): void {
     this.filter = filter;
     this.counts.select(filter.state);

@@ -8,8 +8,19 @@ import type { KindForm } from "../lib/forms";
 import type { LinkFormat } from "../lib/links";
 import { parseFields } from "../lib/fields";
 import { KindEditor, type EditorOptions, type EditorStart } from "./kind-editor";
+import { RecipeEditor, type SampleItem } from "./recipe-editor";
 import { money } from "../lib/format";
-import type { DestinationView, ProviderView, RecipeView, Settings } from "../lib/types";
+import type { DestinationView, ProviderView, RecipeForm, RecipeView, Settings } from "../lib/types";
+
+/** A new recipe starts as the usual web one. */
+const NEW_RECIPE: RecipeForm = {
+  name: "",
+  steps: [
+    { op: "auto_orient", values: {} },
+    { op: "fit_within", values: { longest_edge: 2048 } },
+    { op: "jpeg", values: { quality: 85 } },
+  ],
+};
 
 export class SettingsPanel {
   readonly el: HTMLDialogElement;
@@ -18,6 +29,7 @@ export class SettingsPanel {
   /** The engine's forms: they do not change while the app runs. */
   private forms: KindForm[] | null = null;
   private providerForms: KindForm[] | null = null;
+  private recipeForms: KindForm[] | null = null;
   private readonly destinationEditing: EditorOptions = {
     noun: "destination",
     ids: "d",
@@ -36,6 +48,8 @@ export class SettingsPanel {
   constructor(
     private readonly api: Api,
     private readonly onSaved: (s: Settings) => void,
+    /** The item picked in the queue, to try recipes on. */
+    private readonly sample: () => SampleItem | null = () => null,
   ) {
     this.body = h("div", { class: "settings-body" });
     this.status = h("p", { class: "muted", role: "status" });
@@ -68,21 +82,23 @@ export class SettingsPanel {
 
   private async refresh(): Promise<void> {
     try {
-      const [settings, destinations, recipes, forms, providers, providerForms] = await Promise.all([
+      const [settings, destinations, recipes, forms, providers, providerForms, recipeForms] = await Promise.all([
         this.api.getSettings(),
         this.api.destinations(),
         this.api.recipes(),
         this.forms ?? this.api.destinationForms(),
         this.api.providers(),
         this.providerForms ?? this.api.providerForms(),
+        this.recipeForms ?? this.api.recipeForms(),
       ]);
+      this.recipeForms = recipeForms;
       this.forms = forms;
       this.providerForms = providerForms;
       this.body.replaceChildren(
         this.general(settings, destinations, recipes),
         this.destinationSection(destinations, forms, settings),
         this.providerSection(providers, providerForms),
-        this.recipeSection(recipes),
+        this.recipeSection(recipes, recipeForms),
       );
     } catch (e) {
       this.say(errorMessage(e));
@@ -293,42 +309,57 @@ export class SettingsPanel {
     );
   }
 
-  private recipeSection(recipes: RecipeView[]): HTMLElement {
+  private recipeSection(recipes: RecipeView[], forms: KindForm[]): HTMLElement {
+    const slot = h("div", { class: "editor-slot" });
+    const open = async (name: string | null, existing: boolean) => {
+      try {
+        const start = name === null ? NEW_RECIPE : await this.api.recipeForm(name);
+        const editor = new RecipeEditor(
+          forms,
+          { name: existing ? start.name : "", steps: start.steps, existing },
+          this.sample(),
+          {
+            sketch: (form, source) => this.api.sketchRecipe(form, source),
+            trial: (form, source) => this.api.tryRecipe(form, source),
+            save: (form) => this.api.saveRecipe(form),
+          },
+          (message) => {
+            slot.replaceChildren();
+            if (message) void this.run(async () => message);
+          },
+        );
+        slot.replaceChildren(editor.el);
+        editor.el.querySelector<HTMLElement>("#r-name")?.focus();
+      } catch (e) {
+        this.say(errorMessage(e));
+      }
+    };
     const list = h(
       "ul",
       { class: "plain" },
       ...recipes.map((r) =>
         h(
           "li",
-          {},
+          { "data-recipe": r.name },
           h("strong", {}, r.name),
-          h("span", { class: "muted" }, ` ${r.operations.map((o) => String(o.op)).join(" → ")}`),
+          h("span", { class: "muted" }, ` ${r.operations.map((o) => String(o.op)).join(" → ")}${r.builtin ? " (built in)" : ""}`),
           r.builtin
-            ? h("span", { class: "muted" }, " (built in)")
+            ? h("button", { type: "button", class: "small", onclick: () => void open(r.name, false) }, "Start from it")
+            : h("button", { type: "button", class: "small", onclick: () => void open(r.name, true) }, "Edit"),
+          r.builtin
+            ? null
             : h("button", { type: "button", class: "small", onclick: () => void this.run(async () => { await this.api.removeRecipe(r.name); return `${r.name} removed.`; }) }, "Remove"),
         ),
       ),
     );
-    const json = h("textarea", { id: "r-json", rows: 5, spellcheck: false, placeholder: '{"name": "square", "operations": [{"op": "auto_orient"}, {"op": "resize", "mode": "fill", "width": 1080, "height": 1080}, {"op": "jpeg", "quality": 88}]}' });
-    const save = () =>
-      this.run(async () => {
-        let recipe: unknown;
-        try {
-          recipe = JSON.parse(json.value);
-        } catch (e) {
-          throw new Error(`The recipe is not valid JSON: ${(e as Error).message}`);
-        }
-        await this.api.saveRecipe(recipe);
-        return "Recipe saved.";
-      });
     return h(
       "section",
       {},
       h("h3", {}, "Recipes"),
       list,
+      h("button", { type: "button", onclick: () => void open(null, false) }, "New recipe"),
+      slot,
       this.promptPreview(recipes),
-      h("div", { class: "field" }, h("label", { for: "r-json" }, "New recipe (JSON)"), json),
-      h("button", { type: "button", onclick: () => void save() }, "Save recipe"),
     );
   }
 

@@ -17,11 +17,13 @@ import type {
   JobId,
   JobView,
   ProviderView,
+  RecipeForm,
   RecipeView,
   RetryResult,
   Settings,
   Snapshot,
   Status,
+  Trial,
   Update,
 } from "./types";
 
@@ -87,7 +89,12 @@ export const api = {
     invoke<void>("set_destination_secret", { name, secret }),
   testDestination: (name: string) => invoke<string>("test_destination", { name }),
   recipes: () => invoke<RecipeView[]>("recipes"),
-  saveRecipe: (recipe: unknown) => invoke<void>("save_recipe", { recipe }),
+  recipeForms: () => invoke<KindForm[]>("recipe_forms"),
+  recipeForm: (name: string) => invoke<RecipeForm>("recipe_form", { name }),
+  saveRecipe: (form: RecipeForm) => invoke<void>("save_recipe", { form }),
+  /** The recipe tried on the sample (an item's source, or the shipped photo), as JPEG bytes. */
+  sketchRecipe: (form: RecipeForm, source: JobId | null) => invoke<ArrayBuffer>("sketch_recipe", { form, source }),
+  tryRecipe: (form: RecipeForm, source: JobId | null) => invoke<Trial>("try_recipe", { form, source }),
   removeRecipe: (name: string) => invoke<void>("remove_recipe", { name }),
 };
 

@@ -1,5 +1,5 @@
-// The engine's descriptions of what each destination or provider kind asks
-// for (crates/engine/src/forms.rs), and the pure logic of a form drawn from
+// The engine's descriptions of what each destination or provider kind, or
+// recipe step, asks for (crates/engine/src/forms/), and the pure logic of a form drawn from
 // one: starting values, which fields show, headers as text. The engine checks
 // what is saved; these only shape the form.
 
@@ -11,6 +11,9 @@ export type Input =
   | { type: "toggle" }
   | { type: "choice"; choices: Array<{ value: string; label: string }> }
   | { type: "money" }
+  | { type: "decimal"; min: number; max: number }
+  | { type: "colour" }
+  | { type: "file" }
   | { type: "headers" };
 
 export interface Field {

@@ -30,6 +30,13 @@ export class Selection<T extends Identified> {
     return this.everything ? Math.max(0, total - this.excluded.size) : this.picked.size;
   }
 
+  /** The first one picked by hand (none when all are selected). */
+  first(): T | null {
+    if (this.everything) return null;
+    for (const item of this.picked.values()) return item;
+    return null;
+  }
+
   /** Only this one (a plain click). */
   only(index: number, item: T): void {
     this.clear();

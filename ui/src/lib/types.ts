@@ -217,10 +217,39 @@ export interface RetryResult {
 }
 
 export interface CommandError {
-  kind: "engine" | "invalid" | "shell" | "fields";
+  kind: "engine" | "invalid" | "shell" | "fields" | "steps";
   message: string;
   /** A form's problems, each on its field (kind "fields"). */
   fields: Array<{ field: string | null; message: string }>;
+  /** A recipe form's problems, each on its step and field (kind "steps"). */
+  steps: StepError[];
+}
+
+/** A recipe step's values as its form holds them (`op`: the operation). */
+export interface StepValues {
+  op: string;
+  values: Record<string, unknown>;
+}
+
+export interface RecipeForm {
+  name: string;
+  steps: StepValues[];
+}
+
+/** A problem of one step (`step: null`: of the recipe, such as its name). */
+export interface StepError {
+  step: number | null;
+  field: string | null;
+  message: string;
+}
+
+/** A recipe's exact output on the sample. */
+export interface Trial {
+  width: number;
+  height: number;
+  bytes: number;
+  file_name: string;
+  sample: string;
 }
 
 export interface HistoryQuery {

@@ -13,10 +13,12 @@
 
 mod early;
 mod many;
+mod sketch;
 
 pub(crate) use early::EarlyPreviews;
 
 pub use many::{preview_many, PreviewEvent};
+pub use sketch::{sketch, trial, Sample};
 
 use crate::codec;
 use crate::jpeg_meta::read_jpeg_exif;

@@ -10,6 +10,10 @@
 //! nests two choices (`"auth": {"header": "X-Key"}`). Only this module knows
 //! both shapes.
 
+mod recipe;
+
+pub use recipe::{recipe_form_steps, recipe_forms, recipe_from_form, StepError, StepValues};
+
 use crate::destinations;
 use crate::providers::{ProviderKind, ProviderSettings, ProviderView};
 use serde::Serialize;
@@ -70,6 +74,15 @@ pub enum Input {
     },
     /// Decimal money, 0 or more.
     Money,
+    /// A decimal number in a range (a share, an opacity).
+    Decimal {
+        min: f64,
+        max: f64,
+    },
+    /// `#rrggbb`.
+    Colour,
+    /// An absolute file path.
+    File,
     /// HTTP header names and values, one per line as `Name: value`.
     Headers,
 }
@@ -648,6 +661,34 @@ fn check(field: &Field, value: &Value) -> Result<Value, String> {
                 _ => Err(format!(
                     "{label} must be an amount, 0 or more, such as 0.04."
                 )),
+            }
+        }
+        Input::Decimal { min, max } => {
+            let n = match value {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            };
+            match n {
+                Some(n) if n.is_finite() && (*min..=*max).contains(&n) => Ok(json!(n)),
+                _ => Err(format!("{label} must be a number from {min} to {max}.")),
+            }
+        }
+        Input::Colour => {
+            let colour = text()?;
+            crate::recipe::parse_colour(&colour)
+                .map(|_| json!(colour))
+                .map_err(|_| format!("{label} must be a colour such as #ffffff."))
+        }
+        Input::File => {
+            let path = text()?;
+            if std::path::Path::new(&path).is_absolute() {
+                Ok(json!(path))
+            } else {
+                Err(format!(
+                    "{label} must be a full path, such as {}.",
+                    field.example
+                ))
             }
         }
         Input::Toggle => value
