@@ -3,7 +3,9 @@
 //! meet a wrong password shown as needing the user, with a button that leads
 //! to the fix; the secret replaced, the jobs retried and delivered. The HTTP
 //! endpoint is a loopback server spawned here; the keychain is the real
-//! Secret Service the test command starts. Screenshots in `target/e2e/`.
+//! Secret Service the test command starts. Recipes built step by step with
+//! their live sketch, and AI providers with a spending cap. Screenshots in
+//! `target/e2e/`.
 
 mod harness;
 
@@ -169,6 +171,8 @@ fn a_destination_set_up_in_the_form_asks_for_its_fix_and_delivers_once_fixed() {
 fn open_settings(app: &App<'_>) {
     click(app, "header.top", "Settings");
     app.wait_for("the settings", WAIT, || {
+        let said = text(app, "dialog.settings > [role=status]");
+        assert!(said.is_empty(), "the settings say: {said}");
         text(app, "dialog.settings h3").contains("Queue")
     });
 }
@@ -452,15 +456,17 @@ fn ai_jobs_past_the_spending_cap_wait_until_the_cap_is_raised_in_the_form() {
     app.wait_for("the provider listed with its cap", WAIT, || {
         text(&app, "li[data-provider=studio]").contains("cap 0.10")
     });
-    set(
+    build_recipe(
         &app,
-        "#r-json",
-        r#"{"name": "ai", "operations": [{"op": "ai_generate", "provider": "studio", "prompt": "A product on white", "mode": "generate"}, {"op": "jpeg", "quality": 85}]}"#,
+        "ai",
+        &[
+            (
+                "ai_generate",
+                &[("provider", "studio"), ("prompt", "A product on white")],
+            ),
+            ("jpeg", &[("quality", "85")]),
+        ],
     );
-    click(&app, "dialog.settings", "Save recipe");
-    app.wait_for("the recipe saved", WAIT, || {
-        text(&app, "dialog.settings [role=status]") == "Recipe saved."
-    });
     click(&app, "dialog.settings header", "Close");
     app.wait_for("the recipe offered for drops", WAIT, || {
         app.js("return Array.from(document.querySelectorAll('#c-recipe option')).some(o => o.value === 'ai')")
@@ -510,5 +516,165 @@ fn ai_jobs_past_the_spending_cap_wait_until_the_cap_is_raised_in_the_form() {
     });
     assert_eq!(server.requests_to("/v1/images/generations").len(), 3);
     app.screenshot("cap-02-raised");
+    app.quit();
+}
+
+/// A recipe step as the form takes it: the operation and its fields' values.
+type Step<'a> = (&'a str, &'a [(&'a str, &'a str)]);
+
+/// Opens a new recipe's form, replaces its starting steps with `steps` and
+/// saves it as `name`.
+fn build_recipe(app: &App<'_>, name: &str, steps: &[Step<'_>]) {
+    open_recipe_form(app);
+    while app.js("return document.querySelectorAll('li.step').length") != json!(0) {
+        click(app, "li.step", "✕");
+    }
+    for &(op, fields) in steps {
+        add_step(app, op, fields);
+    }
+    set(app, "#r-name", name);
+    click(app, ".recipe-editor", "Save recipe");
+    app.wait_for("the recipe saved", WAIT, || {
+        text(app, "dialog.settings [role=status]") == format!("Recipe {name} saved.")
+    });
+}
+
+fn open_recipe_form(app: &App<'_>) {
+    click(app, "dialog.settings section", "New recipe");
+    app.wait_for("the recipe form", WAIT, || {
+        app.js("return !!document.querySelector('.recipe-editor li.step')") == json!(true)
+    });
+}
+
+/// Adds a step at the end and sets its fields.
+fn add_step(app: &App<'_>, op: &str, fields: &[(&str, &str)]) {
+    set(app, "#r-add", op);
+    click(app, ".recipe-editor", "Add step");
+    for (field, value) in fields {
+        set(
+            app,
+            &format!("li.step:last-child [data-field={field}] :is(input, select)"),
+            value,
+        );
+    }
+}
+
+/// The pixel size of the sketch shown.
+fn sketch_size(app: &App<'_>) -> (u64, u64) {
+    let refused = text(app, ".recipe-editor > .error");
+    assert!(refused.is_empty(), "the recipe form says: {refused}");
+    let size = app.js(
+        "const img = document.querySelector('.recipe-editor img.sketch');
+         return [img.naturalWidth, img.naturalHeight];",
+    );
+    (size[0].as_u64().unwrap_or(0), size[1].as_u64().unwrap_or(0))
+}
+
+#[test]
+fn a_recipe_built_in_its_form_shows_a_live_sketch_and_makes_what_is_queued_with_it() {
+    let display = Display::start();
+    let home = Home::new();
+    let photos = home.root.path().join("photos");
+    std::fs::create_dir_all(&photos).expect("folder");
+    image::RgbImage::from_fn(1200, 900, |x, y| {
+        image::Rgb([(x / 5) as u8, (y / 4) as u8, 120])
+    })
+    .save(photos.join("poster.jpg"))
+    .expect("a test JPEG");
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+    open_settings(&app);
+    open_recipe_form(&app);
+
+    // A new recipe starts as the web one, tried on the shipped photo.
+    let facts = || text(&app, ".recipe-editor .trial");
+    app.wait_for("the output of the starting steps", WAIT, || {
+        facts().starts_with("1800 × 1200 px")
+    });
+    assert!(facts().contains("sample.jpg"), "{}", facts());
+    app.wait_for("the sketch painted", WAIT, || sketch_size(&app).0 == 640);
+    app.screenshot("recipe-01-new");
+
+    // A square banner: every change shows at once.
+    click(&app, "li.step[data-op=fit_within]", "✕");
+    add_step(
+        &app,
+        "resize",
+        &[("mode", "fill"), ("width", "400"), ("height", "400")],
+    );
+    app.wait_for("the square sketch", WAIT, || {
+        sketch_size(&app) == (400, 400)
+    });
+    app.wait_for("the square output", WAIT, || {
+        facts().starts_with("400 × 400 px")
+    });
+    add_step(
+        &app,
+        "pad_to_aspect",
+        &[("width", "16"), ("height", "9"), ("background", "#ff0000")],
+    );
+    app.wait_for("the padded sketch", WAIT, || {
+        sketch_size(&app) == (640, 360)
+    });
+    app.wait_for("the padded output", WAIT, || {
+        facts().starts_with("712 × 400 px")
+    });
+    let corner = app.js(
+        "const img = document.querySelector('.recipe-editor img.sketch');
+         const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+         const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+         return Array.from(g.getImageData(4, 4, 1, 1).data).slice(0, 3);",
+    );
+    let red = corner[0].as_u64().unwrap_or(0);
+    let green = corner[1].as_u64().unwrap_or(255);
+    assert!(red > 200 && green < 60, "the padding is red: {corner}");
+    let painted: u64 = app
+        .js("return Number(document.querySelector('.recipe-editor').dataset.sketchMs)")
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    eprintln!("form change → sketch painted: {painted} ms (the 1800 × 1200 sample)");
+
+    // A bad quality is said beside its field, and nothing is saved.
+    set(
+        &app,
+        "li.step[data-op=jpeg] [data-field=quality] input",
+        "0",
+    );
+    app.wait_for("the quality refused beside it", WAIT, || {
+        text(&app, "li.step[data-op=jpeg] [data-field=quality] .error").contains("1 to 100")
+    });
+    app.screenshot("recipe-02-refused");
+    set(
+        &app,
+        "li.step[data-op=jpeg] [data-field=quality] input",
+        "80",
+    );
+    app.wait_for("the quality taken", WAIT, || {
+        app.js("return document.querySelector('li.step[data-op=jpeg] [data-field=quality] .error').hidden")
+            == json!(true)
+    });
+    app.wait_for("the output measured again", WAIT, || {
+        facts().starts_with("712 × 400 px")
+    });
+    app.screenshot("recipe-03-banner");
+    set(&app, "#r-name", "banner");
+    click(&app, ".recipe-editor", "Save recipe");
+    app.wait_for("the recipe saved and listed", WAIT, || {
+        app.js("return !!document.querySelector('li[data-recipe=banner]')") == json!(true)
+    });
+    click(&app, "dialog.settings header", "Close");
+
+    // Queued with it, the output is what the form said.
+    app.wait_for("the recipe offered for drops", WAIT, || {
+        app.js("return Array.from(document.querySelectorAll('#c-recipe option')).some(o => o.value === 'banner')")
+            == json!(true)
+    });
+    set(&app, "#c-recipe", "banner");
+    app.js_with("window.outbox.drop(arguments[0])", json!([[photos]]));
+    app.wait_for("delivered", WAIT, || {
+        app.tiles("data-state", "completed") == 1
+    });
+    let out = image::open(home.delivered().join("poster.jpg")).expect("the delivered output");
+    assert_eq!((out.width(), out.height()), (712, 400));
     app.quit();
 }

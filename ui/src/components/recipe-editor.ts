@@ -198,7 +198,7 @@ export class RecipeEditor {
       const jpeg = await this.api.sketch(form, this.sourceJob());
       const url = URL.createObjectURL(new Blob([jpeg], { type: "image/jpeg" }));
       this.picture.src = url;
-      await this.picture.decode().catch(() => undefined);
+      await this.picture.decode();
       if (this.pictureUrl) URL.revokeObjectURL(this.pictureUrl);
       this.pictureUrl = url;
       // Form change → sketch painted, read by the tests and the bench.

@@ -329,7 +329,8 @@ export class SettingsPanel {
           },
         );
         slot.replaceChildren(editor.el);
-        editor.el.querySelector<HTMLElement>("#r-name")?.focus();
+        editor.el.scrollIntoView({ block: "start" });
+        editor.el.querySelector<HTMLElement>("#r-name")?.focus({ preventScroll: true });
       } catch (e) {
         this.say(errorMessage(e));
       }
