@@ -217,9 +217,10 @@ export interface RetryResult {
 }
 
 export interface CommandError {
-  kind: "engine" | "invalid" | "shell" | "fields";
+  kind: "engine" | "invalid" | "shell" | "fields" | "check";
   message: string;
-  /** A form's problems, each on its field (kind "fields"). */
+  /** A form's problems, each on its field (kind "fields"), or the setting a
+   * failed destination test blames (kind "check"; empty when none is). */
   fields: Array<{ field: string | null; message: string }>;
 }
 
