@@ -131,7 +131,10 @@ export class KindEditor {
     this.formError.textContent = rest.join(" ");
     if (!focus) return;
     if (name.length > 0) this.name.focus();
-    else if (!this.view.focusFirstError() && secret.length > 0) this.secret.focus();
+    else if (!this.view.focusFirstError() && secret.length > 0) {
+      this.secret.focus();
+      this.secret.parentElement?.scrollIntoView({ block: "center" });
+    }
   }
 
   /** Shows what a failed test of the saved destination found, beside the
