@@ -59,6 +59,14 @@ impl Serialize for CommandError {
     }
 }
 
+impl From<tauri::Error> for CommandError {
+    fn from(e: tauri::Error) -> Self {
+        CommandError::Shell(e.to_string())
+    }
+}
+
+pub type CommandResult<T> = Result<T, CommandError>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,11 +94,3 @@ mod tests {
         assert_eq!(value["fields"], serde_json::json!([]));
     }
 }
-
-impl From<tauri::Error> for CommandError {
-    fn from(e: tauri::Error) -> Self {
-        CommandError::Shell(e.to_string())
-    }
-}
-
-pub type CommandResult<T> = Result<T, CommandError>;
