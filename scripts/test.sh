@@ -101,16 +101,23 @@ build_tests() { cargo nextest run --workspace --no-run; }
 # each test makes its own bucket, container, or WordPress user and post.
 servers_dir=""
 make_servers_dir() { [ -n "$servers_dir" ] || servers_dir=$(mktemp -d); }
-start_object_stores() {
+start_s3() {
   [ -z "${OUTBOX_TEST_S3_ENDPOINT:-}" ] || return 0
   make_servers_dir
-  local s3 azure
+  local s3
   s3=$(scripts/s3-server.sh start "$servers_dir/s3")
-  azure=$(scripts/azurite-server.sh start "$servers_dir/azure")
   OUTBOX_TEST_S3_ENDPOINT=$(sed -n 's/.*"endpoint":"\([^"]*\)".*/\1/p' <<<"$s3")
-  OUTBOX_TEST_AZURITE_ENDPOINT=$(sed -n 's/.*"endpoint":"\([^"]*\)".*/\1/p' <<<"$azure")
-  export OUTBOX_TEST_S3_ENDPOINT OUTBOX_TEST_AZURITE_ENDPOINT
+  export OUTBOX_TEST_S3_ENDPOINT
 }
+start_azurite() {
+  [ -z "${OUTBOX_TEST_AZURITE_ENDPOINT:-}" ] || return 0
+  make_servers_dir
+  local azure
+  azure=$(scripts/azurite-server.sh start "$servers_dir/azure")
+  OUTBOX_TEST_AZURITE_ENDPOINT=$(sed -n 's/.*"endpoint":"\([^"]*\)".*/\1/p' <<<"$azure")
+  export OUTBOX_TEST_AZURITE_ENDPOINT
+}
+start_object_stores() { start_s3 && start_azurite; }
 start_wordpress() {
   [ -z "${OUTBOX_TEST_WORDPRESS_DIR:-}" ] || return 0
   make_servers_dir
@@ -133,7 +140,10 @@ nextest() { scripts/with-keyring.sh cargo nextest run --workspace --no-fail-fast
 app='package(outbox-desktop) & (binary(desktop) | binary(desktop_crash) | binary(desktop_damaged) | binary(desktop_settings))'
 engine_tests() { start_object_stores && nextest -E 'package(outbox-engine)'; }
 cli_tests() { start_wordpress && nextest -E "!package(outbox-engine) & !($app)"; }
-app_tests() { nextest -E "$app"; }
+# The real app's settings tests add a WordPress and an S3 destination
+# through the form: the run's site and moto, started once (a test run alone
+# starts its own).
+app_tests() { start_wordpress && start_s3 && nextest -E "$app"; }
 
 stage install install_tools
 stage ui ui_tests

@@ -23,6 +23,7 @@ pub enum CommandError {
 impl CommandError {
     fn kind(&self) -> &'static str {
         match self {
+            CommandError::Engine(outbox_engine::Error::DestinationCheck { .. }) => "check",
             CommandError::Engine(_) => "engine",
             CommandError::Invalid(_) => "invalid",
             CommandError::Shell(_) => "shell",
@@ -33,17 +34,30 @@ impl CommandError {
 }
 
 /// Sent to the webview as `{ "kind": …, "message": …, "fields": […],
-/// "steps": […] }` (`fields` and `steps` empty but for a form's errors).
+/// "steps": […] }` (`fields` empty but for a form's errors, and for a failed
+/// destination test that blames one setting: its message on that field;
+/// `steps` empty but for a recipe form's errors).
 impl Serialize for CommandError {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut out = s.serialize_struct("CommandError", 4)?;
         out.serialize_field("kind", self.kind())?;
         out.serialize_field("message", &self.to_string())?;
-        let none: &[FieldError] = &[];
-        let fields = match self {
+        let blamed;
+        let fields: &[FieldError] = match self {
             CommandError::Fields(fields) => fields.as_slice(),
-            _ => none,
+            CommandError::Engine(e) => {
+                blamed = e
+                    .field()
+                    .map(|field| FieldError {
+                        field: Some(field.to_string()),
+                        message: e.to_string(),
+                    })
+                    .into_iter()
+                    .collect::<Vec<_>>();
+                blamed.as_slice()
+            }
+            _ => &[],
         };
         out.serialize_field("fields", fields)?;
         let steps: &[StepError] = match self {
@@ -62,3 +76,31 @@ impl From<tauri::Error> for CommandError {
 }
 
 pub type CommandResult<T> = Result<T, CommandError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_test_names_the_field_it_blames() {
+        let error = CommandError::Engine(outbox_engine::Error::DestinationCheck {
+            message: "the credentials were refused".into(),
+            field: Some("secret"),
+        });
+        assert_eq!(
+            serde_json::to_value(&error).unwrap(),
+            serde_json::json!({
+                "kind": "check",
+                "message": "the credentials were refused",
+                "fields": [{"field": "secret", "message": "the credentials were refused"}],
+            })
+        );
+        let unblamed = CommandError::Engine(outbox_engine::Error::DestinationCheck {
+            message: "the storage service is busy".into(),
+            field: None,
+        });
+        let value = serde_json::to_value(&unblamed).unwrap();
+        assert_eq!(value["kind"], "check");
+        assert_eq!(value["fields"], serde_json::json!([]));
+    }
+}

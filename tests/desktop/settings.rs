@@ -3,19 +3,25 @@
 //! meet a wrong password shown as needing the user, with a button that leads
 //! to the fix; the secret replaced, the jobs retried and delivered. The HTTP
 //! endpoint is a loopback server spawned here; the keychain is the real
-//! Secret Service the test command starts. Recipes built step by step with
-//! their live sketch, and AI providers with a spending cap. Screenshots in
+//! Secret Service the test command starts. A WordPress destination (a real
+//! site, its Test's diagnosis beside the password) and an S3 one (moto) are
+//! set up through the same form and delivered to. Recipes built step by step
+//! with their live sketch, and AI providers with a spending cap. Screenshots in
 //! `target/e2e/`.
 
 mod harness;
 
 #[path = "../../crates/engine/tests/shared/loopback.rs"]
 mod loopback;
+#[path = "../common/wordpress_site.rs"]
+mod wordpress_site;
 
 use harness::{App, Display, Driver, Home};
 use loopback::{Reply, Server};
 use serde_json::{json, Value};
+use std::path::Path;
 use std::time::Duration;
+use wordpress_site::{script, Site};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -676,5 +682,273 @@ fn a_recipe_built_in_its_form_shows_a_live_sketch_and_makes_what_is_queued_with_
     });
     let out = image::open(home.delivered().join("poster.jpg")).expect("the delivered output");
     assert_eq!((out.width(), out.height()), (712, 400));
+    app.quit();
+}
+
+/// Ticks or clears a checkbox as a click would.
+fn tick(app: &App<'_>, selector: &str, on: bool) {
+    let found = app.js_with(
+        "const el = document.querySelector(arguments[0]);
+         if (!el) return false;
+         el.checked = arguments[1];
+         el.dispatchEvent(new Event('change', { bubbles: true }));
+         return true;",
+        json!([selector, on]),
+    );
+    assert_eq!(found, json!(true), "no {selector}");
+}
+
+/// The errors the destination form shows, by field (`form` for its own).
+fn shown_errors(app: &App<'_>) -> Value {
+    app.js(
+        "return Array.from(document.querySelectorAll('.kind-editor .error'))
+           .filter(e => !e.hidden)
+           .map(e => [e.closest('[data-field]')?.dataset.field ?? 'form', e.textContent]);",
+    )
+}
+
+/// Adds the destination the open form describes, makes it the default and
+/// closes the form; fails with the form's refusal if there is one.
+fn add_as_default(app: &App<'_>, name: &str) {
+    click(app, ".kind-editor", "Add destination");
+    let row = format!("li[data-destination=\"{name}\"]");
+    app.wait_for("the destination listed, or a refusal", WAIT, || {
+        app.js_with(
+            "return !!document.querySelector(arguments[0])
+               || Array.from(document.querySelectorAll('.kind-editor .error')).some(e => !e.hidden)",
+            json!([row]),
+        ) == json!(true)
+    });
+    assert_eq!(shown_errors(app), json!([]), "the form was refused");
+    click(app, &row, "Make default");
+    app.wait_for("it is the default", WAIT, || {
+        text(app, &row).contains("new items go here")
+    });
+}
+
+/// Writes `n` small distinct JPEGs into `dir`.
+fn photos(dir: &Path, n: u32) {
+    std::fs::create_dir_all(dir).expect("folder");
+    for i in 0..n {
+        image::RgbImage::from_fn(320, 240, |x, y| {
+            image::Rgb([(x + i * 70) as u8, y as u8, 140])
+        })
+        .save(dir.join(format!("item-{i}.jpg")))
+        .expect("a test JPEG");
+    }
+}
+
+#[test]
+fn a_wordpress_destination_s_test_points_at_a_wrong_password_and_once_fixed_it_delivers() {
+    let site = Site::start();
+    let post: u64 = site.post_id.parse().expect("the post's id");
+    let display = Display::start();
+    let home = Home::new();
+    let dropped = home.root.path().join("drop");
+    photos(&dropped, 2);
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+
+    // The form (WordPress is the kind a new destination starts with), with
+    // a wrong application password.
+    open_settings(&app);
+    click(&app, "dialog.settings", "Add destination…");
+    app.wait_for("the WordPress form", WAIT, || {
+        app.js("return !!document.querySelector('.kind-form[data-kind=wordpress]')") == json!(true)
+    });
+    set(&app, "#d-name", "blog");
+    set(&app, "#d-url", &site.get("url"));
+    set(&app, "#d-user", site.login());
+    set(&app, "#d-post", &site.post_id);
+    tick(&app, "#d-featured", true);
+    set(&app, "#d-secret", "abcd efgh ijkl mnop qrst uvwx");
+    add_as_default(&app, "blog");
+
+    // Its Test opens its form with the diagnosis beside the password.
+    click(&app, "li[data-destination=blog]", "Test");
+    app.wait_for("the diagnosis beside the password", WAIT, || {
+        !text(&app, ".kind-editor [data-field=secret] .error").is_empty()
+    });
+    let errors = shown_errors(&app);
+    let diagnosis = errors[0][1].as_str().unwrap_or("").to_string();
+    assert_eq!(errors[0][0], "secret", "{errors}");
+    assert_eq!(errors.as_array().map(Vec::len), Some(1), "{errors}");
+    assert!(diagnosis.contains("application password"), "{diagnosis}");
+    assert!(!diagnosis.contains("abcd"), "no password in {diagnosis}");
+    assert_eq!(
+        app.js("return document.activeElement && document.activeElement.id"),
+        json!("d-secret"),
+        "the password field is focused"
+    );
+    app.screenshot("wordpress-01-wrong-password");
+
+    // The right one typed into the form and saved; Test in the form says
+    // it works.
+    set(&app, "#d-secret", &site.app_password);
+    click(&app, ".kind-editor", "Save changes");
+    app.wait_for("saved", WAIT, || {
+        text(&app, "dialog.settings > [role=status]").contains("blog saved")
+    });
+    click(&app, "li[data-destination=blog]", "Test");
+    app.wait_for("the test passed", WAIT, || {
+        text(&app, "dialog.settings > [role=status]").contains("may upload files")
+    });
+    assert_eq!(
+        app.js("return !!document.querySelector('.kind-editor')"),
+        json!(false),
+        "a passing test opens no form"
+    );
+    app.screenshot("wordpress-02-test-passes");
+    click(&app, "dialog.settings header", "Close");
+
+    // Dropped images land in the site, attached to the post, one featured.
+    app.js_with("window.outbox.drop(arguments[0])", json!([[dropped]]));
+    app.wait_for("both delivered", WAIT, || {
+        app.tiles("data-state", "completed") == 2
+    });
+    app.screenshot("wordpress-03-delivered");
+    let media = site.media_by(site.user_id);
+    assert_eq!(media.len(), 2, "{media:#?}");
+    assert!(
+        media.iter().all(|m| m["post"] == post),
+        "attached: {media:#?}"
+    );
+    let the_post = site.rest("GET", &format!("/wp/v2/posts/{post}?context=edit"), None);
+    let ids: Vec<&Value> = media.iter().map(|m| &m["id"]).collect();
+    assert!(
+        ids.contains(&&the_post["featured_media"]),
+        "featured {} among {ids:?}",
+        the_post["featured_media"]
+    );
+    app.quit();
+}
+
+/// The run's moto (`OUTBOX_TEST_S3_ENDPOINT`), or one of this test's own,
+/// stopped when dropped.
+struct Moto {
+    own: Option<tempfile::TempDir>,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        if let Some(endpoint) = std::env::var("OUTBOX_TEST_S3_ENDPOINT")
+            .ok()
+            .filter(|e| !e.is_empty())
+        {
+            return Moto {
+                own: None,
+                endpoint,
+            };
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = std::process::Command::new(script("s3-server.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .output()
+            .expect("run s3-server.sh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let info: Value = serde_json::from_slice(&out.stdout).expect("the script prints JSON");
+        let endpoint = info["endpoint"].as_str().expect("an endpoint").to_string();
+        Moto {
+            own: Some(dir),
+            endpoint,
+        }
+    }
+
+    /// A bucket of this test's own (moto takes an unsigned CreateBucket).
+    fn bucket(&self) -> String {
+        let name = format!("desktop-{}", std::process::id());
+        let made = reqwest::blocking::Client::new()
+            .put(format!("{}/{name}", self.endpoint))
+            .send()
+            .expect("CreateBucket");
+        assert!(made.status().is_success(), "{}", made.status());
+        name
+    }
+
+    /// An object's bytes, read with a signed request (moto's objects are
+    /// private).
+    fn read(&self, bucket: &str, key: &str) -> Vec<u8> {
+        use object_store::ObjectStoreExt;
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_bucket_name(bucket)
+            .with_region("us-east-1")
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()
+            .expect("an S3 client");
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        runtime.block_on(async {
+            let found = store
+                .get(&object_store::path::Path::from(key))
+                .await
+                .unwrap_or_else(|e| panic!("{key} is not in {bucket}: {e}"));
+            found.bytes().await.expect("the object's bytes").to_vec()
+        })
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.own {
+            let _ = std::process::Command::new(script("s3-server.sh"))
+                .arg("stop")
+                .arg(dir.path())
+                .output();
+        }
+    }
+}
+
+#[test]
+fn an_s3_destination_set_up_in_the_form_receives_a_dropped_image() {
+    let moto = Moto::start();
+    let bucket = moto.bucket();
+    let display = Display::start();
+    let home = Home::new();
+    let dropped = home.root.path().join("drop");
+    photos(&dropped, 1);
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+
+    open_settings(&app);
+    click(&app, "dialog.settings", "Add destination…");
+    set(&app, "#d-kind", "s3");
+    app.wait_for("the S3 form", WAIT, || {
+        app.js("return !!document.querySelector('.kind-form[data-kind=s3]')") == json!(true)
+    });
+    set(&app, "#d-name", "bucket");
+    set(&app, "#d-bucket", &bucket);
+    set(&app, "#d-access_key_id", "test");
+    app.js("document.querySelector('.kind-editor details.more').open = true;");
+    set(&app, "#d-endpoint", &moto.endpoint);
+    set(&app, "#d-key_template", "shop/{file_name}");
+    set(&app, "#d-secret", "test");
+    app.js("document.querySelector('#d-endpoint').scrollIntoView({ block: 'center' });");
+    app.screenshot("s3-01-form");
+    add_as_default(&app, "bucket");
+    click(&app, "li[data-destination=bucket]", "Test");
+    app.wait_for("the test passed", WAIT, || {
+        text(&app, "dialog.settings > [role=status]").contains("reachable")
+    });
+    click(&app, "dialog.settings header", "Close");
+
+    app.js_with("window.outbox.drop(arguments[0])", json!([[dropped]]));
+    app.wait_for("delivered", WAIT, || {
+        app.tiles("data-state", "completed") == 1
+    });
+    app.screenshot("s3-02-delivered");
+    let bytes = moto.read(&bucket, "shop/item-0.jpg");
+    assert!(
+        bytes.starts_with(&[0xff, 0xd8]),
+        "a JPEG, {} bytes",
+        bytes.len()
+    );
     app.quit();
 }

@@ -78,8 +78,13 @@ pub enum Error {
     #[error("{0}")]
     Keychain(#[from] crate::secrets::SecretError),
 
-    #[error("{0}")]
-    DestinationCheck(String),
+    /// A destination's test failed: what is wrong, and the setting to fix
+    /// when one is to blame (a field of its kind's form, or `"secret"`).
+    #[error("{message}")]
+    DestinationCheck {
+        message: String,
+        field: Option<&'static str>,
+    },
 
     #[error("invalid setting: {0}")]
     InvalidSetting(String),
@@ -112,6 +117,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The setting a failed destination test blames, if any (see
+    /// [`Error::DestinationCheck`]).
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Error::DestinationCheck { field, .. } => *field,
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

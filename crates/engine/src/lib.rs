@@ -497,7 +497,9 @@ impl Engine {
     }
 
     /// Checks that a destination is reachable and takes its credentials;
-    /// says what was checked, or what is wrong, in one sentence.
+    /// says what was checked, or what is wrong in one sentence
+    /// ([`Error::DestinationCheck`], with the setting to fix when one is to
+    /// blame).
     pub async fn test_destination(&self, name: &str) -> Result<String> {
         let row = self
             .shared
@@ -513,14 +515,18 @@ impl Engine {
             self.shared.secrets.clone(),
             self.shared.database_id.clone(),
         );
+        let failed = |e: destinations::DeliveryError| Error::DestinationCheck {
+            message: e.message,
+            field: e.field,
+        };
         let destination = tokio::task::spawn_blocking(move || resolver.resolve(&snapshot))
             .await
-            .map_err(|e| Error::DestinationCheck(e.to_string()))?
-            .map_err(|e| Error::DestinationCheck(e.message))?;
-        destination
-            .check()
-            .await
-            .map_err(|e| Error::DestinationCheck(e.message))
+            .map_err(|e| Error::DestinationCheck {
+                message: e.to_string(),
+                field: None,
+            })?
+            .map_err(failed)?;
+        destination.check().await.map_err(failed)
     }
 
     /// Saves an AI provider after checking its settings; its API key goes

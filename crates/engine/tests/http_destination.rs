@@ -18,7 +18,7 @@ use fault_server::{form_parts, json_error, respond, Behaviour, Server};
 mod progress;
 use outbox_engine::destinations::{
     Delivery, DeliveryError, Destination, HttpAuth, HttpDestination, HttpMethod, HttpSettings,
-    NoSteps, ResultUrl,
+    NoSteps, ResultUrl, SECRET_FIELD,
 };
 use outbox_engine::ErrorClass;
 use progress::Progress;
@@ -467,6 +467,7 @@ async fn check_tells_reachable_refused_and_unreachable() {
         error.message
     );
     assert!(!error.message.contains(TOKEN), "{}", error.message);
+    assert_eq!(error.field, Some(SECRET_FIELD), "the token is to fix");
 
     let nobody = format!("http://127.0.0.1:{}/up", closed_port());
     let error = expect_error(with_bearer(settings(nobody)).check().await);
@@ -477,6 +478,18 @@ async fn check_tells_reachable_refused_and_unreachable() {
         error.message
     );
     assert!(!error.message.contains(TOKEN), "{}", error.message);
+    assert_eq!(error.field, Some("url"), "the address is to check");
+
+    // Without credentials, sending some is the setting to change.
+    let wanting = Server::start(vec![json_error(401, "who are you")]).await;
+    let error = expect_error(
+        HttpDestination::new(settings(format!("{}/up", wanting.url)), None)
+            .unwrap()
+            .check()
+            .await,
+    );
+    assert!(error.message.contains("sends none"), "{}", error.message);
+    assert_eq!(error.field, Some("auth"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

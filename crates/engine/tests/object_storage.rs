@@ -423,8 +423,14 @@ async fn s3_missing_bucket_needs_the_user() {
     let large = in_memory(9, "b.jpg", content(MB20, 9));
     let message = assert_class(deliver(&dest, &large).await, ErrorClass::NeedsUser);
     assert!(message.contains("no bucket \"nope\""), "{message}");
-    let message = assert_class(dest.check().await, ErrorClass::NeedsUser);
-    assert!(message.contains("no bucket \"nope\""), "{message}");
+    let error = dest.check().await.unwrap_err();
+    assert_eq!(error.class, ErrorClass::NeedsUser, "{}", error.message);
+    assert!(
+        error.message.contains("no bucket \"nope\""),
+        "{}",
+        error.message
+    );
+    assert_eq!(error.field, Some("bucket"), "the bucket is to fix");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -293,6 +293,19 @@ async fn a_retry_goes_where_the_job_was_first_sent_even_after_the_destination_ch
     assert_eq!(std::fs::read_dir(&second).unwrap().count(), 0);
 }
 
+#[tokio::test]
+async fn a_folder_test_names_the_folder_setting_when_the_folder_is_missing() {
+    let bed = TestBed::new();
+    assert!(bed.engine.test_destination("out").await.is_ok());
+    std::fs::remove_dir(bed.path("out")).unwrap();
+
+    let error = bed.engine.test_destination("out").await.unwrap_err();
+
+    assert!(matches!(error, Error::DestinationCheck { .. }), "{error:?}");
+    assert!(error.to_string().contains("does not exist"), "{error}");
+    assert_eq!(error.field(), Some("path"), "the folder is to fix");
+}
+
 #[test]
 fn a_destination_with_unfinished_jobs_cannot_be_removed() {
     let bed = TestBed::new();

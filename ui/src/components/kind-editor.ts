@@ -1,11 +1,12 @@
 // Adding or editing one destination or AI provider: its name, its kind's
 // form (drawn from the engine's description), for destinations the uploads at
 // once, and its secret. A refused save shows each problem beside its field
-// and keeps everything typed.
+// and keeps everything typed; so does a failed test of the saved destination
+// (the engine names the setting to fix).
 
 import { errorMessage, type DestinationForm } from "../lib/api";
 import { h } from "../lib/dom";
-import type { FieldError, KindForm, Values } from "../lib/forms";
+import { SECRET_FIELD, testDiagnosis, type FieldError, type KindForm, type Values } from "../lib/forms";
 import type { CommandError } from "../lib/types";
 import { KindFormView } from "./kind-form";
 
@@ -28,6 +29,9 @@ export interface EditorOptions {
   /** What editing changes for work already queued. */
   editNote: string;
   save(form: DestinationForm): Promise<void>;
+  /** Tests the saved one of this name (offered when editing): what was
+   * checked, or a rejection the engine's diagnosis is read from. */
+  test?(name: string): Promise<string>;
 }
 
 export class KindEditor {
@@ -41,7 +45,9 @@ export class KindEditor {
   private readonly secret: HTMLInputElement;
   private readonly secretLabel: HTMLElement;
   private readonly secretHelp: HTMLElement;
+  private readonly secretError: HTMLElement;
   private readonly formError: HTMLElement;
+  private readonly testStatus: HTMLElement;
   private readonly slot: HTMLElement;
 
   constructor(
@@ -58,10 +64,13 @@ export class KindEditor {
     this.kind = h("select", { id: id("kind"), disabled: start.existing }, ...forms.map((f) => h("option", { value: f.kind, selected: f.kind === first.kind }, f.label)));
     this.limit = h("input", { id: id("limit"), type: "number", min: 1, max: 64, step: 1, placeholder: "no limit", value: start.max_concurrent ?? "" });
     this.limitError = h("p", { class: "error", role: "alert", hidden: true });
-    this.secret = h("input", { id: id("secret"), type: "password", autocomplete: "off" });
+    this.secret = h("input", { id: id("secret"), type: "password", autocomplete: "off", "aria-describedby": `${id("secret")}-help ${id("secret")}-error` });
     this.secretLabel = h("label", { for: id("secret") });
-    this.secretHelp = h("p", { class: "muted help" });
+    this.secretHelp = h("p", { class: "muted help", id: `${id("secret")}-help` });
+    this.secretError = h("p", { class: "error", id: `${id("secret")}-error`, role: "alert", hidden: true });
     this.formError = h("p", { class: "error", role: "alert", hidden: true });
+    this.testStatus = h("p", { class: "muted test-status", role: "status" });
+    const test = start.existing ? options.test : undefined;
     this.view = new KindFormView(first, start.values, options.ids);
     this.slot = h("div", {}, this.view.el);
     this.kind.addEventListener("change", () => this.switchKind());
@@ -73,15 +82,17 @@ export class KindEditor {
       h("div", { class: "field" }, h("label", { for: id("name") }, "Name"), this.name, this.nameError),
       h("div", { class: "field" }, h("label", { for: id("kind") }, "Kind"), this.kind),
       this.slot,
-      h("div", { class: "field", "data-field": "secret" }, this.secretLabel, this.secret, this.secretHelp),
+      h("div", { class: "field", "data-field": SECRET_FIELD }, this.secretLabel, this.secret, this.secretHelp, this.secretError),
       options.limit ? h("div", { class: "field" }, h("label", { for: id("limit") }, "Uploads at once to it"), this.limit, this.limitError) : null,
       this.formError,
       h(
         "div",
         { class: "row actions" },
         h("button", { type: "submit", class: "primary" }, start.existing ? "Save changes" : `Add ${options.noun}`),
+        test ? h("button", { type: "button", class: "test", onclick: () => void this.test(test) }, "Test saved settings") : null,
         h("button", { type: "button", onclick: () => this.done(null) }, "Cancel"),
       ),
+      this.testStatus,
     );
     this.el.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -111,12 +122,36 @@ export class KindEditor {
     const name = errors.filter((e) => e.field === "name").map((e) => e.message);
     this.nameError.hidden = name.length === 0;
     this.nameError.textContent = name.join(" ");
-    const rest = this.view.showErrors(errors.filter((e) => e.field !== "name"));
+    const secretShown = this.view.form.secret !== null;
+    const secret = secretShown ? errors.filter((e) => e.field === SECRET_FIELD).map((e) => e.message) : [];
+    this.secretError.hidden = secret.length === 0;
+    this.secretError.textContent = secret.join(" ");
+    const rest = this.view.showErrors(errors.filter((e) => e.field !== "name" && !(secretShown && e.field === SECRET_FIELD)));
     this.formError.hidden = rest.length === 0;
     this.formError.textContent = rest.join(" ");
     if (!focus) return;
     if (name.length > 0) this.name.focus();
-    else this.view.focusFirstError();
+    else if (!this.view.focusFirstError() && secret.length > 0) {
+      this.secret.focus();
+      this.secret.parentElement?.scrollIntoView({ block: "center" });
+    }
+  }
+
+  /** Shows what a failed test of the saved destination found, beside the
+   * setting the engine blames (or above the buttons when it blames none). */
+  diagnose(errors: FieldError[]): void {
+    this.testStatus.textContent = "";
+    this.show(errors);
+  }
+
+  private async test(test: (name: string) => Promise<string>): Promise<void> {
+    this.show([], false);
+    this.testStatus.textContent = "Testing…";
+    try {
+      this.testStatus.textContent = await test(this.start.name);
+    } catch (e) {
+      this.diagnose(testDiagnosis(e) ?? [{ field: null, message: errorMessage(e) }]);
+    }
   }
 
   private async save(): Promise<void> {

@@ -124,25 +124,31 @@ export class KindFormView {
     return errors.length > 0 ? { errors } : { values };
   }
 
-  /** Shows each error beside its field; returns those about no field here. */
+  /** Shows each error beside its field (unfolding "More settings" for an
+   * advanced one); returns those about no field shown here. */
   showErrors(errors: FieldError[]): string[] {
     const by = errorsByField(errors);
-    for (const [name, { error }] of this.controls) {
-      const messages = by.get(name);
+    for (const [name, { error, wrap }] of this.controls) {
+      const messages = wrap.hidden ? undefined : by.get(name);
       error.hidden = !messages;
       error.textContent = messages?.join(" ") ?? "";
+      if (!messages) continue;
+      const folded = wrap.closest("details");
+      if (folded) folded.open = true;
       by.delete(name);
     }
     return [...by.values()].flat();
   }
 
-  focusFirstError(): void {
+  /** Focuses the first field showing an error; false when none does. */
+  focusFirstError(): boolean {
     for (const { control, error, wrap } of this.controls.values()) {
       if (!error.hidden) {
         control.focus();
         wrap.scrollIntoView({ block: "center" });
-        return;
+        return true;
       }
     }
+    return false;
   }
 }

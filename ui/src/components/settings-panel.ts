@@ -4,7 +4,7 @@
 import type { Api } from "../lib/api";
 import { errorMessage } from "../lib/api";
 import { h } from "../lib/dom";
-import type { KindForm } from "../lib/forms";
+import { blamesField, testDiagnosis, type FieldError, type KindForm } from "../lib/forms";
 import type { LinkFormat } from "../lib/links";
 import { parseFields } from "../lib/fields";
 import { KindEditor, type EditorOptions, type EditorStart } from "./kind-editor";
@@ -36,6 +36,7 @@ export class SettingsPanel {
     limit: true,
     editNote: "Jobs already queued keep the settings they were queued with; a new secret is used by every job from its next attempt.",
     save: (form) => this.api.saveDestination(form),
+    test: (name) => this.api.testDestination(name),
   };
   private readonly providerEditing: EditorOptions = {
     noun: "AI provider",
@@ -181,7 +182,7 @@ export class SettingsPanel {
 
   /** Where a section's editor opens, and how: one editor at a time; its
    * outcome is said and the lists are read again. */
-  private editorSlot(forms: KindForm[], options: EditorOptions): { el: HTMLElement; open(start: EditorStart): void } {
+  private editorSlot(forms: KindForm[], options: EditorOptions): { el: HTMLElement; open(start: EditorStart): KindEditor } {
     const el = h("div", { class: "editor-slot" });
     const open = (start: EditorStart) => {
       const editor = new KindEditor(forms, start, options, (message) => {
@@ -190,30 +191,45 @@ export class SettingsPanel {
       });
       el.replaceChildren(editor.el);
       editor.el.querySelector<HTMLElement>("input:not([readonly]), select:not([disabled])")?.focus();
+      return editor;
     };
     return { el, open };
   }
 
   private destinationSection(destinations: DestinationView[], forms: KindForm[], settings: Settings): HTMLElement {
     const { el: editorSlot, open: openEditor } = this.editorSlot(forms, this.destinationEditing);
-    const edit = async (d: DestinationView, copy: boolean) => {
+    const edit = async (d: DestinationView, copy: boolean, diagnosis: FieldError[] = []) => {
       try {
         const saved = await this.api.destinationForm(d.name);
-        openEditor({
+        const editor = openEditor({
           name: copy ? `${d.name} copy` : d.name,
           kind: saved.kind,
           values: saved.values,
           max_concurrent: saved.max_concurrent,
           existing: !copy,
         });
+        if (diagnosis.length > 0) editor.diagnose(diagnosis);
       } catch (e) {
         this.say(errorMessage(e));
+      }
+    };
+    // A failure that blames a setting opens the form at it; any other
+    // outcome is said at the top, as before.
+    const test = async (d: DestinationView) => {
+      this.say(`Testing ${d.name}…`);
+      try {
+        await this.run(() => this.api.testDestination(d.name), true);
+      } catch (e) {
+        const diagnosis = testDiagnosis(e);
+        if (!diagnosis || !blamesField(diagnosis)) return this.say(errorMessage(e));
+        this.say(`The test of ${d.name} found a problem; it is shown beside the setting to fix.`);
+        await edit(d, false, diagnosis);
       }
     };
     const list = h(
       "ul",
       { class: "plain destinations" },
-      ...destinations.map((d) => this.destinationRow(d, settings, { edit: (c) => void edit(d, c) })),
+      ...destinations.map((d) => this.destinationRow(d, settings, { edit: (c) => void edit(d, c), test: () => void test(d) })),
     );
     return h(
       "section",
@@ -274,7 +290,7 @@ export class SettingsPanel {
   }
 
   /** A destination: edit, duplicate, test, make default, replace its secret, remove. */
-  private destinationRow(d: DestinationView, settings: Settings, actions: { edit(copy: boolean): void }): HTMLElement {
+  private destinationRow(d: DestinationView, settings: Settings, actions: { edit(copy: boolean): void; test(): void }): HTMLElement {
     const isDefault = settings.destination === d.name;
     const makeDefault = () =>
       this.run(async () => {
@@ -302,7 +318,7 @@ export class SettingsPanel {
       h("span", { class: "muted" }, ` ${d.kind}${d.max_concurrent ? ` · ${d.max_concurrent} at once` : ""}${isDefault ? " · new items go here" : ""}`),
       h("button", { type: "button", class: "small", onclick: () => actions.edit(false) }, "Edit"),
       h("button", { type: "button", class: "small", onclick: () => actions.edit(true) }, "Duplicate"),
-      h("button", { type: "button", class: "small", onclick: () => void this.run(() => this.api.testDestination(d.name)) }, "Test"),
+      h("button", { type: "button", class: "small", onclick: () => actions.test() }, "Test"),
       isDefault ? null : h("button", { type: "button", class: "small", onclick: () => void makeDefault() }, "Make default"),
       h("button", { type: "button", class: "small", onclick: () => void this.run(async () => { await this.api.removeDestination(d.name); return `${d.name} removed.`; }) }, "Remove"),
       h("span", { class: "replace-secret" }, secret, h("button", { type: "button", class: "small", onclick: () => void replace() }, "Replace secret")),
@@ -391,12 +407,14 @@ export class SettingsPanel {
     );
   }
 
-  /** Runs an action, says its outcome, and shows the lists again. */
-  private async run(action: () => Promise<string>): Promise<void> {
+  /** Runs an action, says its outcome, and shows the lists again; a
+   * failure is said too, or with `rethrow`, left to the caller. */
+  private async run(action: () => Promise<string>, rethrow = false): Promise<void> {
     try {
       this.say(await action());
       await this.refresh();
     } catch (e) {
+      if (rethrow) throw e;
       this.say(errorMessage(e));
     }
   }

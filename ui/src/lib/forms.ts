@@ -90,3 +90,25 @@ export function errorsByField(errors: FieldError[]): Map<string, string[]> {
   }
   return by;
 }
+
+/** The field a failed destination test names for the password, token or key
+ * (the engine's `SECRET_FIELD`); the kind's form keeps it apart. */
+export const SECRET_FIELD = "secret";
+
+/** A failed destination test as problems on fields: the one setting the
+ * engine blames (`kind: "check"`, its message on that field), else the whole
+ * form's. Null when `e` is not a failed test's error. */
+export function testDiagnosis(e: unknown): FieldError[] | null {
+  if (!e || typeof e !== "object") return null;
+  const { kind, message, fields } = e as { kind?: unknown; message?: unknown; fields?: unknown };
+  if (kind !== "check" || typeof message !== "string") return null;
+  const blamed = Array.isArray(fields)
+    ? fields.filter((f): f is FieldError => typeof f === "object" && f !== null && typeof (f as FieldError).message === "string" && (typeof (f as FieldError).field === "string" || (f as FieldError).field === null))
+    : [];
+  return blamed.length > 0 ? blamed : [{ field: null, message }];
+}
+
+/** Whether a diagnosis names a setting to fix (else it is about no field). */
+export function blamesField(errors: FieldError[]): boolean {
+  return errors.some((e) => e.field !== null);
+}

@@ -217,9 +217,10 @@ export interface RetryResult {
 }
 
 export interface CommandError {
-  kind: "engine" | "invalid" | "shell" | "fields" | "steps";
+  kind: "engine" | "invalid" | "shell" | "fields" | "check" | "steps";
   message: string;
-  /** A form's problems, each on its field (kind "fields"). */
+  /** A form's problems, each on its field (kind "fields"), or the setting a
+   * failed destination test blames (kind "check"; empty when none is). */
   fields: Array<{ field: string | null; message: string }>;
   /** A recipe form's problems, each on its step and field (kind "steps"). */
   steps: StepError[];

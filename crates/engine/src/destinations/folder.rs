@@ -134,14 +134,16 @@ impl FolderDestination {
     }
 
     /// The folder exists (or may be made) and takes a file.
+    /// Every failure here is the folder's: it is missing, not writable or
+    /// full, so the user fixes (or changes) the folder setting.
     fn check_blocking(&self) -> Result<String, DeliveryError> {
-        self.ensure_root()?;
+        self.ensure_root().map_err(|e| e.about("path"))?;
         let probe = self
             .root
             .join(format!(".outbox-check-{}", std::process::id()));
         File::create(&probe)
             .and_then(|mut f| f.write_all(b"outbox"))
-            .map_err(|e| io_error(&self.root, e))?;
+            .map_err(|e| io_error(&self.root, e).about("path"))?;
         let _ = fs::remove_file(&probe);
         Ok(format!(
             "the folder {} takes new files",

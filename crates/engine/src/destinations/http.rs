@@ -143,7 +143,8 @@ impl HttpDestination {
                 return Err(DeliveryError::new(
                     ErrorClass::NeedsUser,
                     "the token for this destination is not in the keychain; set it again",
-                ))
+                )
+                .about(super::SECRET_FIELD))
             }
             (HttpAuth::Bearer, Some(token)) => {
                 let mut value = header_value("Authorization", &format!("Bearer {token}"))?;
@@ -253,17 +254,22 @@ impl Destination for HttpDestination {
                 .timeout(self.timeout)
                 .send()
                 .await
-                .map_err(|e| transport_failure(&what, &e))?;
+                .map_err(|e| transport_failure(&what, &e).about("url"))?;
             let status = response.status();
             if matches!(status.as_u16(), 401 | 403) {
-                let refused = match self.settings.auth {
-                    HttpAuth::None => "wants credentials, and this destination sends none",
-                    _ => "refused the credentials",
+                // Without credentials, the choice to send some is to fix;
+                // with them, the token or key itself.
+                let (refused, field) = match self.settings.auth {
+                    HttpAuth::None => {
+                        ("wants credentials, and this destination sends none", "auth")
+                    }
+                    _ => ("refused the credentials", super::SECRET_FIELD),
                 };
                 return Err(DeliveryError::new(
                     ErrorClass::NeedsUser,
                     format!("{what}: the server {refused} ({status})"),
-                ));
+                )
+                .about(field));
             }
             Ok(format!(
                 "{} answers ({status}); the credentials were not refused",

@@ -66,7 +66,15 @@ pub struct DeliveryError {
     /// Not a failure but a wait for the destination to settle: asked again
     /// after `retry_after`, and the attempt does not count.
     pub waiting: bool,
+    /// The setting the user should look at, named as in the kind's form
+    /// ([`crate::forms`]), or [`SECRET_FIELD`] for its password, token or
+    /// key; `None` when no one setting is to blame.
+    pub field: Option<&'static str>,
 }
+
+/// The name a failure gives the destination's secret (password, token or
+/// key) as the field to fix; the forms keep it apart from their fields.
+pub const SECRET_FIELD: &str = "secret";
 
 impl DeliveryError {
     pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
@@ -75,6 +83,22 @@ impl DeliveryError {
             message: message.into(),
             retry_after: None,
             waiting: false,
+            field: None,
+        }
+    }
+
+    /// The same failure, blamed on the setting `field` (a form's field name,
+    /// or [`SECRET_FIELD`]).
+    pub fn about(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
+    }
+
+    /// Blamed on `field` unless a more precise setting was named already.
+    pub fn about_unless_named(self, field: &'static str) -> Self {
+        match self.field {
+            Some(_) => self,
+            None => self.about(field),
         }
     }
 

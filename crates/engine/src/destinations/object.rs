@@ -326,6 +326,7 @@ impl ObjectDestination {
                     settings.provider.secret_name()
                 ),
             )
+            .about(super::SECRET_FIELD)
         })?;
         let store = build_store(&settings, secret)?;
         Ok(ObjectDestination { settings, store })
@@ -485,7 +486,8 @@ impl ObjectDestination {
         Ok(format!("{place} is reachable with these credentials"))
     }
 
-    /// One sentence: `what` failed, why, and what to do.
+    /// One sentence: `what` failed, why, and what to do; and the setting
+    /// to look at, when one is to blame.
     fn failure(&self, what: &str, e: &object_store::Error) -> DeliveryError {
         let cause = Cause::of(e);
         let place = self.settings.place();
@@ -495,27 +497,32 @@ impl ObjectDestination {
             _ if cause.code_is(&["OperationAborted", "RequestTimeout", "SlowDown"]) => Some((
                 ErrorClass::Transient,
                 "the storage service asked to try again".to_string(),
+                None,
             )),
-            _ if cause.code_is(&["AuthorizationHeaderMalformed", "PermanentRedirect"]) => Some((
-                ErrorClass::NeedsUser,
-                format!("{place} is in another region; check the region"),
-            )),
+            _ if cause.code_is(&["AuthorizationHeaderMalformed", "PermanentRedirect"]) => {
+                Some(wrong_region(&self.settings))
+            }
             object_store::Error::NotFound { .. } => Some(missing(&place)),
             object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => Some(refused(self.settings.provider)),
+            | object_store::Error::Unauthenticated { .. } => {
+                Some(refused(self.settings.provider, &cause))
+            }
             object_store::Error::Precondition { .. }
             | object_store::Error::AlreadyExists { .. }
-            | object_store::Error::NotModified { .. } => {
-                Some((ErrorClass::Permanent, "the server refused it".to_string()))
-            }
+            | object_store::Error::NotModified { .. } => Some((
+                ErrorClass::Permanent,
+                "the server refused it".to_string(),
+                None,
+            )),
             object_store::Error::Generic { .. } => cause.class_and_why(&self.settings),
             _ => None,
         };
         tracing::debug!("object storage: {e}");
         match class_and_why {
-            Some((class, why)) => {
-                DeliveryError::new(class, format!("{what}: {why} ({})", cause.reason))
-            }
+            Some((class, why, field)) => DeliveryError {
+                field,
+                ..DeliveryError::new(class, format!("{what}: {why} ({})", cause.reason))
+            },
             None => DeliveryError::new(
                 ErrorClass::Permanent,
                 format!("{what}: {}", one_line(&e.to_string())),
@@ -557,6 +564,7 @@ fn build_store(s: &ObjectSettings, secret: &str) -> Result<Arc<dyn ObjectStore>,
                 s.provider.name()
             ),
         )
+        .about(super::SECRET_FIELD)
     };
     let store: Arc<dyn ObjectStore> = match s.provider {
         ObjectProvider::S3 => {
@@ -643,8 +651,9 @@ impl Cause {
         self.code.as_deref().is_some_and(|c| codes.contains(&c))
     }
 
-    /// The class and the plain reason of a `Generic` error, when known.
-    fn class_and_why(&self, settings: &ObjectSettings) -> Option<(ErrorClass, String)> {
+    /// The class, the plain reason and the setting to blame of a `Generic`
+    /// error, when known.
+    fn class_and_why(&self, settings: &ObjectSettings) -> Option<Why> {
         let place = settings.place();
         if let Some(kind) = self.transport {
             let passing = matches!(
@@ -655,44 +664,69 @@ impl Cause {
                     | HttpErrorKind::Interrupted
             );
             if passing {
+                // A server of the user's choosing is the address to check;
+                // the cloud's own is not a setting.
+                let field = settings.endpoint().map(|_| "endpoint");
                 return Some((
                     ErrorClass::Transient,
                     "the storage service could not be reached".into(),
+                    field,
                 ));
             }
         }
         match self.status? {
-            401 | 403 => Some(refused(settings.provider)),
+            401 | 403 => Some(refused(settings.provider, self)),
             404 => Some(missing(&place)),
-            301 | 307 => Some((
-                ErrorClass::NeedsUser,
-                format!("{place} is in another region; check the region"),
-            )),
+            301 | 307 => Some(wrong_region(settings)),
             408 | 429 | 500..=599 => Some((
                 ErrorClass::Transient,
                 "the storage service is busy or failing".into(),
+                None,
             )),
             _ => None,
         }
     }
 }
 
-fn refused(provider: ObjectProvider) -> (ErrorClass, String) {
+/// A failure's class, its plain reason, and the setting to blame.
+type Why = (ErrorClass, String, Option<&'static str>);
+
+/// Refused credentials: an access key id the service does not know is that
+/// field's fault; otherwise the secret's.
+fn refused(provider: ObjectProvider, cause: &Cause) -> Why {
     let check = match provider {
         ObjectProvider::S3 => "the access key id and the secret access key",
         ObjectProvider::Gcs => "the service-account key and its access to the bucket",
         ObjectProvider::Azure => "the account name and its key",
     };
+    let field = match provider {
+        ObjectProvider::S3 if cause.code_is(&["InvalidAccessKeyId"]) => "access_key_id",
+        _ => super::SECRET_FIELD,
+    };
     (
         ErrorClass::NeedsUser,
         format!("the credentials were refused; check {check}"),
+        Some(field),
     )
 }
 
-fn missing(place: &str) -> (ErrorClass, String) {
+fn missing(place: &str) -> Why {
     (
         ErrorClass::NeedsUser,
         format!("there is no {place}, or these credentials cannot see it"),
+        Some("bucket"),
+    )
+}
+
+/// Only S3 has a region to set; elsewhere no one field is to blame.
+fn wrong_region(settings: &ObjectSettings) -> Why {
+    (
+        ErrorClass::NeedsUser,
+        format!(
+            "{} is in another region; check the region",
+            settings.place()
+        ),
+        (settings.provider == ObjectProvider::S3).then_some("region"),
     )
 }
 

@@ -121,6 +121,7 @@ impl WordPressDestination {
                 ErrorClass::NeedsUser,
                 "the application password for this site is not in the keychain; set it again",
             )
+            .about(super::SECRET_FIELD)
         })?;
         let mut authorization = reqwest::header::HeaderValue::from_str(&format!(
             "Basic {}",
@@ -477,7 +478,7 @@ impl WordPressDestination {
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| transport_failure(&format!("reaching {site}"), &e))?;
+            .map_err(|e| transport_failure(&format!("reaching {site}"), &e).about("url"))?;
         let status = index.status();
         let body = index.bytes().await.unwrap_or_default();
         let is_rest = serde_json::from_slice::<Value>(&body)
@@ -493,7 +494,8 @@ impl WordPressDestination {
             return Err(DeliveryError::new(
                 ErrorClass::NeedsUser,
                 format!("{site} has no WordPress REST API (it answered {status}){hint}"),
-            ));
+            )
+            .about("url"));
         }
         let me = self
             .client
@@ -502,7 +504,7 @@ impl WordPressDestination {
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| transport_failure(&format!("signing in to {site}"), &e))?;
+            .map_err(|e| transport_failure(&format!("signing in to {site}"), &e).about("url"))?;
         let status = me.status();
         let body = me.bytes().await.unwrap_or_default();
         let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -522,7 +524,8 @@ impl WordPressDestination {
                     Err(DeliveryError::new(
                         ErrorClass::NeedsUser,
                         format!("{user:?} signs in to {site} but may not upload files (give the user the Author role or above)"),
-                    ))
+                    )
+                    .about("user"))
                 }
             }
             (401, _) => Err(self.explain_refusal().await),
@@ -532,7 +535,8 @@ impl WordPressDestination {
                     "{site} refused the credentials of {user:?}: {}",
                     super::http_outcome::server_reason(&body)
                 ),
-            )),
+            )
+            .about(super::SECRET_FIELD)),
             _ => Err(failure(
                 &format!("signing in to {site}"),
                 status,
@@ -574,22 +578,26 @@ impl WordPressDestination {
         };
         let needs_user = |message: String| DeliveryError::new(ErrorClass::NeedsUser, message);
         if answer.contains("<methodResponse>") && answer.contains("<name>isAdmin</name>") {
+            // The password is right: the site (its web server) is to fix.
             needs_user(format!(
                 "{site} never receives the credentials: the password is right, but the web \
                  server strips the Authorization header (on Apache, add `SetEnvIf \
                  Authorization \"(.*)\" HTTP_AUTHORIZATION=$1` to .htaccess)"
             ))
+            .about("url")
         } else if answer.contains("<fault>") && answer.contains("<int>403</int>") {
             needs_user(format!(
                 "{site} refused the user name {user:?} or its application password; make a \
                  new one under Users → Profile → Application Passwords"
             ))
+            .about(super::SECRET_FIELD)
         } else {
             needs_user(format!(
                 "{site} refused the credentials of {user:?}: either the application password \
                  is wrong or the web server strips the Authorization header (XML-RPC is off, \
                  so Outbox cannot tell which)"
             ))
+            .about(super::SECRET_FIELD)
         }
     }
 }
