@@ -93,6 +93,7 @@ mod tests {
                 "kind": "check",
                 "message": "the credentials were refused",
                 "fields": [{"field": "secret", "message": "the credentials were refused"}],
+                "steps": [],
             })
         );
         let unblamed = CommandError::Engine(outbox_engine::Error::DestinationCheck {

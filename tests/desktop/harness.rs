@@ -429,11 +429,15 @@ impl App<'_> {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Waits for `done`, polling; fails naming what did not happen.
+    /// Waits for `done`, polling; fails naming what did not happen, with a
+    /// screenshot of the window as it was (`timed-out.png`).
     pub fn wait_for(&self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
         let deadline = Instant::now() + limit;
         while !done() {
-            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            if Instant::now() >= deadline {
+                let shot = self.screenshot("timed-out");
+                panic!("timed out waiting until {what} (the window: {})", shot.display());
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -497,3 +497,81 @@ fn the_history_gallery_finds_a_job_by_name_and_opens_its_detail_with_attempts() 
     app.screenshot("11-history-detail");
     app.quit();
 }
+
+#[test]
+fn twenty_thousand_jobs_queued_by_another_process_show_in_the_open_window_and_are_found() {
+    let display = Display::start();
+    let home = Home::new();
+    let many = home.root.path().join("many");
+    std::fs::create_dir_all(&many).expect("folder");
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(16, 16, image::Rgb([200, 40, 40]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    for i in 0..20_000u32 {
+        // Each its own file to the queue: a byte after the image's end.
+        let mut bytes = png.clone();
+        bytes.extend_from_slice(&i.to_le_bytes());
+        std::fs::write(many.join(format!("{i:05}.png")), bytes).expect("write");
+    }
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+    std::fs::create_dir_all(home.delivered()).expect("the shop's folder");
+
+    let added_at = std::time::Instant::now();
+    let jobs = queue_from_another_process(
+        &home,
+        "shop",
+        json!({ "path": home.delivered() }),
+        "folder",
+        &many,
+    );
+    let queued_in = added_at.elapsed();
+    assert_eq!(jobs.len(), 20_000);
+    app.wait_for("the 20,000 jobs counted in the window", WAIT, || {
+        app.js(PANEL)["all"] == json!(20_000)
+    });
+    eprintln!(
+        "20,000 jobs queued by another process in {queued_in:?}, counted in the window after {:?}",
+        added_at.elapsed()
+    );
+
+    // The job list, scrolled to its end, shows the first job queued.
+    app.js("const list = document.querySelector('.joblist'); list.scrollTop = list.scrollHeight;");
+    app.wait_for("the list's last rows loaded", WAIT, || {
+        app.js(
+            "return Array.from(document.querySelectorAll('.jobrow[data-job]:not([hidden])'))
+               .some(r => (r.querySelector('.name')?.textContent ?? '').endsWith(' 00000.png'))",
+        ) == json!(true)
+    });
+    app.screenshot("12-twenty-thousand-list-end");
+
+    // The history gallery pages through them and finds one by name.
+    app.click_holding("header.top button[data-open=history]", Modifier::None);
+    app.wait_for("the gallery's first cells", WAIT, || {
+        app.js("return document.querySelectorAll('dialog.history .cell[data-job]').length > 0")
+            == json!(true)
+    });
+    let summary = app.js("return document.querySelector('dialog.history .summary').textContent");
+    assert_eq!(summary, json!("20000 job(s), newest first."));
+    app.js(
+        "const grid = document.querySelector('dialog.history .history-cells'); grid.scrollTop = grid.scrollHeight;",
+    );
+    app.wait_for("the gallery's last page", WAIT, || {
+        app.js(
+            "return Array.from(document.querySelectorAll('dialog.history .cell[data-job] .name'))
+               .some(n => n.textContent === '00000.png')",
+        ) == json!(true)
+    });
+    app.screenshot("13-twenty-thousand-gallery-end");
+    app.click_holding("dialog.history input[type=search]", Modifier::None);
+    for key in ["1", "2", "3", "4", "5"] {
+        app.press(Modifier::None, key);
+    }
+    app.wait_for("one match", WAIT, || {
+        app.js(
+            "return Array.from(document.querySelectorAll('dialog.history .cell[data-job] .name')).map(n => n.textContent)",
+        ) == json!(["12345.png"])
+    });
+    app.quit();
+}

@@ -25,6 +25,7 @@ const refused: CommandError = {
   kind: "check",
   message: "https://shop.example refused the credentials of \"ed\"",
   fields: [{ field: "secret", message: "https://shop.example refused the credentials of \"ed\"" }],
+  steps: [],
 };
 
 const settle = async () => {
@@ -132,6 +133,7 @@ describe("SettingsPanel's Test", () => {
       destinationForms: () => Promise.resolve([wordpress]),
       providers: () => Promise.resolve([]),
       providerForms: () => Promise.resolve([]),
+      recipeForms: () => Promise.resolve([]),
       destinationForm: vi.fn(() => Promise.resolve(saved)),
       testDestination: vi.fn(testDestination),
     };

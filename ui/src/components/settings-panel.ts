@@ -65,8 +65,13 @@ export class SettingsPanel {
 
   /** Opens the settings; with a destination's name, at that destination. */
   async open(destination?: string): Promise<void> {
+    const asked = performance.now();
     await this.refresh();
     if (!this.el.open) this.el.showModal();
+    // Open → painted and ready for input, read by the bench.
+    requestAnimationFrame(() => {
+      this.el.dataset.openMs = String(Math.round(performance.now() - asked));
+    });
     if (destination) {
       const row = Array.from(this.el.querySelectorAll<HTMLElement>("[data-destination]")).find(
         (el) => el.dataset.destination === destination,
