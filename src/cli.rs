@@ -419,6 +419,10 @@ pub struct ImportArgs {
     /// Queue again even what is queued or delivered already.
     #[arg(long)]
     pub force: bool,
+    /// Also download image URLs on this computer or a private network (a
+    /// NAS, a local server); without it, only public addresses.
+    #[arg(long)]
+    pub private_addresses: bool,
     #[arg(long)]
     pub json: bool,
 }

@@ -20,7 +20,11 @@ pub fn run(engine: &Engine, args: ImportArgs) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let report = runtime.block_on(engine.import(&args.file, &options))?;
+    let limits = outbox_engine::import::DownloadLimits {
+        private_addresses: args.private_addresses,
+        ..Default::default()
+    };
+    let report = runtime.block_on(engine.import_with_limits(&args.file, &options, &limits))?;
     if args.json {
         print_json(&report)?;
     } else {

@@ -425,7 +425,8 @@ fn settings_and_recipes(display: &Display, report: &mut serde_json::Map<String, 
         "Array.from(document.querySelectorAll('dialog.settings section button')).find(b => b.textContent.trim() === 'New recipe').click()",
     );
     app.wait_for("the first sketch of the photo", WAIT, || {
-        app.js("return document.querySelector('.recipe-editor')?.dataset.sketchMs ?? null") != Value::Null
+        app.js("return document.querySelector('.recipe-editor')?.dataset.sketchMs ?? null")
+            != Value::Null
     });
     let first: f64 = app
         .js("return Number(document.querySelector('.recipe-editor').dataset.sketchMs)")

@@ -436,7 +436,10 @@ impl App<'_> {
         while !done() {
             if Instant::now() >= deadline {
                 let shot = self.screenshot("timed-out");
-                panic!("timed out waiting until {what} (the window: {})", shot.display());
+                panic!(
+                    "timed out waiting until {what} (the window: {})",
+                    shot.display()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

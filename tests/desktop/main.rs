@@ -535,6 +535,10 @@ fn twenty_thousand_jobs_queued_by_another_process_show_in_the_open_window_and_ar
         "20,000 jobs queued by another process in {queued_in:?}, counted in the window after {:?}",
         added_at.elapsed()
     );
+    app.wait_for("the app's worker delivering them", WAIT, || {
+        app.js(PANEL)["completed"].as_u64().unwrap_or(0) > 0
+    });
+    eprintln!("the first delivered after {:?}", added_at.elapsed());
 
     // The job list, scrolled to its end, shows the first job queued.
     app.js("const list = document.querySelector('.joblist'); list.scrollTop = list.scrollHeight;");

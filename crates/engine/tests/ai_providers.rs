@@ -330,6 +330,55 @@ async fn an_image_answered_by_url_is_downloaded_without_the_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_url_elsewhere_on_this_computer_or_a_private_network_is_never_fetched() {
+    let bed = bed();
+    let server = Server::start(vec![]).await;
+    let port = server
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    // The provider's own server is trusted (the user chose it); the same
+    // computer by another name, or a cloud's metadata service, is not.
+    server.route(
+        "/v1/images/generations",
+        Reply::json(
+            200,
+            json!({"created": 1, "data": [
+                {"url": format!("http://localhost:{port}/files/secret.png")},
+                {"url": "http://169.254.169.254/latest/meta-data/iam.png"},
+            ]}),
+        ),
+    );
+    server.route(
+        "/files/secret.png",
+        Reply::bytes(200, "image/png", provider_png()),
+    );
+    openai(
+        &bed,
+        &server,
+        ProviderSettings {
+            response_format: Some("url".into()),
+            ..settings()
+        },
+    );
+    save_recipe(&bed, "generate", vec![]);
+    let job = add_item(&bed);
+
+    run_until_idle(&bed).await;
+
+    let job = bed.job(job);
+    assert_eq!(job.state, JobState::Failed, "{:?}", job.error);
+    let message = job.error.map(|e| e.message).unwrap_or_default();
+    assert!(
+        message.contains("localhost is") && message.contains("private network"),
+        "{message}"
+    );
+    assert!(server.requests_to("/files/").is_empty(), "nothing fetched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_content_policy_refusal_fails_at_once_with_the_providers_message() {
     let bed = bed();
     let server = Server::start(vec![Reply::json(

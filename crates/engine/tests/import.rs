@@ -203,6 +203,8 @@ async fn urls_are_downloaded_within_limits_and_failures_named() {
     let limits = DownloadLimits {
         max_bytes: 1 << 20,
         timeout: Duration::from_secs(1),
+        // The test's server is on this computer.
+        private_addresses: true,
     };
 
     let started = std::time::Instant::now();
@@ -255,4 +257,69 @@ async fn urls_are_downloaded_within_limits_and_failures_named() {
 
     bed.run_until_idle().await;
     assert_eq!(bed.job(report.added[0].job).state, JobState::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_on_this_computer_or_a_private_network_are_refused_unless_allowed() {
+    let bed = TestBed::new();
+    let server = Server::start(vec![]).await;
+    server.route(
+        "/img/shoe.png",
+        Reply::bytes(200, "image/png", png_bytes(5)),
+    );
+    let port = server
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    std::fs::write(bed.path("local.png"), png_bytes(9)).unwrap();
+    // The same server by its address, by a name of this computer, a cloud
+    // metadata address and an IPv6 loopback; beside them a local file.
+    let csv = format!(
+        "title,image\nshoe,{}/img/shoe.png\nnamed,http://localhost:{port}/img/shoe.png\n\
+         metadata,http://169.254.169.254/latest/meta-data/x.png\nsix,http://[::1]:{port}/img/shoe.png\n\
+         file,local.png\n",
+        server.url
+    );
+    let manifest = write(&bed.path("urls.csv"), csv.as_bytes());
+    let report = bed
+        .engine
+        .import_with_limits(&manifest, &to_out(), &DownloadLimits::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.added.iter().map(|a| a.row).collect::<Vec<_>>(),
+        vec![6],
+        "{:?}",
+        reasons(&report)
+    );
+    skipped_for(
+        &report,
+        2,
+        "127.0.0.1, an address on this computer or a private network",
+    );
+    skipped_for(&report, 3, "localhost is");
+    skipped_for(&report, 4, "169.254.169.254");
+    skipped_for(&report, 5, "::1");
+    assert!(
+        server.requests_to("/img/shoe.png").is_empty(),
+        "nothing was fetched"
+    );
+
+    // Allowed, the same server is read.
+    let allowed = DownloadLimits {
+        private_addresses: true,
+        ..DownloadLimits::default()
+    };
+    let again = bed
+        .engine
+        .import_with_limits(&manifest, &to_out(), &allowed)
+        .await
+        .unwrap();
+    assert!(
+        again.added.iter().any(|a| a.row == 2),
+        "{:?}",
+        reasons(&again)
+    );
 }

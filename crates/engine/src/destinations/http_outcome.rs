@@ -92,6 +92,9 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 /// A request that got no usable answer. The body may have reached the
 /// server: the caller's duplicate protection covers that.
 pub(crate) fn transport_failure(what: &str, error: &reqwest::Error) -> DeliveryError {
+    if let Some(refusal) = super::public_net::refused(error) {
+        return DeliveryError::new(ErrorClass::Permanent, format!("{what}: {refusal}"));
+    }
     let tls = error.is_connect() && is_tls_failure(error);
     let kind = if tls {
         "the secure connection (TLS) failed: check the URL's scheme and the server's certificate"

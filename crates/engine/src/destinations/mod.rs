@@ -6,6 +6,7 @@ mod folder;
 mod http;
 pub(crate) mod http_outcome;
 mod object;
+pub(crate) mod public_net;
 mod wordpress;
 
 pub use folder::FolderDestination;
@@ -351,17 +352,29 @@ pub fn validate_settings(kind: &str, settings: &serde_json::Value) -> Result<(),
 /// Stalls are caught instead ([`send_watched`], [`read_body`]), and short
 /// calls set their own limit.
 pub(crate) fn http_client() -> Result<reqwest::Client, DeliveryError> {
+    built(client_builder())
+}
+
+/// A client for URLs a file or a server named: public addresses only
+/// ([`public_net`]).
+pub(crate) fn public_http_client() -> Result<reqwest::Client, DeliveryError> {
+    built(client_builder().dns_resolver(public_net::PublicOnly))
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(20))
         .redirect(same_origin_redirects())
         .user_agent(concat!("Outbox/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| {
-            DeliveryError::new(
-                ErrorClass::Permanent,
-                format!("cannot make an HTTP client: {e}"),
-            )
-        })
+}
+
+fn built(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, DeliveryError> {
+    builder.build().map_err(|e| {
+        DeliveryError::new(
+            ErrorClass::Permanent,
+            format!("cannot make an HTTP client: {e}"),
+        )
+    })
 }
 
 /// Redirects are followed only within the same scheme, host and port, at

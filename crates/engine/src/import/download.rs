@@ -2,19 +2,22 @@
 //! a size and a time limit, named by their content (so importing the same
 //! URL again finds the same file, and the queue sees a duplicate).
 
-use crate::destinations::http_outcome;
+use crate::destinations::{http_outcome, public_net};
 use crate::scan::is_image_name;
 use crate::store::NewItem;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
-/// How large and how slow a downloaded image may be.
+/// How large and how slow a downloaded image may be, and from where.
 #[derive(Clone, Debug)]
 pub struct DownloadLimits {
     pub max_bytes: u64,
     /// For the whole download, answer and body.
     pub timeout: Duration,
+    /// Also from this computer and private networks (a NAS, a local
+    /// server); off, only public addresses ([`public_net`]).
+    pub private_addresses: bool,
 }
 
 impl Default for DownloadLimits {
@@ -22,6 +25,7 @@ impl Default for DownloadLimits {
         DownloadLimits {
             max_bytes: 50 << 20,
             timeout: Duration::from_secs(60),
+            private_addresses: false,
         }
     }
 }
@@ -42,6 +46,9 @@ pub(super) async fn download(
     limits: &DownloadLimits,
 ) -> Result<NewItem, String> {
     let parsed = reqwest::Url::parse(url.trim()).map_err(|e| format!("not a valid URL ({e})"))?;
+    if !limits.private_addresses {
+        public_net::check_literal(&parsed)?;
+    }
     let temp = dir.join(format!(".download-{:016x}.part", fastrand::u64(..)));
     let fetched = tokio::time::timeout(limits.timeout, fetch(client, &parsed, &temp, limits)).await;
     let (hash, size, format) = match fetched {

@@ -143,7 +143,12 @@ pub(crate) async fn download_all(
     skipped: &mut Vec<SkippedRow>,
 ) -> Vec<(u64, NewItem)> {
     use futures_util::StreamExt;
-    let client = match crate::destinations::http_client() {
+    let client = if limits.private_addresses {
+        crate::destinations::http_client()
+    } else {
+        crate::destinations::public_http_client()
+    };
+    let client = match client {
         Ok(client) => client,
         Err(e) => {
             for row in rows {

@@ -7,7 +7,7 @@ use super::{
     decode_base64, exchange, fetch, key_header, malformed, sniff, Answer, ImageProvider,
     ImageRequest, ProviderError, ProviderImage, ProviderView, StageReporter,
 };
-use crate::destinations::{http_outcome, BoxFuture};
+use crate::destinations::{http_outcome, public_net, BoxFuture};
 use crate::model::ErrorClass;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use serde::Deserialize;
@@ -15,6 +15,9 @@ use std::time::Duration;
 
 pub(super) struct OpenAi {
     client: reqwest::Client,
+    /// For image URLs on another host than the provider's: public
+    /// addresses only.
+    public: reqwest::Client,
     base_url: String,
     model: String,
     size: Option<String>,
@@ -34,6 +37,7 @@ impl OpenAi {
         let s = &view.settings;
         Ok(OpenAi {
             client,
+            public: crate::destinations::public_http_client()?,
             base_url: view.base_url(),
             model: view.model().to_string(),
             size: s.size.clone(),
@@ -136,10 +140,28 @@ impl OpenAi {
     }
 
     /// An image answered by URL: a plain GET, without the key (the URL is
-    /// signed, and usually on another host).
+    /// signed, and usually on another host). On the provider's own server
+    /// it is fetched as the provider is (a local server included); anywhere
+    /// else only from a public address.
     async fn download(&self, url: &str, what: &str) -> Result<ProviderImage, ProviderError> {
         let what = format!("{what}: downloading the image");
-        let answer = fetch(self.client.get(url), self.timeout, &what).await?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            ProviderError::new(
+                ErrorClass::Permanent,
+                format!("{what}: the URL {url:?} is not valid ({e})"),
+            )
+        })?;
+        let own =
+            reqwest::Url::parse(&self.base_url).is_ok_and(|base| base.origin() == parsed.origin());
+        let client = if own {
+            &self.client
+        } else {
+            public_net::check_literal(&parsed).map_err(|refusal| {
+                ProviderError::new(ErrorClass::Permanent, format!("{what}: {refusal}"))
+            })?;
+            &self.public
+        };
+        let answer = fetch(client.get(parsed), self.timeout, &what).await?;
         if !answer.status.is_success() {
             return Err(http_outcome::failure(
                 &what,
