@@ -285,6 +285,21 @@ async fn openai_edit_sends_the_source_image_in_a_multipart_body() {
     assert_eq!(bed.engine.status().unwrap().cost.spent, 0.5);
 }
 
+/// A provider at `server` asked to answer with URLs, and an item queued
+/// with a recipe that uses it.
+fn queue_with_url_answers(bed: &TestBed, server: &Server) -> JobId {
+    openai(
+        bed,
+        server,
+        ProviderSettings {
+            response_format: Some("url".into()),
+            ..settings()
+        },
+    );
+    save_recipe(bed, "generate", vec![]);
+    add_item(bed)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_answered_by_url_is_downloaded_without_the_key() {
     let bed = bed();
@@ -300,16 +315,7 @@ async fn an_image_answered_by_url_is_downloaded_without_the_key() {
         "/files/img-1.png",
         Reply::bytes(200, "image/png", provider_png()),
     );
-    openai(
-        &bed,
-        &server,
-        ProviderSettings {
-            response_format: Some("url".into()),
-            ..settings()
-        },
-    );
-    save_recipe(&bed, "generate", vec![]);
-    let job = add_item(&bed);
+    let job = queue_with_url_answers(&bed, &server);
 
     run_until_idle(&bed).await;
 
@@ -355,16 +361,7 @@ async fn an_image_url_elsewhere_on_this_computer_or_a_private_network_is_never_f
         "/files/secret.png",
         Reply::bytes(200, "image/png", provider_png()),
     );
-    openai(
-        &bed,
-        &server,
-        ProviderSettings {
-            response_format: Some("url".into()),
-            ..settings()
-        },
-    );
-    save_recipe(&bed, "generate", vec![]);
-    let job = add_item(&bed);
+    let job = queue_with_url_answers(&bed, &server);
 
     run_until_idle(&bed).await;
 

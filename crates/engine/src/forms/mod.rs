@@ -768,21 +768,22 @@ pub fn defaults(form: &KindForm) -> Map<String, Value> {
         .collect()
 }
 
+/// A form as a new user fills it: the defaults, and each required field's
+/// example.
+#[cfg(test)]
+fn filled(form: &KindForm) -> Map<String, Value> {
+    let mut values = defaults(form);
+    for field in &form.fields {
+        if field.required && !values.contains_key(field.name) {
+            values.insert(field.name.into(), json!(field.example));
+        }
+    }
+    values
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A form as a new user fills it: the defaults, and each required
-    /// field's example.
-    fn filled(form: &KindForm) -> Map<String, Value> {
-        let mut values = defaults(form);
-        for field in &form.fields {
-            if field.required && !values.contains_key(field.name) {
-                values.insert(field.name.into(), json!(field.example));
-            }
-        }
-        values
-    }
 
     #[test]
     fn every_destination_form_filled_with_its_defaults_passes_the_engines_validation() {

@@ -257,19 +257,9 @@ pub fn recipe_form_steps(recipe: &Recipe) -> Vec<StepValues> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::defaults;
+    use super::super::filled;
     use super::*;
     use crate::recipe::builtin_recipes;
-
-    fn filled(form: &KindForm) -> Map<String, Value> {
-        let mut values = defaults(form);
-        for field in &form.fields {
-            if field.required && !values.contains_key(field.name) {
-                values.insert(field.name.into(), json!(field.example));
-            }
-        }
-        values
-    }
 
     #[test]
     fn every_operations_form_filled_with_its_defaults_makes_a_valid_recipe() {
