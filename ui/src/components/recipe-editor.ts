@@ -54,6 +54,8 @@ export class RecipeEditor {
   private readonly facts: HTMLElement;
   private readonly note: HTMLElement;
   private readonly sketches: Latest<{ form: RecipeForm; asked: number }>;
+  /** Exact runs of the whole file: one at a time, the newest form only. */
+  private readonly trials: Latest<RecipeForm>;
   private trialTimer: ReturnType<typeof setTimeout> | null = null;
   private trialAsked = 0;
   private pictureUrl: string | null = null;
@@ -80,6 +82,7 @@ export class RecipeEditor {
     this.facts = h("p", { class: "trial", role: "status" });
     this.note = h("p", { class: "muted help" });
     this.sketches = new Latest((asked) => this.sketch(asked.form, asked.asked));
+    this.trials = new Latest((form) => this.trial(form));
     for (const step of start.steps) this.addStep(step.op, step.values);
 
     this.el = h(
@@ -190,13 +193,14 @@ export class RecipeEditor {
     this.sketches.request({ form, asked: performance.now() });
     if (this.trialTimer !== null) clearTimeout(this.trialTimer);
     this.facts.textContent = "Measuring the output…";
-    this.trialTimer = setTimeout(() => void this.trial(form), TRIAL_DELAY_MS);
+    this.trialTimer = setTimeout(() => this.trials.request(form), TRIAL_DELAY_MS);
   }
 
   private async sketch(form: RecipeForm, asked: number): Promise<void> {
+    let url: string | null = null;
     try {
       const jpeg = await this.api.sketch(form, this.sourceJob());
-      const url = URL.createObjectURL(new Blob([jpeg], { type: "image/jpeg" }));
+      url = URL.createObjectURL(new Blob([jpeg], { type: "image/jpeg" }));
       this.picture.src = url;
       await this.picture.decode();
       if (this.pictureUrl) URL.revokeObjectURL(this.pictureUrl);
@@ -205,6 +209,7 @@ export class RecipeEditor {
       this.el.dataset.sketchMs = String(Math.round(performance.now() - asked));
       this.show([], null);
     } catch (e) {
+      if (url && url !== this.pictureUrl) URL.revokeObjectURL(url);
       this.shown(e);
     }
   }
