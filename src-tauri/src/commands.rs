@@ -33,14 +33,14 @@ async fn blocking<T: Send + 'static>(
     off_executor(move || work(&engine)).await
 }
 
-/// Runs work that touches the disk on a blocking thread.
-pub(crate) async fn off_executor<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, outbox_engine::Error> + Send + 'static,
+/// Runs work that touches the disk or decodes images on a blocking thread.
+pub(crate) async fn off_executor<T: Send + 'static, E: Into<CommandError> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> CommandResult<T> {
     tauri::async_runtime::spawn_blocking(work)
         .await
         .map_err(|e| CommandError::Shell(format!("the task stopped: {e}")))?
-        .map_err(CommandError::from)
+        .map_err(Into::into)
 }
 
 /// Everything the window shows at start and after a reload.

@@ -69,6 +69,13 @@ impl Serialize for CommandError {
     }
 }
 
+/// An image that cannot be made (a recipe tried on a sample): its reason.
+impl From<outbox_engine::pipeline::GenerateError> for CommandError {
+    fn from(e: outbox_engine::pipeline::GenerateError) -> Self {
+        CommandError::Invalid(e.message)
+    }
+}
+
 impl From<tauri::Error> for CommandError {
     fn from(e: tauri::Error) -> Self {
         CommandError::Shell(e.to_string())

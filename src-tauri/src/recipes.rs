@@ -8,7 +8,6 @@ use crate::commands::off_executor;
 use crate::error::{CommandError, CommandResult};
 use crate::state::AppState;
 use outbox_engine::forms::{self, StepValues};
-use outbox_engine::pipeline::GenerateError;
 use outbox_engine::preview::{self, Sample};
 use outbox_engine::recipe::Recipe;
 use outbox_engine::JobId;
@@ -83,12 +82,7 @@ pub async fn sketch_recipe(
 ) -> CommandResult<Response> {
     let recipe = checked(form.tried_name(), &form)?;
     let sample = sample(&state, &samples, source).await?;
-    let made = tauri::async_runtime::spawn_blocking(move || {
-        preview::sketch(&sample, &recipe, SKETCH_SIZE)
-    })
-    .await
-    .map_err(|e| CommandError::Shell(format!("the task stopped: {e}")))?
-    .map_err(generate_error)?;
+    let made = off_executor(move || preview::sketch(&sample, &recipe, SKETCH_SIZE)).await?;
     Ok(Response::new(made.jpeg))
 }
 
@@ -102,7 +96,7 @@ pub async fn try_recipe(
 ) -> CommandResult<Trial> {
     let recipe = checked(form.tried_name(), &form)?;
     let sample = sample(&state, &samples, source).await?;
-    tauri::async_runtime::spawn_blocking(move || {
+    off_executor(move || {
         let path = sample.path();
         preview::trial(path, &recipe).map(|out| Trial {
             width: out.width,
@@ -113,8 +107,6 @@ pub async fn try_recipe(
         })
     })
     .await
-    .map_err(|e| CommandError::Shell(format!("the task stopped: {e}")))?
-    .map_err(generate_error)
 }
 
 impl RecipeForm {
@@ -133,10 +125,6 @@ fn checked(name: &str, form: &RecipeForm) -> CommandResult<Recipe> {
     forms::recipe_from_form(name, &form.steps).map_err(CommandError::Steps)
 }
 
-fn generate_error(e: GenerateError) -> CommandError {
-    CommandError::Invalid(e.message)
-}
-
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -150,7 +138,7 @@ async fn sample(
     source: Option<JobId>,
 ) -> CommandResult<Arc<Sample>> {
     let engine = state.engine.clone();
-    let path: PathBuf = off_executor(move || {
+    let path = off_executor(move || -> Result<PathBuf, outbox_engine::Error> {
         if let Some(job) = source.and_then(|id| engine.job(id).transpose()) {
             return Ok(job?.source);
         }
@@ -162,11 +150,13 @@ async fn sample(
             return Ok(kept.clone());
         }
     }
-    let loaded = tauri::async_runtime::spawn_blocking(move || Sample::load(&path))
-        .await
-        .map_err(|e| CommandError::Shell(format!("the task stopped: {e}")))?
-        .map_err(|e| CommandError::Invalid(format!("the sample cannot be read: {e}")))?;
-    let loaded = Arc::new(loaded);
+    let loaded = Arc::new(
+        off_executor(move || {
+            Sample::load(&path)
+                .map_err(|e| CommandError::Invalid(format!("the sample cannot be read: {e}")))
+        })
+        .await?,
+    );
     *samples.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(loaded.clone());
     Ok(loaded)
 }

@@ -6,7 +6,8 @@ import { KindEditor } from "../src/components/kind-editor";
 import { SettingsPanel } from "../src/components/settings-panel";
 import type { Api, DestinationForm } from "../src/lib/api";
 import { blamesField, testDiagnosis, type KindForm } from "../src/lib/forms";
-import type { CommandError, DestinationView, Settings } from "../src/lib/types";
+import type { CommandError, DestinationView } from "../src/lib/types";
+import { settings as newSettings } from "./fixtures";
 
 // Shaped as the engine describes a WordPress destination (forms.rs).
 const wordpress: KindForm = {
@@ -108,19 +109,7 @@ describe("KindEditor's Test", () => {
 });
 
 describe("SettingsPanel's Test", () => {
-  const settings: Settings = {
-    concurrency: 3,
-    max_attempts: 5,
-    auto_accept: true,
-    destination: null,
-    recipe: null,
-    priority: 0,
-    sequential: false,
-    copy_links: "off",
-    copy_links_when: "each",
-    link_template: "",
-    stay_in_tray: false,
-  };
+  const settings = newSettings({ link_template: "" });
   const shop: DestinationView = { name: "shop", kind: "wordpress", settings: { url: "https://shop.example", user: "ed" }, max_concurrent: null };
   const saved: DestinationForm = { name: "shop", kind: "wordpress", values: { url: "https://shop.example", user: "ed" }, max_concurrent: null, secret: null, existing: true };
 

@@ -1,6 +1,24 @@
-// Jobs as the engine serialises them, for tests.
+// Jobs and settings as the engine and the shell serialise them, for tests.
 
-import type { JobView } from "../src/lib/types";
+import type { JobView, Settings } from "../src/lib/types";
+
+/** The app's settings as a new install has them, with `over` on top. */
+export function settings(over: Partial<Settings> = {}): Settings {
+  return {
+    concurrency: 3,
+    max_attempts: 5,
+    auto_accept: true,
+    destination: null,
+    recipe: null,
+    priority: 0,
+    sequential: false,
+    copy_links: "off",
+    copy_links_when: "each",
+    link_template: "{url}",
+    stay_in_tray: false,
+    ...over,
+  };
+}
 
 export function job(over: Partial<JobView> = {}): JobView {
   return {

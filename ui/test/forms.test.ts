@@ -3,6 +3,7 @@ import { KindEditor } from "../src/components/kind-editor";
 import { DropChoices } from "../src/components/drop-choices";
 import { KindFormView } from "../src/components/kind-form";
 import type { DestinationForm } from "../src/lib/api";
+import { settings as newSettings } from "./fixtures";
 import { errorsByField, headersText, initialValues, parseHeaders, visible, type KindForm } from "../src/lib/forms";
 
 // Shaped as the engine describes HTTP and folder destinations (forms.rs).
@@ -175,19 +176,7 @@ describe("KindEditor", () => {
 });
 
 describe("DropChoices", () => {
-  const settings = {
-    concurrency: 3,
-    max_attempts: 5,
-    auto_accept: true,
-    destination: null,
-    recipe: null,
-    priority: 0,
-    sequential: false,
-    copy_links: "off",
-    copy_links_when: "each",
-    link_template: "{url}",
-    stay_in_tray: false,
-  } as const;
+  const settings = newSettings();
   const make = (save = vi.fn((s) => Promise.resolve(s))) => {
     const c = new DropChoices(save);
     c.show({ ...settings }, [{ name: "shop", kind: "wordpress", settings: {}, max_concurrent: null }], [{ name: "web", builtin: true, operations: [] }, { name: "square", builtin: false, operations: [] }]);

@@ -339,12 +339,7 @@ async fn an_image_answered_by_url_is_downloaded_without_the_key() {
 async fn an_image_url_elsewhere_on_this_computer_or_a_private_network_is_never_fetched() {
     let bed = bed();
     let server = Server::start(vec![]).await;
-    let port = server
-        .url
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let port = server.port();
     // The provider's own server is trusted (the user chose it); the same
     // computer by another name, or a cloud's metadata service, is not.
     server.route(

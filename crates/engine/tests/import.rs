@@ -267,12 +267,7 @@ async fn urls_on_this_computer_or_a_private_network_are_refused_unless_allowed()
         "/img/shoe.png",
         Reply::bytes(200, "image/png", png_bytes(5)),
     );
-    let port = server
-        .url
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let port = server.port();
     std::fs::write(bed.path("local.png"), png_bytes(9)).unwrap();
     // The same server by its address, by a name of this computer, a cloud
     // metadata address and an IPv6 loopback; beside them a local file.

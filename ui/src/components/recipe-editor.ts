@@ -247,16 +247,16 @@ export class RecipeEditor {
     this.formError.hidden = rest.length === 0;
     this.formError.textContent = rest.join(" ");
     let first: Step | null = null;
-    this.steps.forEach((step, index) => {
+    for (const [index, step] of this.steps.entries()) {
       const mine: FieldError[] = errorsOfStep(errors, index);
       const left = step.view.showErrors(mine);
       step.error.hidden = left.length === 0;
       step.error.textContent = left.join(" ");
       if (mine.length > 0) first ??= step;
-    });
+    }
     if (!focus) return;
     if (name.length > 0) this.name.focus();
-    else (first as Step | null)?.view.focusFirstError();
+    else first?.view.focusFirstError();
   }
 
   private async save(): Promise<void> {

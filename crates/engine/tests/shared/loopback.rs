@@ -81,6 +81,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The port it listens on (to reach it by another name, `localhost`).
+    pub fn port(&self) -> &str {
+        self.url.rsplit(':').next().unwrap_or_default()
+    }
+
     pub async fn start(script: Vec<Reply>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
