@@ -61,6 +61,19 @@ pub fn status(status: &Status) -> String {
             cost.spent, cost.to_spend
         );
     }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    for cool in &status.cool_downs {
+        let _ = writeln!(
+            out,
+            "cooling down: {} {} starts nothing for {} more, as its server asked: {}",
+            cool.of,
+            cool.name,
+            duration((cool.until - now).max(0) as u64),
+            cool.reason
+        );
+    }
     if !status.in_flight.is_empty() {
         out.push_str("now:\n");
         for job in &status.in_flight {

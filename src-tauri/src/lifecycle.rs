@@ -207,6 +207,7 @@ mod tests {
             in_flight: Vec::new(),
             batches: Vec::new(),
             cost: Default::default(),
+            cool_downs: Vec::new(),
         }
     }
 

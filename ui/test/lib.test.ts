@@ -5,7 +5,7 @@ import { applyEvent, filteredTotal, matches } from "../src/lib/jobs";
 import { pathsFromText } from "../src/lib/paste";
 import { standing, standingLabel, standingText } from "../src/lib/standing";
 import { overall, Rate } from "../src/lib/overall";
-import { announcement } from "../src/components/in-progress";
+import { announcement, InProgress } from "../src/components/in-progress";
 import type { BatchView, StateCounts } from "../src/lib/types";
 import { job } from "./fixtures";
 import { pagesFor, visibleRows } from "../src/lib/virtual";
@@ -179,5 +179,16 @@ describe("in-progress announcements", () => {
     const c = flight(3, "/p/c.jpg");
     expect(announcement([a, b], [b, c])).toBe("Started c.jpg. Finished a.jpg.");
     expect(announcement([a], [a])).toBe("");
+  });
+  it("show a destination's pause with the time left, until it ends", () => {
+    const panel = new InProgress();
+    const pause = { of: "destination" as const, name: "shop", until: 40_000, reason: "429 Too Many Requests" };
+    panel.update([], [pause], 10_000);
+    const line = panel.el.querySelector<HTMLElement>(".cool-down");
+    expect(line?.textContent).toBe("shop asked for a pause: nothing starts there for 30 s.");
+    expect(line?.title).toBe("429 Too Many Requests");
+    panel.render(41_000);
+    expect(panel.el.querySelector(".cool-down")).toBeNull();
+    expect(panel.el.textContent).toContain("Nothing in progress.");
   });
 });

@@ -42,6 +42,7 @@ describe("LinkCopier", () => {
     in_flight: [],
     batches: batches.map((id) => ({ id, name: "b", sequential: false, paused: false, created_at: 0, counts: { pending: 1, processing: 0, completed: 0, failed: 0, paused: 0, cancelled: 0, total: 1 }, eta_ms: null })),
     cost: { spent: 0, to_spend: 0 },
+    cool_downs: [],
   });
   function copier(s: LinkSettings | null) {
     const copy = vi.fn(() => Promise.resolve());

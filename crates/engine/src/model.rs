@@ -257,6 +257,22 @@ pub struct Status {
     pub in_flight: Vec<InFlightJob>,
     pub batches: Vec<BatchView>,
     pub cost: Cost,
+    /// Destinations and AI providers holding their jobs until a time their
+    /// server asked for.
+    pub cool_downs: Vec<CoolDown>,
+}
+
+/// A destination or AI provider whose server asked for a pause
+/// (`Retry-After`): none of its jobs start before `until`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CoolDown {
+    /// `destination` or `provider`.
+    pub of: &'static str,
+    pub name: String,
+    /// Ms since the epoch.
+    pub until: i64,
+    /// The answer that asked for it.
+    pub reason: String,
 }
 
 /// The money AI generation costs, in the unit of the providers'

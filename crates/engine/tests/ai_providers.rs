@@ -426,8 +426,10 @@ async fn a_rejected_key_waits_for_the_user_and_is_never_shown() {
     assert_eq!(server.requests().len(), 1);
 }
 
+/// A 429 with `Retry-After` delays the job that got it, and holds the
+/// provider's other jobs until then: they do not each hit the limit again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_429_is_retried_after_the_servers_retry_after() {
+async fn a_429_holds_every_job_of_the_provider_until_the_servers_retry_after() {
     let bed = bed();
     let server = Server::start(vec![
         Reply::json_with(
@@ -437,29 +439,59 @@ async fn a_429_is_retried_after_the_servers_retry_after() {
                              "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
         ),
         openai_ok(),
+        openai_ok(),
     ])
     .await;
-    openai(&bed, &server, settings());
+    // One request at a time: the second job is claimed, and waits for the
+    // first one's answer before it asks.
+    openai(
+        &bed,
+        &server,
+        ProviderSettings {
+            max_concurrent: 1,
+            ..settings()
+        },
+    );
     save_recipe(&bed, "generate", vec![]);
-    let job = add_item(&bed);
+    let paths: Vec<_> = (0..2)
+        .map(|i| {
+            let path = bed.path(&format!("shoe{i}.png"));
+            write_png(&path, 16, 12, i);
+            path
+        })
+        .collect();
+    let jobs = add_ai_items(&bed, &paths);
     let stop = CancellationToken::new();
     let worker = tokio::spawn(bed.engine.worker(fast_worker()).run(stop.clone()));
 
     let waiting = wait_for("the retry to be scheduled", || {
-        let j = bed.job(job);
-        (j.state == JobState::Pending && j.attempts == 1).then_some(j)
+        jobs.iter().map(|&j| bed.job(j)).find(|j| {
+            j.state == JobState::Pending && j.attempts == 1 && j.next_attempt_at.is_some()
+        })
     })
     .await;
     assert_eq!(waiting.next_attempt_at, Some(bed.clock.now_ms() + 7_000));
     let (class, message) = error_of(&waiting);
     assert_eq!(class, ErrorClass::Transient);
     assert!(message.contains("Rate limit reached"), "{message}");
-    bed.clock.advance(Duration::from_secs(7));
-    wait_for("the job to complete", || {
-        (bed.job(job).state == JobState::Completed).then_some(())
+    let pauses = bed.engine.status().unwrap().cool_downs;
+    assert_eq!(pauses.len(), 1, "{pauses:?}");
+    assert_eq!(
+        (pauses[0].of, pauses[0].name.as_str()),
+        ("provider", "studio")
+    );
+
+    bed.clock.advance(Duration::from_secs(6));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.requests().len(), 1, "the other job waits too");
+    bed.clock.advance(Duration::from_secs(1));
+    wait_for("both jobs to complete", || {
+        jobs.iter()
+            .all(|&j| bed.job(j).state == JobState::Completed)
+            .then_some(())
     })
     .await;
-    assert_eq!(server.requests().len(), 2);
+    assert_eq!(server.requests().len(), 3);
     stop.cancel();
     worker.await.unwrap().unwrap();
 }

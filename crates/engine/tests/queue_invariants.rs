@@ -161,6 +161,8 @@ const READY: &str = "SELECT j.id, j.priority, j.queue_order FROM jobs j
      JOIN batches b ON b.id = j.batch_id
     WHERE j.state = 'pending' AND j.phase = ?1 AND j.next_attempt_at <= ?2 AND b.paused = 0
       AND (SELECT value FROM flags WHERE name = 'queue_paused') = 0
+      AND (?1 = 'generate' OR NOT EXISTS (
+           SELECT 1 FROM destinations d WHERE d.id = j.destination_id AND d.cool_down_until > ?2))
       AND (?1 = 'generate' OR b.sequential = 0 OR NOT EXISTS (
            SELECT 1 FROM jobs e WHERE e.batch_id = j.batch_id AND e.seq < j.seq
               AND e.state NOT IN ('completed', 'cancelled')))

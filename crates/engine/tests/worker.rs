@@ -142,6 +142,89 @@ async fn retry_after_from_the_server_sets_the_next_attempt() {
     running.await.unwrap().unwrap();
 }
 
+/// A 429 with `Retry-After` holds the destination's other jobs until then
+/// (they do not each run into the limit again), shows in the status, and
+/// leaves other destinations alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_holds_the_destinations_other_jobs_until_then() {
+    let bed = TestBed::new();
+    std::fs::create_dir_all(bed.path("elsewhere")).unwrap();
+    bed.engine
+        .add_destination(
+            DestinationView {
+                name: "elsewhere".into(),
+                kind: "folder".into(),
+                settings: serde_json::json!({ "path": bed.path("elsewhere") }),
+                max_concurrent: None,
+            },
+            None,
+        )
+        .unwrap();
+    let dest = Scripted::new();
+    let mut busy = DeliveryError::new(ErrorClass::Transient, "429 Too Many Requests: slow down");
+    busy.retry_after = Some(Duration::from_secs(30));
+    dest.script("a0.jpg", vec![Step::Fail(busy)]);
+    // Generated in order, a0 is the first upload; a1…a4 wait for the one
+    // upload slot.
+    let held = bed.add(&bed.images("a", 5), to("out"));
+    let stop = CancellationToken::new();
+    let worker = bed
+        .engine
+        .worker(WorkerConfig {
+            generate_concurrency: 1,
+            upload_concurrency: 1,
+            ..fast_worker()
+        })
+        .with_destinations(Arc::new(AllTo(dest.clone())));
+    let running = tokio::spawn(worker.run(stop.clone()));
+    wait_for("the 429 to be recorded", || {
+        (bed.job(held[0]).attempts == 1 && bed.job(held[0]).state == JobState::Pending)
+            .then_some(())
+    })
+    .await;
+    let status = bed.engine.status().unwrap();
+    assert_eq!(status.cool_downs.len(), 1, "{:?}", status.cool_downs);
+    let pause = &status.cool_downs[0];
+    assert_eq!((pause.of, pause.name.as_str()), ("destination", "out"));
+    assert_eq!(pause.until, bed.clock.now_ms() + 30_000);
+    assert!(pause.reason.contains("429"), "{}", pause.reason);
+
+    // Meanwhile another destination's work goes on.
+    let other = bed.add(&bed.images("b", 1), to("elsewhere"))[0];
+    wait_for("the other destination's delivery", || {
+        (bed.job(other).state == JobState::Completed).then_some(())
+    })
+    .await;
+    bed.clock.advance(Duration::from_secs(29));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        dest.attempts.load(Ordering::SeqCst),
+        2,
+        "one 429 and the other destination's upload, nothing else before Retry-After"
+    );
+    for &job in &held {
+        assert_eq!(bed.job(job).state, JobState::Pending, "job {job} held");
+    }
+
+    bed.clock.advance(Duration::from_secs(1));
+    wait_for("every held job to be delivered", || {
+        held.iter()
+            .all(|&j| bed.job(j).state == JobState::Completed)
+            .then_some(())
+    })
+    .await;
+    assert!(bed.engine.status().unwrap().cool_downs.is_empty());
+    for &job in &held[1..] {
+        assert_eq!(
+            bed.job(job).attempts,
+            1,
+            "job {job} spent no attempt on the limit"
+        );
+    }
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
 /// A destination that asks to wait (WordPress, while an interrupted upload
 /// may still be finishing on the site) is asked again at the time it gave,
 /// as often as it asks, without spending the job's attempts.

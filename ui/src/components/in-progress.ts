@@ -3,13 +3,14 @@
 
 import { h } from "../lib/dom";
 import { bytes, duration, fileName, percent, stageLabel } from "../lib/format";
-import type { GenerationStage, InFlightJob, JobId } from "../lib/types";
+import type { CoolDown, GenerationStage, InFlightJob, JobId } from "../lib/types";
 
 export class InProgress {
   readonly el: HTMLElement;
   private readonly list: HTMLElement;
   private readonly announcer: HTMLElement;
   private jobs: InFlightJob[] = [];
+  private coolDowns: CoolDown[] = [];
   private fetchedAt = 0;
   private readonly sent = new Map<JobId, { sent: number; total: number }>();
   private readonly stages = new Map<JobId, GenerationStage>();
@@ -20,10 +21,11 @@ export class InProgress {
     this.el = h("section", { class: "in-progress", "aria-label": "In progress" }, this.list, this.announcer);
   }
 
-  update(jobs: InFlightJob[], now: number): void {
+  update(jobs: InFlightJob[], coolDowns: CoolDown[], now: number): void {
     const said = announcement(this.jobs, jobs);
     if (said) this.announcer.textContent = said;
     this.jobs = jobs;
+    this.coolDowns = coolDowns;
     this.fetchedAt = now;
     for (const map of [this.sent, this.stages]) {
       for (const id of [...map.keys()]) if (!jobs.some((j) => j.id === id)) map.delete(id);
@@ -41,11 +43,13 @@ export class InProgress {
 
   /** Called every second (elapsed times) and after changes. */
   render(now: number): void {
+    const pauses = this.coolDowns.filter((c) => c.until > now).map((c) => coolDownLine(c, now));
     if (this.jobs.length === 0) {
-      this.list.replaceChildren(h("p", { class: "muted" }, "Nothing in progress."));
+      this.list.replaceChildren(...pauses, h("p", { class: "muted" }, "Nothing in progress."));
       return;
     }
     this.list.replaceChildren(
+      ...pauses,
       ...this.jobs.map((job) => {
         const elapsed = job.elapsed_ms + (now - this.fetchedAt);
         const live = this.sent.get(job.id);
@@ -70,6 +74,15 @@ export class InProgress {
     const stage = this.stages.get(job.id);
     return stage ? stageLabel(stage) : "generating";
   }
+}
+
+/** A destination or provider holding its jobs, with the time left. */
+function coolDownLine(c: CoolDown, now: number): HTMLElement {
+  return h(
+    "p",
+    { class: "cool-down", "data-name": c.name, title: c.reason },
+    `${c.name} asked for a pause: nothing starts there for ${duration(c.until - now)}.`,
+  );
 }
 
 /** What changed between two readings of the jobs in progress, in words. */

@@ -118,7 +118,7 @@ export class QueuePanel {
     this.counts.update(status.counts);
     this.pauseButton.textContent = status.queue_paused ? "Resume queue" : "Pause queue";
     this.pauseButton.setAttribute("aria-pressed", String(status.queue_paused));
-    this.inProgress.update(status.in_flight, Date.now());
+    this.inProgress.update(status.in_flight, status.cool_downs, Date.now());
     this.overall.show(status.batches, new Set(status.in_flight.map((j) => j.id)), Date.now());
     const { spent, to_spend } = status.cost;
     this.cost.hidden = spent === 0 && to_spend === 0;

@@ -93,6 +93,16 @@ export interface Status {
   in_flight: InFlightJob[];
   batches: BatchView[];
   cost: Cost;
+  cool_downs: CoolDown[];
+}
+
+/** A destination or AI provider whose server asked for a pause (Retry-After). */
+export interface CoolDown {
+  of: "destination" | "provider";
+  name: string;
+  /** Ms since the epoch. */
+  until: number;
+  reason: string;
 }
 
 export type GenerationStage = "request_sent" | "waiting" | "receiving" | "post_processing";

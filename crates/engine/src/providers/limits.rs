@@ -12,6 +12,10 @@ use tokio::time::Instant;
 #[derive(Default)]
 pub(crate) struct ProviderLimits {
     gates: Mutex<HashMap<String, Arc<Gate>>>,
+    /// Pauses a provider's server asked for (ms on the engine's clock), known
+    /// here before the failure is recorded: a request waiting for the same
+    /// slot must not go out meanwhile.
+    pauses: Mutex<HashMap<String, i64>>,
 }
 
 /// One provider's limits; made anew when its settings change.
@@ -42,6 +46,19 @@ impl ProviderLimits {
             *next = (*next).max(now) + spacing;
         }
         Entered { _slot: slot }
+    }
+
+    /// Records that `provider` asked for no requests before `until`.
+    pub(crate) fn pause(&self, provider: &str, until: i64) {
+        let mut pauses = self.pauses.lock().unwrap_or_else(|p| p.into_inner());
+        let end = pauses.entry(provider.to_string()).or_insert(until);
+        *end = (*end).max(until);
+    }
+
+    /// The end of `provider`'s pause, if it is after `now`.
+    pub(crate) fn paused_until(&self, provider: &str, now: i64) -> Option<i64> {
+        let pauses = self.pauses.lock().unwrap_or_else(|p| p.into_inner());
+        pauses.get(provider).copied().filter(|&until| until > now)
     }
 
     fn gate(&self, provider: &str, settings: &ProviderSettings) -> Arc<Gate> {

@@ -65,6 +65,9 @@ pub(crate) enum Finished {
         class: ErrorClass,
         message: String,
         retry_at: Option<i64>,
+        /// The server asked for a pause (`Retry-After`): its destination,
+        /// or its AI provider when generating, takes no other job before.
+        cool_down_until: Option<i64>,
     },
     /// The destination asked to be asked again at `retry_at` (it may still
     /// be finishing an earlier attempt): the attempt does not count.
@@ -182,15 +185,19 @@ impl Store {
         })
     }
 
-    /// When the earliest job waiting for a retry becomes due, if any.
+    /// When the earliest job waiting for a retry becomes due, or the
+    /// earliest cool-down ends, if any.
     pub(crate) fn next_due(&self, now: i64) -> Result<Option<i64>> {
         self.read(|conn| {
             Ok(conn
                 .prepare_cached(
                     // Without INDEXED BY the planner walks every pending job
                     // through jobs_by_state (measured: most of the worker's time).
-                    "SELECT min(next_attempt_at) FROM jobs INDEXED BY jobs_backoff
-                      WHERE state = 'pending' AND next_attempt_at > 0 AND next_attempt_at > ?1",
+                    "SELECT min(t) FROM (
+                       SELECT min(next_attempt_at) AS t FROM jobs INDEXED BY jobs_backoff
+                        WHERE state = 'pending' AND next_attempt_at > 0 AND next_attempt_at > ?1
+                       UNION ALL SELECT min(cool_down_until) FROM destinations WHERE cool_down_until > ?1
+                       UNION ALL SELECT min(cool_down_until) FROM providers WHERE cool_down_until > ?1)",
                 )?
                 .query_row([now], |r| r.get(0))?)
         })
@@ -265,8 +272,12 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
             class,
             message,
             retry_at,
+            cool_down_until,
             ..
         } => {
+            if let Some(until) = cool_down_until {
+                cool_down(tx, job, attempt_phase, *until, message)?;
+            }
             let to = if retry_at.is_some() {
                 JobState::Pending
             } else {
@@ -354,6 +365,30 @@ fn record(tx: &Transaction<'_>, run: i64, now: i64, f: &Finished) -> Result<Reco
         attempts,
         link,
     })
+}
+
+/// Holds the other jobs of the failed job's destination (its AI provider's,
+/// when it was generating) until `until`; a later end already set stays.
+fn cool_down(
+    tx: &Transaction<'_>,
+    job: JobId,
+    phase: Phase,
+    until: i64,
+    reason: &str,
+) -> Result<()> {
+    let sql = match phase {
+        Phase::Generate => {
+            "UPDATE providers SET cool_down_until = ?2, cool_down_reason = ?3
+              WHERE name = (SELECT ai_provider FROM jobs WHERE id = ?1) AND cool_down_until < ?2"
+        }
+        Phase::Upload => {
+            "UPDATE destinations SET cool_down_until = ?2, cool_down_reason = ?3
+              WHERE id = (SELECT destination_id FROM jobs WHERE id = ?1) AND cool_down_until < ?2"
+        }
+    };
+    tx.prepare_cached(sql)?
+        .execute(params![job, until, reason])?;
+    Ok(())
 }
 
 /// The generate phase is done: the output is recorded and the job waits for
@@ -458,6 +493,14 @@ fn claim(
         Phase::Generate => spending_budgets(tx)?,
         Phase::Upload => HashMap::new(),
     };
+    // Destinations cooling down take nothing, as if full.
+    let cooling: Vec<i64> = match phase {
+        Phase::Upload => tx
+            .prepare_cached("SELECT id FROM destinations WHERE cool_down_until > ?1")?
+            .query_map([now], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+        Phase::Generate => Vec::new(),
+    };
     let mut ids = Vec::with_capacity(n);
     while ids.len() < n {
         let full: Vec<i64> = match phase {
@@ -465,6 +508,7 @@ fn claim(
                 .iter()
                 .filter(|(_, r)| **r == 0)
                 .map(|(d, _)| *d)
+                .chain(cooling.iter().copied())
                 .collect(),
             Phase::Generate => Vec::new(),
         };
@@ -670,9 +714,12 @@ fn claim_pending(
                    AND (?3 = 'generate' OR j.review = 0)
                    AND (?3 = 'upload' OR j.created_at <= ?5)
                    AND (?3 = 'upload' OR j.ai_provider IS NULL OR j.ai_paid
-                        OR NOT EXISTS (SELECT 1 FROM json_each(?6) b
-                                        WHERE b.key = j.ai_provider
-                                          AND coalesce(j.ai_cost, 0) > b.value + 1e-9))
+                        OR (NOT EXISTS (SELECT 1 FROM json_each(?6) b
+                                         WHERE b.key = j.ai_provider
+                                           AND coalesce(j.ai_cost, 0) > b.value + 1e-9)
+                            AND NOT EXISTS (SELECT 1 FROM providers p
+                                             WHERE p.name = j.ai_provider
+                                               AND p.cool_down_until > ?2)))
                    AND (?3 = 'generate'
                         OR (SELECT sequential FROM batches WHERE id = j.batch_id) = 0
                         OR NOT EXISTS (

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_providers.sql"),
     include_str!("migrations/0007_review.sql"),
     include_str!("migrations/0008_attempts.sql"),
+    include_str!("migrations/0009_cool_downs.sql"),
 ];
 
 /// How long a statement waits for another process's write lock before the

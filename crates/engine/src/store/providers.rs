@@ -63,6 +63,19 @@ impl Store {
         })
     }
 
+    /// When `name`'s pause ends, if its server asked for one (`Retry-After`)
+    /// that has not ended by `now`.
+    pub(crate) fn provider_cool_down(&self, name: &str, now: i64) -> Result<Option<i64>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT cool_down_until FROM providers WHERE name = ?1 AND cool_down_until > ?2",
+                )?
+                .query_row(params![name, now], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
     pub(crate) fn providers(&self) -> Result<Vec<ProviderView>> {
         self.read(|conn| {
             let mut stmt =

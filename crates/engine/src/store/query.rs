@@ -4,8 +4,8 @@
 use super::{state_from_sql, Store};
 use crate::error::Result;
 use crate::model::{
-    AttemptView, BatchView, Cost, ErrorClass, HistoryQuery, InFlightJob, JobDetail, JobError,
-    JobId, JobView, OutputView, Phase, Remote, StateCounts, Status,
+    AttemptView, BatchView, CoolDown, Cost, ErrorClass, HistoryQuery, InFlightJob, JobDetail,
+    JobError, JobId, JobView, OutputView, Phase, Remote, StateCounts, Status,
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension};
@@ -162,12 +162,32 @@ impl Store {
                         to_spend: r.get(1)?,
                     })
                 })?;
+            let cool_downs = conn
+                .prepare_cached(
+                    "SELECT 'destination', name, cool_down_until, coalesce(cool_down_reason, '')
+                       FROM destinations WHERE cool_down_until > ?1
+                     UNION ALL
+                     SELECT 'provider', name, cool_down_until, coalesce(cool_down_reason, '')
+                       FROM providers WHERE cool_down_until > ?1
+                     ORDER BY 3",
+                )?
+                .query_map([now], |r| {
+                    let of: String = r.get(0)?;
+                    Ok(CoolDown {
+                        of: if of == "provider" { "provider" } else { "destination" },
+                        name: r.get(1)?,
+                        until: r.get(2)?,
+                        reason: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(Status {
                 counts,
                 queue_paused,
                 in_flight,
                 batches,
                 cost,
+                cool_downs,
             })
         })
     }

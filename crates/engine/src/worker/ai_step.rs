@@ -14,7 +14,7 @@ use crate::secrets::provider_key;
 use crate::template::{self, Fields};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Saved images are named after the item's file (the output is), this long at most.
 const MAX_STEM_CHARS: usize = 100;
@@ -29,6 +29,24 @@ pub(super) fn stage_reporter(ctx: &TaskContext, job: JobId, started: Instant) ->
             elapsed_ms: started.elapsed().as_millis() as u64,
         });
     })
+}
+
+/// How much of `provider`'s pause is left, if its server asked for one:
+/// seen by this run, or recorded by any worker on the database.
+async fn pause_left(ctx: &Arc<TaskContext>, provider: &str) -> Option<Duration> {
+    let (shared, name) = (ctx.shared.clone(), provider.to_string());
+    let now = shared.clock.now_ms();
+    let until = match ctx.limits.paused_until(provider, now) {
+        Some(until) => until,
+        None => tokio::task::spawn_blocking(move || shared.store.provider_cool_down(&name, now))
+            .await
+            .ok()?
+            .unwrap_or_else(|e| {
+                tracing::warn!("cannot read {provider}'s pause: {e}");
+                None
+            })?,
+    };
+    Some(Duration::from_millis((until - now).max(0) as u64))
 }
 
 /// What the blocking preparation found.
@@ -107,7 +125,28 @@ pub(super) async fn provider_image(
     };
     let images = {
         let _slot = ctx.limits.enter(&provider.name, &provider.settings).await;
-        generator.generate(request, stage).await.map_err(with_cap)?
+        // Claimed before another job's 429 paused the provider: wait too.
+        if let Some(wait) = pause_left(ctx, &provider.name).await {
+            return Err(Failure {
+                retry_after: Some(wait),
+                waiting: true,
+                ..failed(
+                    ErrorClass::Transient,
+                    format!("{} asked for a pause; waiting for it to end", provider.name),
+                )
+            });
+        }
+        let answer = generator.generate(request, stage).await.map_err(with_cap);
+        if let Err(Failure {
+            retry_after: Some(wait),
+            class: ErrorClass::Transient,
+            ..
+        }) = &answer
+        {
+            let until = ctx.shared.clock.now_ms() + wait.as_millis() as i64;
+            ctx.limits.pause(&provider.name, until);
+        }
+        answer?
     };
     let ctx = ctx.clone();
     tokio::task::spawn_blocking(move || {

@@ -371,11 +371,17 @@ impl Worker {
                 } else {
                     message
                 };
+                // The server's own pause holds its other jobs too, so they
+                // do not each run into the same limit.
+                let cool_down_until = retry_after
+                    .filter(|_| class == ErrorClass::Transient)
+                    .map(|d| now + d.as_millis() as i64);
                 Finished::Failed {
                     job,
                     class,
                     message,
                     retry_at,
+                    cool_down_until,
                 }
             }
             Outcome::Released => Finished::Released {
