@@ -330,6 +330,44 @@ impl Engine {
         Ok(report)
     }
 
+    /// Downloads images named by URL into the data folder (public addresses
+    /// only unless `limits` say otherwise), a few at once: for each URL, in
+    /// order, the item to queue or why it cannot be had.
+    pub async fn download(
+        &self,
+        urls: &[String],
+        limits: &import::DownloadLimits,
+    ) -> Result<Vec<std::result::Result<NewItem, String>>> {
+        let dir = self.shared.data.imports();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::io("create the folder", &dir, e))?;
+        let rows = urls
+            .iter()
+            .enumerate()
+            .map(|(row, url)| import::Resolved {
+                row: row as u64,
+                fields: Fields::new(),
+                source: import::Source::Url(url.clone()),
+            })
+            .collect();
+        let mut skipped = Vec::new();
+        let found = import::download_all(rows, &dir, limits, &mut skipped).await;
+        let mut out: Vec<std::result::Result<NewItem, String>> =
+            vec![Err("not downloaded".to_string()); urls.len()];
+        for (row, item) in found {
+            if let Some(slot) = out.get_mut(row as usize) {
+                *slot = Ok(item);
+            }
+        }
+        for s in skipped {
+            if let Some(slot) = out.get_mut(s.row as usize) {
+                *slot = Err(s.reason);
+            }
+        }
+        Ok(out)
+    }
+
     fn enqueue_items(&self, items: &[NewItem], options: &AddOptions) -> Result<store::Enqueued> {
         let recipe = self.recipe(options.recipe.as_deref().unwrap_or(recipe::DEFAULT_RECIPE))?;
         let destination = self.destination_for_add(options.destination.as_deref())?;
