@@ -76,7 +76,10 @@ pub async fn read_multipart(
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge { limit }
         } else {
-            ApiError::BadRequest(format!("the multipart body is malformed: {}", e.body_text()))
+            ApiError::BadRequest(format!(
+                "the multipart body is malformed: {}",
+                e.body_text()
+            ))
         }
     };
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
@@ -128,7 +131,9 @@ fn set_option(request: &mut AddRequest, key: &str, value: String) -> Result<(), 
         }
         "fields" => {
             let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&value)
-                .map_err(|e| ApiError::BadRequest(format!("fields is not a JSON object: {e}")))?;
+                .map_err(|e| {
+                ApiError::BadRequest(format!("fields is not a JSON object: {e}"))
+            })?;
             request
                 .fields
                 .get_or_insert_with(Default::default)

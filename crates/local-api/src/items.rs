@@ -86,12 +86,13 @@ pub(crate) async fn add(State(state): State<Shared>, req: Request) -> Result<Res
         }
         request
     } else {
-        let Json(request) = Json::<AddRequest>::from_request(req, &())
-            .await
-            .map_err(|e| match e.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit },
-                _ => ApiError::BadRequest(e.body_text()),
-            })?;
+        let Json(request) =
+            Json::<AddRequest>::from_request(req, &())
+                .await
+                .map_err(|e| match e.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge { limit },
+                    _ => ApiError::BadRequest(e.body_text()),
+                })?;
         request
     };
     let paths = request.paths.clone();
@@ -409,7 +410,10 @@ pub(crate) async fn retry(
     State(state): State<Shared>,
     Path(id): Path<JobId>,
 ) -> Result<Json<ItemView>, ApiError> {
-    blocking(&state.engine, move |e| e.retry(&RetryTarget::Jobs(vec![id]))).await?;
+    blocking(&state.engine, move |e| {
+        e.retry(&RetryTarget::Jobs(vec![id]))
+    })
+    .await?;
     Ok(Json(read_item(&state, id).await?))
 }
 

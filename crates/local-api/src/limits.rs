@@ -42,8 +42,8 @@ impl RateLimiter {
     fn allow_at(&self, now: Instant) -> bool {
         let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
         let (tokens, last) = *bucket;
-        let refilled =
-            (tokens + now.saturating_duration_since(last).as_secs_f64() * self.rate).min(self.burst);
+        let refilled = (tokens + now.saturating_duration_since(last).as_secs_f64() * self.rate)
+            .min(self.burst);
         if refilled >= 1.0 {
             *bucket = (refilled - 1.0, now);
             true
@@ -62,11 +62,13 @@ pub(crate) fn wrap(routes: Router, state: &Shared, guard: Guard) -> Router {
         .layer(DefaultBodyLimit::max(
             usize::try_from(max_body).unwrap_or(usize::MAX),
         ))
-        .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-            let guard = guard.clone();
-            let state = state.clone();
-            async move { admit(&guard, &state, max_body, req, next).await }
-        }))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let guard = guard.clone();
+                let state = state.clone();
+                async move { admit(&guard, &state, max_body, req, next).await }
+            },
+        ))
 }
 
 async fn admit(guard: &Guard, state: &Shared, max_body: u64, req: Request, next: Next) -> Response {

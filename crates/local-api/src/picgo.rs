@@ -114,7 +114,9 @@ async fn deliver(state: &PicGoState, paths: Vec<String>) -> Result<Vec<String>, 
     let mut links: Vec<(PathBuf, String)> = Vec::new();
     for (path, job) in &jobs {
         let link = loop {
-            let view = read_item(&state.api, *job).await.map_err(|e| e.to_string())?;
+            let view = read_item(&state.api, *job)
+                .await
+                .map_err(|e| e.to_string())?;
             if view.finished {
                 break match (view.job.state, view.link) {
                     (JobState::Completed, Some(link)) => link,
