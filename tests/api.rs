@@ -523,6 +523,21 @@ async fn the_event_stream_resumes_after_a_reconnect_with_last_event_id() {
     let first = stale.next().await;
     assert_eq!(first.event, "resync", "{first:?}");
     assert!(str_of(&first.data, "reason").contains("/v1/status"));
+
+    // SIGTERM with a stream open: the stream ends, the server exits cleanly.
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(term.is_ok_and(|s| s.success()));
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stale.response.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the event stream stayed open after SIGTERM");
+    let status = wait_with_timeout(&mut server.child, Duration::from_secs(10));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "serve's exit");
 }
 
 // ------------------------------------------------------------------ guards
