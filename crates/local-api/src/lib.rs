@@ -55,8 +55,8 @@ impl ApiConfig {
         ApiConfig {
             token,
             max_body_bytes: 256 << 20,
-            requests_per_second: 100.0,
-            burst: 200.0,
+            requests_per_second: 500.0,
+            burst: 1000.0,
             max_wait: Duration::from_secs(120),
             replay_events: 4096,
         }
