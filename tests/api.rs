@@ -205,6 +205,10 @@ async fn add_by_path_and_by_multipart_then_poll_and_wait_until_delivered() {
                 .mime_str("image/png")
                 .expect("mime"),
         )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"plain words".to_vec()).file_name("notes.png"),
+        )
         .text("destination", "out")
         .text("recipe", "original");
     let response = server
@@ -220,6 +224,12 @@ async fn add_by_path_and_by_multipart_then_poll_and_wait_until_delivered() {
         .and_then(|v| v.to_str().ok())
         .expect("Location")
         .to_string();
+    let answer: Value = response.json().await.expect("JSON");
+    assert_eq!(
+        answer["refused"],
+        json!([{ "input": "notes.png", "reason": "not an image Outbox reads" }]),
+        "a file that is no image is refused by its content, the image still queued"
+    );
     let started = Instant::now();
     let batch = server.json(&format!("{location}?wait=30")).await;
     assert!(
