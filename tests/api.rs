@@ -687,6 +687,25 @@ async fn picgo_upload_answers_the_links_editors_expect() {
     );
     assert!(out.join("one.jpg").is_file() && out.join("two.jpg").is_file());
 
+    // The same image again under another name (an editor's copy in another
+    // note's folder): the link already delivered, no second upload.
+    std::fs::copy(src.join("one.png"), src.join("copy-of-one.png")).expect("copy");
+    let again: Value = server
+        .http
+        .post(&upload)
+        .json(&json!({ "list": [p(&src.join("copy-of-one.png"))] }))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        again,
+        json!({ "success": true, "result": [format!("file://{}", p(&out.join("one.jpg")))] })
+    );
+    assert_eq!(file_names(&out), ["one.jpg", "two.jpg"]);
+
     // A path that is no image fails the request, saying which.
     let refused: Value = server
         .http

@@ -39,7 +39,7 @@ pub use error::{Error, Result};
 pub use events::Event;
 pub use model::*;
 pub use scan::{is_image_name, scan, Scan, Skipped, IMAGE_EXTENSIONS};
-pub use store::{source_key, Duplicate, NewItem, RetryTarget, DEFAULT_BUSY_TIMEOUT};
+pub use store::{duplicate_of, source_key, Duplicate, NewItem, RetryTarget, DEFAULT_BUSY_TIMEOUT};
 pub use worker::{RetryPolicy, Worker, WorkerConfig, WorkerSummary};
 
 use byte_cache::ByteCache;

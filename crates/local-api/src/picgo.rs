@@ -13,7 +13,8 @@
 //! PicGo's protocol has no token, so every path must be an absolute path
 //! to a readable image file (not a folder), checked by its content; the
 //! request is refused whole otherwise. An image already delivered to the
-//! same destination answers its existing link.
+//! same destination (by path, or the same bytes under another name)
+//! answers its existing link.
 
 use crate::items::{read_item, Waiter};
 use crate::{blocking, PicGoConfig, Shared};
@@ -113,10 +114,23 @@ async fn deliver(state: &PicGoState, paths: Vec<String>) -> Result<Vec<String>, 
     }
     let mut links: Vec<(PathBuf, String)> = Vec::new();
     for (path, job) in &jobs {
+        let mut job = *job;
         let link = loop {
-            let view = read_item(&state.api, *job)
+            let view = read_item(&state.api, job)
                 .await
                 .map_err(|e| e.to_string())?;
+            // The same image under another name: the earlier job's link.
+            let earlier = view
+                .job
+                .error
+                .as_ref()
+                .filter(|_| view.job.state == JobState::Cancelled)
+                .and_then(|e| outbox_engine::duplicate_of(&e.message))
+                .filter(|&earlier| earlier != job);
+            if let Some(earlier) = earlier {
+                job = earlier;
+                continue;
+            }
             if view.finished {
                 break match (view.job.state, view.link) {
                     (JobState::Completed, Some(link)) => link,
