@@ -40,8 +40,12 @@ class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_POST(self):
         n = int(self.headers.get("Content-Length", 0))
+        buf = memoryview(bytearray(1 << 22))
         while n > 0:
-            n -= len(self.rfile.read(min(n, 1 << 20)))
+            got = self.rfile.readinto(buf[:min(n, len(buf))])
+            if not got:
+                break
+            n -= got
         body = b'{"ok":true}'
         self.send_response(202)
         self.send_header("Content-Length", str(len(body)))
@@ -104,9 +108,11 @@ for i in $(seq "$REPS"); do
   add_times+=("$(awk -v a="$s" -v b="$(date +%s%N)" 'BEGIN {printf "%.3f", (b - a) / 1e9}')")
 
   start_serve "$work/b$i"
-  t=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -H "Authorization: Bearer $token" \
+  t=$(curl -s -o "$work/answer.json" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $token" \
         -H 'Content-Type: application/json' --data-binary "@$work/paths.json" "http://127.0.0.1:$port/v1/items")
   [ "${t%% *}" = 202 ] || { echo "API answered $t" >&2; exit 1; }
+  queued=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$work/answer.json")
+  [ "$queued" = 1000 ] || { echo "the API queued $queued of 1,000" >&2; exit 1; }
   one_times+=("${t#* }")
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 done
