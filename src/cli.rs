@@ -40,6 +40,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Run the worker: generate outputs and deliver them.
     Run(RunArgs),
+    /// Run the worker and the local HTTP API (127.0.0.1 and ::1 only), and
+    /// optionally the PicGo protocol editors speak.
+    Serve(ServeArgs),
     /// Counts per state, jobs in progress, batch progress.
     Status(StatusArgs),
     /// Jobs, newest first.
@@ -443,6 +446,40 @@ pub struct RunArgs {
     pub retry_delay: f64,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The API's port (0: any free one; the line `api: URL` says which).
+    #[arg(long, default_value_t = 36680)]
+    pub port: u16,
+    /// Also answer the PicGo protocol (`POST /upload`) on this port; 36677
+    /// lets editors set up for PicGo work unchanged. Off without it.
+    #[arg(long, value_name = "PORT")]
+    pub picgo_port: Option<u16>,
+    /// PicGo uploads go to this destination (default: the folder ~/Pictures/Outbox).
+    #[arg(long, value_name = "DEST")]
+    pub picgo_to: Option<String>,
+    /// PicGo uploads use this recipe (default: web).
+    #[arg(long, value_name = "NAME")]
+    pub picgo_recipe: Option<String>,
+    /// The file holding the bearer token (made, readable by you only, when
+    /// missing). Default: DATA/api-token. OUTBOX_API_TOKEN, when set, is the
+    /// token itself instead.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// The largest request body, in MiB (files sent in one request).
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_body_mb: u64,
+    /// Uploads at once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+    /// Outputs generated at once (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub generate_concurrency: Option<u32>,
+    /// First retry delay in seconds (later ones double).
+    #[arg(long, default_value_t = 2.0)]
+    pub retry_delay: f64,
 }
 
 #[derive(Args, Debug)]

@@ -12,6 +12,7 @@ mod render;
 mod repair;
 mod review;
 mod run;
+mod serve;
 mod status;
 
 use crate::cli::{Cli, Command};
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Add(args) => add::run(&open()?, args),
         Command::Import(args) => import::run(&open()?, args),
         Command::Run(args) => run::run(&open()?, args),
+        Command::Serve(args) => serve::run(&open()?, args),
         Command::Status(args) => status::status(&open()?, args),
         Command::History(args) => status::history(&open()?, args),
         Command::Retry(args) => control::retry(&open()?, args),

@@ -74,7 +74,7 @@ pub fn run(engine: &Engine, args: RunArgs) -> Result<ExitCode> {
 
 /// Ctrl-C or SIGTERM stops cleanly (running jobs may finish); a second one
 /// exits at once, and the next run recovers what was in flight.
-async fn stop_on_signals(stop: CancellationToken) {
+pub(crate) async fn stop_on_signals(stop: CancellationToken) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     for round in 0..2 {
         tokio::select! {

@@ -39,7 +39,7 @@ pub use error::{Error, Result};
 pub use events::Event;
 pub use model::*;
 pub use scan::{is_image_name, scan, Scan, Skipped, IMAGE_EXTENSIONS};
-pub use store::{source_key, Duplicate, NewItem, RetryTarget, DEFAULT_BUSY_TIMEOUT};
+pub use store::{duplicate_of, source_key, Duplicate, NewItem, RetryTarget, DEFAULT_BUSY_TIMEOUT};
 pub use worker::{RetryPolicy, Worker, WorkerConfig, WorkerSummary};
 
 use byte_cache::ByteCache;
@@ -328,6 +328,44 @@ impl Engine {
             );
         }
         Ok(report)
+    }
+
+    /// Downloads images named by URL into the data folder (public addresses
+    /// only unless `limits` say otherwise), a few at once: for each URL, in
+    /// order, the item to queue or why it cannot be had.
+    pub async fn download(
+        &self,
+        urls: &[String],
+        limits: &import::DownloadLimits,
+    ) -> Result<Vec<std::result::Result<NewItem, String>>> {
+        let dir = self.shared.data.imports();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::io("create the folder", &dir, e))?;
+        let rows = urls
+            .iter()
+            .enumerate()
+            .map(|(row, url)| import::Resolved {
+                row: row as u64,
+                fields: Fields::new(),
+                source: import::Source::Url(url.clone()),
+            })
+            .collect();
+        let mut skipped = Vec::new();
+        let found = import::download_all(rows, &dir, limits, &mut skipped).await;
+        let mut out: Vec<std::result::Result<NewItem, String>> =
+            vec![Err("not downloaded".to_string()); urls.len()];
+        for (row, item) in found {
+            if let Some(slot) = out.get_mut(row as usize) {
+                *slot = Ok(item);
+            }
+        }
+        for s in skipped {
+            if let Some(slot) = out.get_mut(s.row as usize) {
+                *slot = Err(s.reason);
+            }
+        }
+        Ok(out)
     }
 
     fn enqueue_items(&self, items: &[NewItem], options: &AddOptions) -> Result<store::Enqueued> {

@@ -391,6 +391,17 @@ fn cool_down(
     Ok(())
 }
 
+const DUPLICATE_PREFIX: &str = "duplicate: the same image with the same recipe is already ";
+
+/// The earlier job a job cancelled as a duplicate of the same content
+/// names in its message (the local API follows it to the earlier link).
+pub fn duplicate_of(message: &str) -> Option<JobId> {
+    let rest = message.strip_prefix(DUPLICATE_PREFIX)?;
+    let (_, after) = rest.split_once(" as job ")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 /// The generate phase is done: the output is recorded and the job waits for
 /// an upload slot, unless the same content is already on its way there (then
 /// it is cancelled, and the message says where the other one is).
@@ -432,7 +443,7 @@ fn record_generated(
             check_transition(job, JobState::Processing, JobState::Cancelled)?;
             let place = url.map(|u| format!(" at {u}")).unwrap_or_default();
             let message = format!(
-                "duplicate: the same image with the same recipe is already {state} as job {other}{place}; add it with --force to send it again"
+                "{DUPLICATE_PREFIX}{state} as job {other}{place}; add it with --force to send it again"
             );
             tx.prepare_cached(
                 "UPDATE jobs SET state = 'cancelled', run_id = NULL, finished_at = ?2,
@@ -798,4 +809,19 @@ fn row_to_claimed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Claimed> {
 /// (0), and manual retries among themselves first come, first served.
 pub(crate) fn front_of_queue(now: i64) -> i64 {
     i64::MIN / 2 + now
+}
+
+#[cfg(test)]
+mod duplicate_tests {
+    use super::duplicate_of;
+
+    #[test]
+    fn the_earlier_job_is_read_back_from_a_duplicate_message() {
+        let message = format!(
+            "{}completed as job 42 at file:///x/a.jpg; add it with --force to send it again",
+            super::DUPLICATE_PREFIX
+        );
+        assert_eq!(duplicate_of(&message), Some(42));
+        assert_eq!(duplicate_of("cancelled by the user"), None);
+    }
 }

@@ -18,6 +18,7 @@ mod review;
 mod runs;
 mod snapshots;
 
+pub use claim::duplicate_of;
 pub(crate) use claim::{ClaimRequest, Claimed, Finished, Generated, OutputRow, Recorded, Turn};
 pub use control::RetryTarget;
 pub(crate) use destinations::DestinationRow;
