@@ -27,6 +27,9 @@ use tokio::net::{TcpListener, TcpStream};
 const MAX_HEAD: usize = 64 << 10;
 const MAX_BODY: usize = 64 << 20;
 
+/// How many [`Fault::Status429Later`] ask for a one-second pause.
+pub const LONG_PAUSES: u64 = 3;
+
 /// What the server does to one request instead of serving it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fault {
@@ -36,7 +39,10 @@ pub enum Fault {
     Status503,
     /// `429 Too Many Requests` with `Retry-After: 0`.
     Status429Now,
-    /// `429 Too Many Requests` with `Retry-After: 1`.
+    /// `429 Too Many Requests` with `Retry-After: 1` the first
+    /// [`LONG_PAUSES`] times, then `0`: a pause holds the whole destination
+    /// (its other jobs wait too), so hundreds of them would make a soak
+    /// mostly wait.
     Status429Later,
     /// The connection is reset once the head is read; the body never counts.
     ResetBeforeBody,
@@ -84,6 +90,8 @@ struct Shared {
     slow: bool,
     state: Mutex<State>,
     requests: AtomicU64,
+    /// One-second pauses asked for so far.
+    long_pauses: AtomicU64,
     stored: AtomicU64,
     stored_bytes: AtomicU64,
     /// Requests whose sender went away before the body was whole.
@@ -161,6 +169,7 @@ impl UploadServer {
                 ..State::default()
             }),
             requests: AtomicU64::new(0),
+            long_pauses: AtomicU64::new(0),
             stored: AtomicU64::new(0),
             stored_bytes: AtomicU64::new(0),
             cut_off: AtomicU64::new(0),
@@ -310,7 +319,14 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) -> io::Result<()> {
             Some(Fault::Status500) => error(500, "Internal Server Error", &[]),
             Some(Fault::Status503) => error(503, "Service Unavailable", &[]),
             Some(Fault::Status429Now) => error(429, "Too Many Requests", &[("Retry-After", "0")]),
-            Some(Fault::Status429Later) => error(429, "Too Many Requests", &[("Retry-After", "1")]),
+            Some(Fault::Status429Later) => {
+                let wait = if shared.long_pauses.fetch_add(1, Ordering::Relaxed) < LONG_PAUSES {
+                    "1"
+                } else {
+                    "0"
+                };
+                error(429, "Too Many Requests", &[("Retry-After", wait)])
+            }
             Some(Fault::ResetAfterStore) => {
                 store(&shared, &head, body, true);
                 return reset(reader.into_inner());
