@@ -1300,8 +1300,11 @@ impl Case {
             self.bed.clock.advance(Duration::from_secs(60));
             self.run_worker(None).await;
             self.check(&drain);
+            // Jobs waiting for their retry, or held by a destination's pause
+            // (which a job that then failed for good may have asked for).
             let waiting = self.ids_where(
-                "SELECT id FROM jobs WHERE state = 'pending' AND next_attempt_at > ?1",
+                "SELECT id FROM jobs WHERE state = 'pending' AND next_attempt_at > ?1
+                 UNION ALL SELECT id FROM destinations WHERE cool_down_until > ?1",
                 [self.bed.clock.now_ms()],
             );
             if waiting.is_empty() {
