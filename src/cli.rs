@@ -83,6 +83,9 @@ pub enum Command {
         #[arg(long, value_name = "DAYS")]
         older_than: f64,
     },
+    /// Show or set how much finished work is kept; the worker removes the rest
+    /// as it goes (jobs, outputs, pasted and downloaded images).
+    Retention(RetentionArgs),
     /// Write the preview the app shows for an image (JPEG), or for many, without the queue.
     Preview(PreviewArgs),
     /// Run a recipe over files and folders into a folder, without the queue.
@@ -536,4 +539,22 @@ fn parse_state(s: &str) -> Result<outbox_engine::JobState, String> {
     outbox_engine::JobState::parse(s).ok_or_else(|| {
         "expected pending, processing, completed, failed, paused or cancelled".to_string()
     })
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RetentionArgs {
+    /// Completed jobs finished more than this many days ago go.
+    #[arg(long, value_name = "DAYS")]
+    pub completed_days: Option<i64>,
+    /// Only the newest this many completed jobs stay.
+    #[arg(long, value_name = "N")]
+    pub completed_keep: Option<i64>,
+    /// Only the newest this many failed or cancelled jobs stay.
+    #[arg(long, value_name = "N")]
+    pub failed_keep: Option<i64>,
+    /// Remove what the rules no longer keep now, not at the worker's next turn.
+    #[arg(long)]
+    pub apply: bool,
+    #[arg(long)]
+    pub json: bool,
 }

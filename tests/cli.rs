@@ -943,9 +943,38 @@ fn clean_removes_finished_jobs_and_their_generated_outputs() {
     let waiting = Outbox::added_ids(&ob.add(&[&later], "out", &[]))[0];
     std::thread::sleep(Duration::from_millis(20));
 
+    // Retention: a bad rule is refused and changes nothing; keeping the
+    // newest two completed jobs removes the third (and the failed one stays,
+    // within its own rule); the waiting job is never touched.
+    let refused = ob
+        .run(&["retention", "--completed-keep", "0"])
+        .expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("--completed-keep takes a whole number of at least 1"),
+        "{}",
+        refused.stderr
+    );
+    let shown = ob.run(&["retention"]).ok();
+    assert!(
+        shown.stdout.contains("at most the newest 50000;"),
+        "{}",
+        shown.stdout
+    );
+    let applied = ob
+        .run(&["retention", "--completed-keep", "2", "--apply"])
+        .ok();
+    assert!(
+        applied.stdout.contains("removed 1 finished job(s)"),
+        "{}",
+        applied.stdout
+    );
+    assert_eq!(file_names(&ob.outputs_dir()).len(), 2);
+
     let clean = ob.run(&["clean", "--older-than", "0"]).ok();
     assert!(
-        clean.stdout.contains("removed 4 finished job(s)"),
+        clean.stdout.contains("removed 3 finished job(s)"),
         "{}",
         clean.stdout
     );

@@ -50,6 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Pause(b) => control::pause(&open()?, b.batch, true),
         Command::Resume(b) => control::pause(&open()?, b.batch, false),
         Command::Clean { older_than } => control::clean(&open()?, older_than),
+        Command::Retention(args) => control::retention(&open()?, &args),
         Command::Preview(args) => preview::run(&args),
         Command::Render(args) => render::run(&args, open),
         Command::Repair(args) => repair::run(&args, open),

@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod preview;
 pub mod providers;
 pub mod recipe;
+mod retention;
 mod scan;
 pub mod secrets;
 mod store;
@@ -815,27 +816,31 @@ impl Engine {
     /// Deletes finished jobs older than `older_than`, and their output files.
     pub fn clean(&self, older_than: Duration) -> Result<u64> {
         let cutoff = self.shared.clock.now_ms() - older_than.as_millis() as i64;
-        let cleaned = self.shared.store.clean(cutoff)?;
-        for dir in cleaned
-            .ai_jobs
-            .iter()
-            .map(|&job| self.shared.data.ai_images(job))
-        {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %dir.display(), "cannot delete AI images: {e}");
-                }
-            }
-        }
-        for file in &cleaned.output_files {
-            if let Err(e) = std::fs::remove_file(file) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %file.display(), "cannot delete an output file: {e}");
-                }
-            }
-        }
+        let owned = retention::owned_folders(&self.shared.data);
+        let cleaned = self.shared.store.clean(cutoff, &owned)?;
+        retention::delete_files(&self.shared.data, &cleaned);
         self.work_changed();
         Ok(cleaned.jobs)
+    }
+
+    /// How much finished work the queue keeps.
+    pub fn retention(&self) -> Result<Retention> {
+        self.shared.store.retention()
+    }
+
+    /// New retention rules, checked (each keeps something); the worker
+    /// applies them as it goes, [`Engine::apply_retention`] at once.
+    pub fn set_retention(&self, rules: &Retention) -> Result<()> {
+        self.shared.store.set_retention(rules)
+    }
+
+    /// Removes what the retention rules no longer keep; how many jobs went.
+    pub fn apply_retention(&self) -> Result<u64> {
+        let removed = retention::apply(&self.shared)?;
+        if removed > 0 {
+            self.work_changed();
+        }
+        Ok(removed)
     }
 
     /// Lets outputs held for review go to their destinations.

@@ -284,6 +284,45 @@ pub struct Cost {
     pub to_spend: f64,
 }
 
+/// How much finished work the queue keeps; the worker removes the rest as it
+/// goes (jobs, their outputs, and pasted or downloaded images no job needs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Completed jobs finished more than this many days ago go.
+    pub completed_days: u32,
+    /// Only the newest this many completed jobs stay.
+    pub completed_keep: u32,
+    /// Only the newest this many failed or cancelled jobs stay.
+    pub failed_keep: u32,
+}
+
+impl Default for Retention {
+    /// A month, and far more than a busy week, of history.
+    fn default() -> Self {
+        Retention {
+            completed_days: 30,
+            completed_keep: 50_000,
+            failed_keep: 5_000,
+        }
+    }
+}
+
+impl Retention {
+    /// Every rule keeps something: zero would wipe history as it is made.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        for (name, value) in [
+            ("completed days", self.completed_days),
+            ("completed jobs kept", self.completed_keep),
+            ("failed jobs kept", self.failed_keep),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A filter and page of history.
 #[derive(Clone, Debug, Default)]
 pub struct HistoryQuery {

@@ -6,7 +6,7 @@ mod support;
 
 use outbox_engine::{
     AddOptions, Clock, DestinationView, Engine, EngineOptions, Error, ErrorClass, HistoryQuery,
-    JobState, NewItem, RetryTarget, StateCounts,
+    JobState, NewItem, Retention, RetryTarget, StateCounts,
 };
 use std::time::Duration;
 use support::*;
@@ -245,6 +245,92 @@ async fn clean_removes_finished_jobs_older_than_asked_and_their_outputs() {
     assert_eq!(counted_by_scan(&bed), counts);
     // Delivered files are the user's: clean-up never touches them.
     assert_eq!(std::fs::read_dir(bed.path("out")).unwrap().count(), 3);
+}
+
+/// Retention keeps the newest jobs and the recent ones; the rest go with
+/// their outputs and the pasted images only they used, never pending work or
+/// the user's own files; a rule of zero is refused and changes nothing; the
+/// worker applies the rules by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_the_newest_and_recent_jobs_and_removes_the_rest_with_their_files() {
+    let bed = TestBed::new();
+    let mine = bed.images("old", 4);
+    let old = bed.add(&mine, to("out"));
+    let png = std::fs::read(&mine[0]).unwrap();
+    let pasted = bed
+        .engine
+        .add_pasted(&[png.as_slice(), b"\0"].concat(), &to("out"))
+        .unwrap()
+        .added;
+    bed.run_until_idle().await;
+    bed.clock.advance(Duration::from_secs(86_400));
+    let recent = bed.add(&bed.images("new", 3), to("out"));
+    bed.run_until_idle().await;
+    bed.engine.pause(None).unwrap();
+    let waiting = bed.add(&bed.images("wait", 2), to("out"));
+    let outputs = bed.engine.data_dir().join("outputs");
+    let pasted_dir = bed.engine.data_dir().join("pasted");
+    assert_eq!(std::fs::read_dir(&outputs).unwrap().count(), 8);
+    assert_eq!(std::fs::read_dir(&pasted_dir).unwrap().count(), 1);
+
+    let defaults = bed.engine.retention().unwrap();
+    assert_eq!(defaults, Retention::default());
+    assert_eq!(
+        bed.engine.apply_retention().unwrap(),
+        0,
+        "the defaults keep all of it"
+    );
+    let zero = Retention {
+        completed_keep: 0,
+        ..defaults
+    };
+    let refused = bed.engine.set_retention(&zero).unwrap_err().to_string();
+    assert!(refused.contains("at least 1"), "{refused}");
+    assert_eq!(bed.engine.retention().unwrap(), defaults, "nothing changed");
+
+    let keep_three = Retention {
+        completed_keep: 3,
+        ..defaults
+    };
+    bed.engine.set_retention(&keep_three).unwrap();
+    assert_eq!(bed.engine.apply_retention().unwrap(), 5);
+    for &job in old.iter().chain(&pasted) {
+        assert!(bed.engine.job(job).unwrap().is_none(), "job {job} removed");
+    }
+    for &job in &recent {
+        assert_eq!(bed.job(job).state, JobState::Completed);
+    }
+    assert_eq!(std::fs::read_dir(&outputs).unwrap().count(), 3);
+    assert_eq!(
+        std::fs::read_dir(&pasted_dir).unwrap().count(),
+        0,
+        "its image went with it"
+    );
+    assert!(
+        mine.iter().all(|p| p.exists()),
+        "the user's own images stay"
+    );
+    assert_eq!(std::fs::read_dir(bed.path("out")).unwrap().count(), 8);
+
+    // Past the age limit, a running worker removes them itself.
+    bed.clock.advance(Duration::from_secs(31 * 86_400));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(bed.engine.worker(fast_worker()).run(stop.clone()));
+    wait_for("the worker to apply the rules", || {
+        recent
+            .iter()
+            .all(|&j| bed.engine.job(j).unwrap().is_none())
+            .then_some(())
+    })
+    .await;
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    for &job in &waiting {
+        assert_eq!(bed.job(job).state, JobState::Pending, "pending work stays");
+    }
+    let counts = bed.engine.counts().unwrap();
+    assert_eq!((counts.total, counts.pending), (2, 2));
+    assert_eq!(counted_by_scan(&bed), counts);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,11 @@
-//! The user's actions on the queue: retry, cancel, pause, resume, priority,
-//! clean-up. Each names the jobs it changes; a change the state machine does
+//! The user's actions on the queue: retry, cancel, pause, resume, priority. Each names the jobs it changes; a change the state machine does
 //! not allow is refused with an error, never skipped in silence.
 
 use super::claim::front_of_queue;
-use super::enqueue::{LAST_BATCH_ID, LAST_JOB_ID};
 use super::{check_transition, state_from_sql, Durability, Store};
 use crate::error::{Error, Result};
 use crate::model::{BatchId, JobId, JobState};
 use rusqlite::{params, OptionalExtension, Transaction};
-use std::path::PathBuf;
 
 /// Which jobs a retry is for.
 #[derive(Clone, Debug)]
@@ -16,15 +13,6 @@ pub enum RetryTarget {
     Jobs(Vec<JobId>),
     AllFailed,
     Batch(BatchId),
-}
-
-/// What a clean-up removed; the engine deletes the output files after commit.
-#[derive(Debug, Default)]
-pub(crate) struct Cleaned {
-    pub jobs: u64,
-    pub output_files: Vec<PathBuf>,
-    /// Jobs that called an AI provider: their saved images go too.
-    pub ai_jobs: Vec<JobId>,
 }
 
 fn current_state(tx: &Transaction<'_>, job: JobId) -> Result<JobState> {
@@ -196,72 +184,6 @@ impl Store {
                 )?;
             }
             Ok(())
-        })
-    }
-
-    /// Deletes finished jobs that finished before `cutoff`, with their items,
-    /// output rows and emptied batches.
-    pub(crate) fn clean(&self, cutoff: i64) -> Result<Cleaned> {
-        self.write(Durability::Normal, |tx| {
-            tx.execute_batch(
-                "CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY, item_id INTEGER);
-                 DELETE FROM temp.doomed;",
-            )?;
-            tx.execute(
-                "INSERT INTO temp.doomed (id, item_id)
-                 SELECT id, item_id FROM jobs
-                  WHERE finished_at < ?1 AND state IN ('completed', 'failed', 'cancelled')",
-                [cutoff],
-            )?;
-            let output_files = tx
-                .prepare(
-                    "SELECT o.path FROM outputs o JOIN temp.doomed d ON o.item_id = d.item_id",
-                )?
-                .query_map([], |r| r.get::<_, String>(0).map(PathBuf::from))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let ai_jobs = tx
-                .prepare(
-                    "SELECT j.id FROM jobs j JOIN temp.doomed d ON j.id = d.id
-                      WHERE j.ai_provider IS NOT NULL",
-                )?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<JobId>>>()?;
-            // Ids are never given again (see `next_id`): keep the highest
-            // before their rows may go.
-            for (name, table) in [(LAST_JOB_ID, "jobs"), (LAST_BATCH_ID, "batches")] {
-                tx.execute(
-                    &format!(
-                        "INSERT INTO meta (name, value)
-                         SELECT ?1, coalesce(max(id), 0) FROM {table} WHERE true
-                         ON CONFLICT (name) DO UPDATE
-                            SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))"
-                    ),
-                    [name],
-                )?;
-            }
-            let jobs = tx.execute(
-                "DELETE FROM jobs WHERE id IN (SELECT id FROM temp.doomed)",
-                [],
-            )?;
-            tx.execute(
-                "DELETE FROM attempts WHERE job_id IN (SELECT id FROM temp.doomed)",
-                [],
-            )?;
-            tx.execute_batch(
-                "DELETE FROM outputs WHERE item_id IN (SELECT item_id FROM temp.doomed)
-                    AND item_id NOT IN (SELECT item_id FROM jobs);
-                 DELETE FROM items WHERE id IN (SELECT item_id FROM temp.doomed)
-                    AND id NOT IN (SELECT item_id FROM jobs);
-                 DELETE FROM batch_counts WHERE n = 0
-                    AND batch_id NOT IN (SELECT batch_id FROM jobs);
-                 DELETE FROM batches WHERE id NOT IN (SELECT batch_id FROM jobs);
-                 DELETE FROM temp.doomed;",
-            )?;
-            Ok(Cleaned {
-                jobs: jobs as u64,
-                output_files,
-                ai_jobs,
-            })
         })
     }
 }

@@ -14,6 +14,7 @@ mod enqueue;
 mod providers;
 mod query;
 mod recipes;
+mod retention;
 mod review;
 mod runs;
 mod snapshots;
@@ -24,6 +25,7 @@ pub use control::RetryTarget;
 pub(crate) use destinations::DestinationRow;
 pub use enqueue::{source_key, Duplicate, NewItem};
 pub(crate) use enqueue::{AiCall, EnqueueBatch, Enqueued};
+pub(crate) use retention::Cleaned;
 
 use crate::error::{Error, Result};
 use crate::model::JobState;

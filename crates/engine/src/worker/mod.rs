@@ -57,6 +57,9 @@ pub struct WorkerConfig {
     pub until_idle: bool,
     /// Seed of the retry jitter (tests); random when `None`.
     pub jitter_seed: Option<u64>,
+    /// How often finished work past the retention rules is removed (first
+    /// at the first housekeeping of a run).
+    pub retention_every: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -74,6 +77,7 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(10),
             until_idle: false,
             jitter_seed: None,
+            retention_every: Duration::from_secs(60),
         }
     }
 }
@@ -195,6 +199,7 @@ impl Worker {
         let mut finished: Vec<Finished> = Vec::new();
         let mut stop_deadline: Option<Instant> = None;
         let mut last_housekeeping = Instant::now();
+        let mut last_retention: Option<Instant> = None;
 
         loop {
             while let Ok((job, outcome)) = done_rx.try_recv() {
@@ -251,6 +256,10 @@ impl Worker {
             if last_housekeeping.elapsed() >= self.config.poll_interval {
                 last_housekeeping = Instant::now();
                 self.housekeeping(run_id, &in_flight, &mut limits).await?;
+                if last_retention.is_none_or(|t| t.elapsed() >= self.config.retention_every) {
+                    last_retention = Some(Instant::now());
+                    self.apply_retention().await;
+                }
             }
             if claimed_any {
                 continue;
@@ -501,6 +510,24 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+impl Worker {
+    /// Retention is upkeep: a failure is logged, and the queue goes on.
+    async fn apply_retention(&self) {
+        match blocking(&self.shared, |s| crate::retention::apply(s)).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(jobs = n, "removed finished jobs past the retention rules");
+                if let Ok(counts) = blocking(&self.shared, |s| s.store.counts()).await {
+                    self.shared
+                        .events
+                        .publish(crate::events::Event::CountsChanged { counts });
+                }
+            }
+            Err(e) => tracing::warn!("cannot apply the retention rules: {e}"),
+        }
     }
 }
 
