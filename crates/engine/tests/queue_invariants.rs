@@ -1296,7 +1296,9 @@ impl Case {
             engine.resume(Some(batch)).expect("resume a batch");
         }
         let drain = Op::Work { advance_s: 60 };
-        for _ in 0..6 {
+        // Each server pause holds the destination until the clock moves, so
+        // a run of 429s takes a round each.
+        for _ in 0..100 {
             self.bed.clock.advance(Duration::from_secs(60));
             self.run_worker(None).await;
             self.check(&drain);

@@ -516,7 +516,7 @@ impl Worker {
 impl Worker {
     /// Retention is upkeep: a failure is logged, and the queue goes on.
     async fn apply_retention(&self) {
-        match blocking(&self.shared, |s| crate::retention::apply(s)).await {
+        match blocking(&self.shared, crate::retention::apply).await {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(jobs = n, "removed finished jobs past the retention rules");
