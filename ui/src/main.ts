@@ -97,6 +97,7 @@ const detail = new JobDetailDialog({
     historyPanel.el.close();
     fix(destination);
   },
+  showBatch: (batch) => void historyPanel.showBatch(batch, queue.batchName(batch)).catch(fail),
 });
 const historyPanel = new HistoryPanel({
   count: (filter) => api.historyCount({ ...filter, limit: 1, offset: 0 }),

@@ -3,9 +3,12 @@ import { DamagedDatabasePanel } from "../src/components/damaged-database";
 import { DropZone } from "../src/components/drop-zone";
 import { JobList, ROW_HEIGHT } from "../src/components/job-list";
 import { Notices } from "../src/components/notices";
+import { BulkActions } from "../src/components/bulk-actions";
+import { QueuePanel } from "../src/components/queue-panel";
+import type { Api } from "../src/lib/api";
 import { CAPTION, GAP, layout, ResultsGrid } from "../src/components/results-grid";
 import { Tile, type TileActions } from "../src/components/tile";
-import type { HistoryQuery, JobView } from "../src/lib/types";
+import type { HistoryQuery, JobView, Status } from "../src/lib/types";
 import { job } from "./fixtures";
 
 const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve(null)));
@@ -64,6 +67,30 @@ describe("Tile", () => {
     expect(tile.el.querySelector(".reason")?.textContent).toBe("Failed for good: not an image: the file is empty");
     expect(tile.el.querySelector(".badge")?.textContent).toBe("failed");
     expect(buttonLabels(tile.el)).toEqual(["Retry"]);
+  });
+
+  it("counts a retry down with the attempts so far, and a tick rewrites only the reason", () => {
+    const at = Date.UTC(2026, 0, 1, 12, 0, 0);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(at);
+    try {
+      const tile = new Tile(3, null, false, actions());
+      const error = { class: "transient", message: "HTTP 503" } as const;
+      tile.restore(job({ id: 3, state: "pending", phase: "upload", attempts: 1, max_attempts: 3, error, next_attempt_at: at + 65_000 }));
+      const reason = tile.el.querySelector(".reason") as HTMLElement;
+      expect(reason.textContent).toBe("Will retry in 1 min 05 s (1 of 3 attempts used): HTTP 503");
+      expect(tile.countingDown()).toBe(true);
+      const buttons = tile.el.querySelector(".actions")?.innerHTML;
+      tile.tick(at + 5_000);
+      expect(reason.textContent).toBe("Will retry in 1 min 00 s (1 of 3 attempts used): HTTP 503");
+      expect(tile.el.querySelector(".actions")?.innerHTML).toBe(buttons);
+      // Tried again: nothing left to count down.
+      tile.apply({ type: "job_changed", job_id: 3, state: "processing", phase: "upload", error: ["transient", "HTTP 503"], retry_at: null, attempts: 2, link: null });
+      expect(tile.countingDown()).toBe(false);
+      expect(reason.textContent).toBe("Trying again (attempt 2 of 3): HTTP 503");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("is restored from the engine's view after a reload", () => {
@@ -152,6 +179,50 @@ describe("ResultsGrid", () => {
     expect(new Set(asked.map(jobOf))).toEqual(new Set(ids));
     spy.mockRestore();
     grid.el.remove();
+  });
+
+  it("ticks the countdowns of the tiles in view only, and stops once none counts down", () => {
+    const at = Date.UTC(2026, 0, 1, 12, 0, 0);
+    // Frames too are the fake clock's: jsdom draws them on a timer of its own.
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "Date", "requestAnimationFrame", "cancelAnimationFrame"] });
+    vi.setSystemTime(at);
+    const frame = () => vi.advanceTimersToNextFrame();
+    const ticks = vi.spyOn(Tile.prototype, "tick");
+    try {
+      const grid = big(2_000);
+      const error = { class: "transient", message: "HTTP 503" } as const;
+      grid.update([
+        job({ id: 1, state: "pending", phase: "upload", attempts: 1, max_attempts: 3, error, next_attempt_at: at + 65_000 }),
+        job({ id: 2, state: "completed", phase: "upload" }),
+        // Far below the view: no tile, no tick.
+        job({ id: 1_999, state: "pending", phase: "upload", attempts: 1, max_attempts: 3, error, next_attempt_at: at + 65_000 }),
+      ]);
+      frame();
+      const reason = () => grid.el.querySelector('.tile[data-job="1"] .reason')?.textContent;
+      expect(reason()).toBe("Will retry in 1 min 05 s (1 of 3 attempts used): HTTP 503");
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersByTime(1_000);
+      expect(reason()).toBe("Will retry in 1 min 04 s (1 of 3 attempts used): HTTP 503");
+      expect(ticks.mock.contexts.map((t) => (t as Tile).job)).toEqual([1]);
+      // Tried again: the clock stops at its next tick.
+      grid.apply({ ...changed(1, "processing", "upload"), error: ["transient", "HTTP 503"], attempts: 2 });
+      vi.advanceTimersByTime(1_000);
+      expect(ticks).toHaveBeenCalledTimes(1);
+      expect(vi.getTimerCount()).toBe(0);
+      // A countdown scrolled out of view stops the clock too.
+      grid.apply({ ...changed(1, "pending", "upload"), error: ["transient", "HTTP 503"], retry_at: at + 30_000, attempts: 2 });
+      expect(vi.getTimerCount()).toBe(1);
+      grid.el.scrollTop = 400 * layout(1000).rowHeight;
+      grid.el.dispatchEvent(new Event("scroll"));
+      frame();
+      vi.advanceTimersByTime(1_000);
+      expect(ticks).toHaveBeenCalledTimes(1);
+      expect(vi.getTimerCount()).toBe(0);
+      grid.el.remove();
+    } finally {
+      ticks.mockRestore();
+      vi.useRealTimers();
+    }
   });
 
   it("keeps each job's state while its tile is away, and shows it when it comes back", async () => {
@@ -452,6 +523,76 @@ describe("JobList actions", () => {
     l.changed();
     await settle();
     expect(row(3).querySelector(".detail")?.textContent).toContain("priority 1");
+  });
+});
+
+describe("Bulk actions", () => {
+  it("offers Discard next to Accept, for the selected outputs waiting for review", () => {
+    const act = vi.fn();
+    const bar = new BulkActions(act, vi.fn());
+    expect(buttonLabels(bar.el)).toEqual(["Retry", "Cancel", "Priority ↑", "Priority ↓", "Accept", "Discard", "Copy links", "Clear"]);
+    (bar.el.querySelector('button[data-action="discard"]') as HTMLButtonElement).click();
+    expect(act).toHaveBeenCalledWith("discard");
+  });
+});
+
+describe("QueuePanel", () => {
+  const status = (over: Partial<Status> = {}): Status => ({
+    counts: { pending: 3, processing: 0, completed: 1, failed: 0, paused: 0, cancelled: 0, total: 4 },
+    queue_paused: false,
+    in_flight: [],
+    batches: [],
+    cost: { spent: 0, to_spend: 0 },
+    cool_downs: [],
+    ...over,
+  });
+  function queuePanel(jobs: JobView[], s: Status) {
+    const cancel = vi.fn(async (_jobs: number[]) => undefined);
+    const fake: Pick<Api, "history" | "cancel" | "status"> = {
+      history: async (q) => jobs.slice(q.offset, q.offset + q.limit),
+      cancel,
+      status: async () => s,
+    };
+    const say = vi.fn();
+    const panel = new QueuePanel(fake as unknown as Api, say, { fix: vi.fn(), copyLink: vi.fn(), copyLinks: vi.fn(), detail: vi.fn() });
+    const list = panel.el.querySelector(".joblist") as HTMLElement;
+    Object.defineProperty(list, "clientHeight", { value: 600 });
+    document.body.append(panel.el);
+    panel.show(s);
+    return { panel, list, cancel, say };
+  }
+
+  it("discards only the selected outputs waiting for review, by cancelling their jobs, and says so", async () => {
+    const jobs = [
+      job({ id: 4, state: "pending", phase: "upload", awaiting_review: true }),
+      job({ id: 3, state: "pending", phase: "upload" }),
+      job({ id: 2, state: "pending", phase: "upload", awaiting_review: true }),
+      job({ id: 1, state: "completed", phase: "upload" }),
+    ];
+    const { panel, list, cancel, say } = queuePanel(jobs, status());
+    await settle();
+    const discard = panel.el.querySelector('.bulk button[data-action="discard"]') as HTMLButtonElement;
+    // The one selected job does not wait for review: nothing is cancelled.
+    list.querySelector('.jobrow[data-job="3"] .name')?.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    discard.click();
+    await settle();
+    expect(cancel).not.toHaveBeenCalled();
+    expect(say).toHaveBeenLastCalledWith("None of the 1 selected job(s) waits for review.");
+    list.dispatchEvent(new KeyboardEvent("keydown", { key: "a", ctrlKey: true, bubbles: true, cancelable: true }));
+    discard.click();
+    await settle();
+    expect(cancel).toHaveBeenCalledWith([4, 2]);
+    expect(say).toHaveBeenLastCalledWith("2 output(s) discarded.");
+    expect(panel.el.querySelector(".bulk")?.hasAttribute("hidden")).toBe(true);
+    panel.el.remove();
+  });
+
+  it("names a batch the status lists, and none it does not", () => {
+    const counts = status().counts;
+    const { panel } = queuePanel([], status({ batches: [{ id: 5, name: "Shoot A", sequential: false, paused: false, created_at: 0, counts, eta_ms: null }] }));
+    expect(panel.batchName(5)).toBe("Shoot A");
+    expect(panel.batchName(6)).toBeNull();
+    panel.el.remove();
   });
 });
 

@@ -118,6 +118,31 @@ describe("HistoryPanel", () => {
     expect(p.el.querySelectorAll(".cell[data-job]").length).toBe(0);
   });
 
+  it("narrows to a batch with a chip that says which, sends its id, and shows every batch again once the chip is removed", async () => {
+    const { p, counts, queries } = panel(50);
+    const chip = p.el.querySelector(".filters .batch-filter") as HTMLElement;
+    expect(chip.hidden).toBe(true);
+    await p.showBatch(7, "Shoot A");
+    await settle();
+    expect(p.el.open).toBe(true);
+    expect(chip.hidden).toBe(false);
+    expect(chip.textContent).toBe("Batch: Shoot A✕");
+    expect(counts[counts.length - 1]).toMatchObject({ batch: 7 });
+    expect(queries[queries.length - 1]).toMatchObject({ batch: 7, offset: 0 });
+    // The other filters still apply with it.
+    (p.el.querySelector("select[aria-label=State]") as HTMLSelectElement).value = "failed";
+    p.el.querySelector("select[aria-label=State]")?.dispatchEvent(new Event("change"));
+    await settle();
+    expect(counts[counts.length - 1]).toMatchObject({ batch: 7, state: "failed" });
+    (chip.querySelector("button[aria-label='Remove the batch filter']") as HTMLButtonElement).click();
+    await settle();
+    expect(chip.hidden).toBe(true);
+    expect(counts[counts.length - 1]).toMatchObject({ batch: null, state: "failed" });
+    // A batch whose name is not known is shown by its number.
+    await p.showBatch(9, null);
+    expect(chip.textContent).toBe("Batch: #9✕");
+  });
+
   it("opens a job's detail from a click on its cell", async () => {
     const { p, open } = panel(10);
     await p.open();
@@ -154,6 +179,21 @@ describe("JobDetailDialog", () => {
     expect(d.el.querySelectorAll(".attempts tbody tr")[1]?.children[2]?.textContent).toBe(when(3000));
     (Array.from(d.el.querySelectorAll("button")).find((b) => b.textContent === "Copy link") as HTMLButtonElement).click();
     expect(copyLink).toHaveBeenCalledWith("https://cdn.example/shoe.jpg", "/p/shoe.jpg");
+  });
+
+  it("offers Show this batch: it closes the detail and hands the job's batch on", async () => {
+    dialogs();
+    const showBatch = vi.fn();
+    const d = new JobDetailDialog({ load: async () => detail({ batch_id: 12 }), copyLink: vi.fn(), retry: vi.fn(), open: vi.fn(), fix: vi.fn(), showBatch });
+    await d.open(4);
+    const button = Array.from(d.el.querySelectorAll("button")).find((b) => b.textContent === "Show this batch") as HTMLButtonElement;
+    button.click();
+    expect(showBatch).toHaveBeenCalledWith(12);
+    expect(d.el.open).toBe(false);
+    // Nothing to hand it to: not offered.
+    const alone = new JobDetailDialog({ load: async () => detail({ batch_id: 12 }), copyLink: vi.fn(), retry: vi.fn(), open: vi.fn(), fix: vi.fn() });
+    await alone.open(4);
+    expect(Array.from(alone.el.querySelectorAll("button")).some((b) => b.textContent === "Show this batch")).toBe(false);
   });
 
   it("offers retry for a failed job and shows it again once retried; says when a job is gone", async () => {

@@ -3,7 +3,7 @@ import { parseFields } from "../src/lib/fields";
 import { bytes, duration, fileName, percent, stateLabel } from "../src/lib/format";
 import { applyEvent, filteredTotal, matches } from "../src/lib/jobs";
 import { pathsFromText } from "../src/lib/paste";
-import { standing, standingLabel, standingText } from "../src/lib/standing";
+import { countsDown, standing, standingLabel, standingText } from "../src/lib/standing";
 import { overall, Rate } from "../src/lib/overall";
 import { announcement, InProgress } from "../src/components/in-progress";
 import type { BatchView, StateCounts } from "../src/lib/types";
@@ -127,11 +127,42 @@ describe("standing", () => {
   });
   it("tells needing the user from failing for good", () => {
     const needs = standing(job({ state: "failed", destination: "shop", error: { class: "needs_user", message: "wrong password" } }));
-    expect(needs).toEqual({ kind: "needs_you", message: "wrong password", destination: "shop" });
+    expect(needs).toEqual({ kind: "needs_you", message: "wrong password", destination: "shop", attempts: 0 });
     const gone = standing(job({ state: "failed", attempts: 5, error: { class: "transient", message: "timed out" } }));
     expect(gone && standingText(gone, at)).toBe("Failed for good after 5 attempts: timed out");
     const once = standing(job({ state: "failed", attempts: 1, error: { class: "permanent", message: "not an image" } }));
     expect(once && standingText(once, at)).toBe("Failed for good: not an image");
+    // Out of attempts, the engine says how many: not said twice.
+    const spent = standing(job({ state: "failed", attempts: 3, error: { class: "transient", message: "gave up after 3 attempts: timeout" } }));
+    expect(spent && standingText(spent, at)).toBe("Failed for good: gave up after 3 attempts: timeout");
+  });
+  it("a retry and a job that needs you say the attempts so far, of how many when known", () => {
+    const upload = standing(
+      job({ state: "pending", phase: "upload", attempts: 2, max_attempts: 3, error: { class: "transient", message: "HTTP 503" }, next_attempt_at: at + 42_000 }),
+    );
+    expect(upload && standingText(upload, at)).toBe("Will retry in 42 s (2 of 3 attempts used): HTTP 503");
+    expect(upload && standingText(upload, null)).toMatch(/^Will retry at .+ \(2 of 3 attempts used\): HTTP 503$/);
+    // A generation's cap may be its AI provider's, lower than the job's: not said.
+    const generate = standing(
+      job({ state: "pending", phase: "generate", attempts: 1, max_attempts: 3, error: { class: "transient", message: "HTTP 429" }, next_attempt_at: at + 5_000 }),
+    );
+    expect(generate && standingText(generate, at)).toBe("Will retry in 5 s (1 attempt used): HTTP 429");
+    const running = standing(job({ state: "processing", phase: "upload", attempts: 3, max_attempts: 3, error: { class: "transient", message: "HTTP 503" } }));
+    expect(running && standingText(running, at)).toBe("Trying again (attempt 3 of 3): HTTP 503");
+    // Free to go at once (no time set): the next claim takes it.
+    const due = standing(job({ state: "pending", phase: "upload", attempts: 2, max_attempts: 3, error: { class: "transient", message: "HTTP 503" } }));
+    expect(due && standingText(due, null)).toBe("Will retry any moment now (2 of 3 attempts used): HTTP 503");
+    const needs = standing(job({ state: "failed", attempts: 2, destination: "shop", error: { class: "needs_user", message: "wrong password" } }));
+    expect(needs && standingText(needs, at)).toBe("Needs you after 2 attempts: wrong password");
+    const first = standing(job({ state: "failed", attempts: 1, destination: "shop", error: { class: "needs_user", message: "wrong password" } }));
+    expect(first && standingText(first, at)).toBe("Needs you: wrong password");
+  });
+  it("only a retry with a time counts down", () => {
+    const error = { class: "transient", message: "HTTP 503" } as const;
+    expect(countsDown(standing(job({ state: "pending", error, next_attempt_at: at })))).toBe(true);
+    expect(countsDown(standing(job({ state: "processing", error, next_attempt_at: at })))).toBe(false);
+    expect(countsDown(standing(job({ state: "failed", error })))).toBe(false);
+    expect(countsDown(null)).toBe(false);
   });
   it("a job held back until the user acts waits, without failing", () => {
     const s = standing(job({ state: "pending", error: { class: "needs_user", message: "spending cap reached: studio has 0.10 left" } }));

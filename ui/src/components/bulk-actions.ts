@@ -3,7 +3,7 @@
 
 import { h, setText } from "../lib/dom";
 
-export type BulkAction = "retry" | "cancel" | "raise" | "lower" | "accept" | "copy";
+export type BulkAction = "retry" | "cancel" | "raise" | "lower" | "accept" | "discard" | "copy";
 
 const BUTTONS: [action: BulkAction, label: string, title: string][] = [
   ["retry", "Retry", "Retry the selected jobs that failed or were cancelled"],
@@ -11,6 +11,7 @@ const BUTTONS: [action: BulkAction, label: string, title: string][] = [
   ["raise", "Priority ↑", "Raise the priority of the selected waiting jobs"],
   ["lower", "Priority ↓", "Lower the priority of the selected waiting jobs"],
   ["accept", "Accept", "Accept the selected outputs waiting for review"],
+  ["discard", "Discard", "Discard the selected outputs waiting for review (their jobs are cancelled)"],
   ["copy", "Copy links", "Copy the links of the selected uploads, one per line"],
 ];
 

@@ -2,13 +2,14 @@
 // thumbnails or a list, found by name, state, destination and date. Paged
 // from the engine (never all loaded at once) and virtualised: only the cells
 // in view exist, and their thumbnails load only while they are in view. A
-// click opens the job's detail.
+// click opens the job's detail; a job's detail can narrow the history to
+// its batch (`showBatch`), shown as a chip the user removes.
 
 import { previewUrl } from "../lib/api";
 import { h, onNextFrame, setText } from "../lib/dom";
 import { fileName, stateLabel } from "../lib/format";
 import { standing, standingLabel } from "../lib/standing";
-import type { HistoryQuery, JobId, JobState, JobView } from "../lib/types";
+import type { BatchId, HistoryQuery, JobId, JobState, JobView } from "../lib/types";
 import { pagesFor, visibleRows } from "../lib/virtual";
 
 const PAGE_SIZE = 100;
@@ -51,6 +52,10 @@ export class HistoryPanel {
   private readonly destination: HTMLSelectElement;
   private readonly from: HTMLInputElement;
   private readonly to: HTMLInputElement;
+  private readonly batchChip: HTMLElement;
+  private readonly batchLabel: HTMLElement;
+  /** The batch the history is narrowed to, if any. */
+  private batch: { id: BatchId; name: string } | null = null;
   private readonly viewButtons: Record<HistoryView, HTMLButtonElement>;
   private view: HistoryView = "gallery";
   private filter: HistoryFilter = { state: null, batch: null };
@@ -72,6 +77,17 @@ export class HistoryPanel {
     this.destination = h("select", { "aria-label": "Destination" }, h("option", { value: "" }, "Any destination"));
     this.from = h("input", { type: "date", "aria-label": "Added from" });
     this.to = h("input", { type: "date", "aria-label": "Added until" });
+    this.batchLabel = h("span", {});
+    this.batchChip = h(
+      "span",
+      { class: "chip batch-filter", hidden: true },
+      this.batchLabel,
+      h(
+        "button",
+        { type: "button", class: "remove", title: "Show every batch", "aria-label": "Remove the batch filter", onclick: () => this.clearBatch() },
+        "✕",
+      ),
+    );
     const viewButton = (view: HistoryView, label: string) =>
       h("button", { type: "button", class: "small", "aria-pressed": String(view === this.view), onclick: () => this.setView(view) }, label);
     this.viewButtons = { gallery: viewButton("gallery", "Gallery"), list: viewButton("list", "List") };
@@ -88,6 +104,7 @@ export class HistoryPanel {
         "div",
         { class: "filters" },
         this.search,
+        this.batchChip,
         this.state,
         this.destination,
         h("label", {}, "From ", this.from),
@@ -123,6 +140,21 @@ export class HistoryPanel {
     await this.refilter();
   }
 
+  /** Opens the history narrowed to one batch (its name for the chip: the
+   * engine's, or null when unknown), the other filters kept. */
+  async showBatch(batch: BatchId, name: string | null): Promise<void> {
+    this.batch = { id: batch, name: name ?? `#${batch}` };
+    setText(this.batchLabel, `Batch: ${this.batch.name}`);
+    this.batchChip.hidden = false;
+    await this.open();
+  }
+
+  private clearBatch(): void {
+    this.batch = null;
+    this.batchChip.hidden = true;
+    void this.refilter();
+  }
+
   private setView(view: HistoryView): void {
     this.view = view;
     this.scroller.dataset.view = view;
@@ -136,7 +168,7 @@ export class HistoryPanel {
     const until = dayStart(this.to.value);
     this.filter = {
       state: (this.state.value || null) as JobState | null,
-      batch: null,
+      batch: this.batch?.id ?? null,
       search: this.search.value.trim() || null,
       destination: this.destination.value || null,
       since: dayStart(this.from.value),

@@ -1,12 +1,13 @@
 // One job in full: its source and output side by side, where it went, its
 // link, its fields, and every attempt with its time and error. Opened from
-// the history (a click) and from the job list (Enter).
+// the history (a click) and from the job list (Enter); "Show this batch"
+// leaves it for the history narrowed to the job's batch.
 
 import { previewUrl } from "../lib/api";
 import { h } from "../lib/dom";
 import { bytes, fileName, stateLabel } from "../lib/format";
 import { standing, standingText } from "../lib/standing";
-import type { AttemptView, JobDetail, JobId, JobView } from "../lib/types";
+import type { AttemptView, BatchId, JobDetail, JobId, JobView } from "../lib/types";
 
 export interface DetailActions {
   load(job: JobId): Promise<JobDetail | null>;
@@ -14,6 +15,8 @@ export interface DetailActions {
   retry(job: JobId): Promise<void>;
   open(job: JobId): void;
   fix(destination: string): void;
+  /** The history narrowed to this batch; without it the detail offers none. */
+  showBatch?(batch: BatchId): void;
 }
 
 /** A time as the detail shows it: the date and time of day, to the second. */
@@ -145,6 +148,15 @@ export class JobDetailDialog {
     if (job.state === "failed" || job.state === "cancelled") {
       out.push(
         b("Retry", () => void this.actions.retry(job.id).then(() => this.open(job.id))),
+      );
+    }
+    const showBatch = this.actions.showBatch;
+    if (showBatch && job.batch_id > 0) {
+      out.push(
+        b("Show this batch", () => {
+          this.el.close();
+          showBatch(job.batch_id);
+        }),
       );
     }
     return out;

@@ -9,7 +9,7 @@ import { errorMessage } from "../lib/api";
 import { h } from "../lib/dom";
 import { money } from "../lib/format";
 import { filteredTotal, type Filter } from "../lib/jobs";
-import type { EngineEvent, JobId, JobView, Status } from "../lib/types";
+import type { BatchId, EngineEvent, JobId, JobView, Status } from "../lib/types";
 import { Batches } from "./batches";
 import { BulkActions, type BulkAction } from "./bulk-actions";
 import { CountsBar } from "./counts-bar";
@@ -165,6 +165,11 @@ export class QueuePanel {
     return filteredTotal(this.status.counts, batch?.counts ?? null, this.filter);
   }
 
+  /** A batch's name, while the status lists it (batches with work left). */
+  batchName(batch: BatchId): string | null {
+    return this.status?.batches.find((b) => b.id === batch)?.name ?? null;
+  }
+
   /** The job picked first in the list, if any. */
   picked(): JobView | null {
     return this.list.picked();
@@ -237,6 +242,16 @@ export class QueuePanel {
         await this.act(async () => {
           await this.api.accept(ids);
           this.say(`${ids.length} output(s) accepted.`);
+        });
+        return this.list.clearSelection();
+      }
+      case "discard": {
+        // Discarding an output is cancelling its job, as the tile's Discard.
+        const ids = jobs.filter((j) => j.awaiting_review).map((j) => j.id);
+        if (ids.length === 0) return none("waits for review");
+        await this.act(async () => {
+          await this.api.cancel(ids);
+          this.say(`${ids.length} output(s) discarded.`);
         });
         return this.list.clearSelection();
       }

@@ -3,7 +3,8 @@
 // engine's events), but only the tiles in view (and a row or two around them)
 // exist; a tile that scrolls away is dropped with its previews, and one that
 // scrolls back is drawn again from the kept view. After a reload the grid is
-// rebuilt from the engine's most recent jobs.
+// rebuilt from the engine's most recent jobs. While a tile in view counts
+// down to a retry, a clock rewrites those tiles' countdowns every second.
 
 import { h, onNextFrame } from "../lib/dom";
 import { applyEvent } from "../lib/jobs";
@@ -53,6 +54,8 @@ export class ResultsGrid {
   private readonly held = new Map<JobId, EngineEvent>();
   private restored = false;
   private width = 0;
+  /** The countdowns' clock, running only while a tile in view counts down. */
+  private clock: number | null = null;
 
   constructor(private readonly actions: TileActions) {
     this.spacer = h("div", { class: "spacer" });
@@ -97,6 +100,7 @@ export class ResultsGrid {
         if (early) tile.apply(early);
       }
     }
+    this.watchCountdowns();
   }
 
   /** The grid as the engine has it (after a reload): newest batch first. */
@@ -131,6 +135,7 @@ export class ResultsGrid {
       this.held.set(event.job_id, event);
       this.tiles.get(event.job_id)?.apply(event);
     }
+    if (this.tiles.has(event.job_id)) this.watchCountdowns();
   }
 
   /** The source path of a job, once known. */
@@ -169,6 +174,33 @@ export class ResultsGrid {
     // Only touch the DOM when the tiles in view changed.
     const same = els.length === this.list.children.length && els.every((el, i) => this.list.children[i] === el);
     if (!same) this.list.replaceChildren(...els);
+    this.watchCountdowns();
+  }
+
+  /** Starts the clock when a tile in view counts down to a retry. */
+  private watchCountdowns(): void {
+    if (this.clock !== null) return;
+    for (const tile of this.tiles.values()) {
+      if (tile.countingDown()) {
+        this.clock = window.setInterval(() => this.tick(), 1000);
+        return;
+      }
+    }
+  }
+
+  /** Rewrites the countdowns in view; stops the clock once there are none. */
+  private tick(): void {
+    const now = Date.now();
+    let any = false;
+    for (const tile of this.tiles.values()) {
+      if (!tile.countingDown()) continue;
+      tile.tick(now);
+      any = true;
+    }
+    if (!any && this.clock !== null) {
+      window.clearInterval(this.clock);
+      this.clock = null;
+    }
   }
 
   private tile(id: JobId): Tile {

@@ -6,7 +6,7 @@ import { previewUrl } from "../lib/api";
 import { h, setText } from "../lib/dom";
 import { fileName, stateLabel } from "../lib/format";
 import { markPainted } from "../lib/perf";
-import { standing, standingLabel, standingText } from "../lib/standing";
+import { countsDown, standing, standingLabel, standingText, type Standing } from "../lib/standing";
 import type { EngineEvent, JobError, JobId, JobState, JobView, Phase } from "../lib/types";
 
 export interface TileActions {
@@ -41,7 +41,11 @@ export class Tile {
   private error: JobError | null = null;
   private retryAt: number | null = null;
   private attempts = 0;
+  /** The job's automatic attempts at most, once read from the engine. */
+  private maxAttempts: number | null = null;
   private destination = "";
+  /** What went wrong, as last drawn. */
+  private trouble: Standing = null;
   /** Previews still loading, stopped if the tile is dropped. */
   private loading: HTMLImageElement[] = [];
   /** Why the file has no preview, when it has none. */
@@ -155,6 +159,7 @@ export class Tile {
     this.error = job.error;
     this.retryAt = job.next_attempt_at;
     this.attempts = job.attempts;
+    this.maxAttempts = job.max_attempts;
     this.destination = job.destination;
     if (job.phase === "upload" && job.state !== "cancelled" && this.outputVersion === 0) {
       this.loadOutputPreview();
@@ -182,19 +187,33 @@ export class Tile {
     this.render();
   }
 
+  /** Whether the reason counts down to a retry: the grid then calls
+   * `tick` every second while the tile is in view. */
+  countingDown(): boolean {
+    return countsDown(this.trouble);
+  }
+
+  /** The time passed: rewrites the countdown, and nothing else. */
+  tick(now: number): void {
+    if (this.trouble && this.countingDown()) setText(this.reason, standingText(this.trouble, now));
+  }
+
   private render(): void {
     const trouble = standing({
       state: this.state,
+      phase: this.phase,
       error: this.error,
       next_attempt_at: this.retryAt,
       attempts: this.attempts,
+      max_attempts: this.maxAttempts,
       destination: this.destination,
     });
+    this.trouble = trouble;
     this.el.dataset.state = this.awaitingReview ? "review" : this.state;
     this.el.dataset.standing = trouble?.kind ?? "";
     setText(this.badge, trouble ? standingLabel(trouble) : stateLabel(this.state, this.awaitingReview));
     // A cancelled job may still say why (a duplicate of which job).
-    const reason = trouble ? standingText(trouble, null) : (this.error?.message ?? this.previewProblem);
+    const reason = trouble ? standingText(trouble, Date.now()) : (this.error?.message ?? this.previewProblem);
     this.reason.hidden = !reason;
     setText(this.reason, reason ?? "");
     const buttons: HTMLButtonElement[] = [];
