@@ -341,6 +341,9 @@ pub enum ProviderCommand {
         #[arg(long)]
         secret_stdin: bool,
     },
+    /// Change some of a provider's settings (the others stay). Queued jobs
+    /// use the new settings from their next attempt; their cost stays.
+    Edit(Box<ProviderEditArgs>),
     /// Set or lift a provider's spending cap: an amount, or `none`. Jobs
     /// waiting at the old cap go on if the new one leaves room.
     Cap { name: String, amount: String },
@@ -393,6 +396,41 @@ pub struct ProviderAddArgs {
     /// Automatic attempts of one generation at most (each may cost money).
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub max_attempts: u32,
+}
+
+/// `provider edit`: only what is given changes. An empty text value goes
+/// back to the kind's default.
+#[derive(Args, Debug)]
+pub struct ProviderEditArgs {
+    pub name: String,
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub size: Option<String>,
+    #[arg(long)]
+    pub quality: Option<String>,
+    #[arg(long, value_name = "FORMAT")]
+    pub response_format: Option<String>,
+    #[arg(long)]
+    pub count: Option<u32>,
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<u32>,
+    /// Requests started per minute, or `none` for no limit.
+    #[arg(long, value_name = "N|none")]
+    pub requests_per_minute: Option<String>,
+    /// What one image costs, or `none`.
+    #[arg(long, value_name = "AMOUNT|none")]
+    pub cost_per_image: Option<String>,
+    /// The most this provider may cost in all, or `none`; not below what it
+    /// has spent already.
+    #[arg(long, value_name = "AMOUNT|none")]
+    pub spending_cap: Option<String>,
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -454,7 +492,7 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// The API's port (0: any free one; the line `api: URL` says which).
-    #[arg(long, default_value_t = 36680)]
+    #[arg(long, default_value_t = outbox_local_api::DEFAULT_PORT)]
     pub port: u16,
     /// Also answer the PicGo protocol (`POST /upload`) on this port; 36677
     /// lets editors set up for PicGo work unchanged. Off without it.

@@ -483,6 +483,32 @@ fn number_of(id: &Option<String>) -> u64 {
 }
 
 #[tokio::test]
+async fn work_queued_by_another_process_reaches_the_event_stream_within_a_second() {
+    let ob = Outbox::new();
+    let out = ob.dir("out");
+    ob.add_folder_destination("out", &out);
+    let src = ob.dir("src");
+    write_image(&src.join("from-a-terminal.png"), 200, 100, 7);
+    let server = start(&ob, &[]);
+    let mut stream = SseReader::open(&server, None).await;
+
+    // `outbox add` in a terminal: its batch is news only the change feed brings.
+    let path = p(&src.join("from-a-terminal.png"));
+    let added = ob.json(&["add", &path, "--to", "out", "--json"]);
+    let returned = Instant::now();
+    let batch = added["batch_id"].clone();
+    loop {
+        let e = stream.next().await;
+        if e.event == "jobs_queued" && e.data["batch_id"] == batch {
+            break;
+        }
+    }
+    let seen = returned.elapsed();
+    eprintln!("another process's add seen on the event stream after {seen:?}");
+    assert!(seen < Duration::from_secs(1), "{seen:?}");
+}
+
+#[tokio::test]
 async fn the_event_stream_resumes_after_a_reconnect_with_last_event_id() {
     let ob = Outbox::new();
     let out = ob.dir("out");

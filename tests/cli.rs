@@ -1528,6 +1528,53 @@ fn a_spending_cap_is_set_raised_and_lifted_and_bad_caps_are_refused() {
     ob.run(&["provider", "cap", "studio", "none"])
         .expect_code(0);
     assert_eq!(cap(&ob), serde_json::Value::Null);
+
+    // `provider edit` changes what it is given and nothing else.
+    ob.run(&[
+        "provider",
+        "edit",
+        "studio",
+        "--spending-cap",
+        "8",
+        "--model",
+        "gpt-image-1-mini",
+        "--requests-per-minute",
+        "30",
+    ])
+    .expect_code(0);
+    let settings = || ob.json(&["provider", "list", "--json"])[0]["settings"].clone();
+    let edited = settings();
+    assert_eq!(edited["spending_cap"], serde_json::json!(8.0));
+    assert_eq!(edited["model"], "gpt-image-1-mini");
+    assert_eq!(edited["requests_per_minute"], 30);
+    assert_eq!(edited["cost_per_image"], serde_json::json!(0.04));
+    // A bad value among good ones changes nothing.
+    let bad = ob
+        .run(&[
+            "provider",
+            "edit",
+            "studio",
+            "--model",
+            "",
+            "--spending-cap=-2",
+        ])
+        .expect_code(1);
+    assert!(bad.stderr.contains("spending cap"), "{}", bad.stderr);
+    assert_eq!(settings(), edited);
+    ob.run(&[
+        "provider",
+        "edit",
+        "studio",
+        "--model",
+        "",
+        "--requests-per-minute",
+        "none",
+    ])
+    .expect_code(0);
+    let back = settings();
+    assert_eq!(back["model"], serde_json::Value::Null);
+    assert_eq!(back["requests_per_minute"], serde_json::Value::Null);
+    assert_eq!(back["spending_cap"], serde_json::json!(8.0));
 }
 
 #[test]

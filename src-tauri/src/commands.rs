@@ -4,6 +4,7 @@
 
 use crate::bridge;
 use crate::error::{CommandError, CommandResult};
+use crate::local_api::{Listening, Wanted};
 use crate::preview_scheme;
 use crate::settings::{self, Settings};
 use crate::single_instance::LaunchPaths;
@@ -89,11 +90,10 @@ pub fn subscribe(state: State<'_, AppState>, channel: Channel<bridge::Update>) {
     }
 }
 
-/// How the UI asks to queue items; the rest comes from the settings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
 /// What applies to one drop only; the lasting choices (destination, recipe,
 /// priority, order, review) are the settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct AddRequest {
     batch_name: Option<String>,
     /// Queue again what is queued or delivered already.
@@ -346,18 +346,29 @@ pub fn get_settings(state: State<'_, AppState>) -> Settings {
     state.settings()
 }
 
-/// Saves the settings; the worker starts again when what it uses changed.
+/// Saves the settings; the worker starts again when what it uses changed,
+/// and so does the local API. A port the API cannot have refuses the change
+/// whole: nothing is saved and what listened before listens again.
 #[tauri::command]
 pub async fn set_settings(
     app: AppHandle,
     state: State<'_, AppState>,
     settings: Settings,
 ) -> CommandResult<Settings> {
+    settings.validate()?;
+    let old = state.settings();
+    let (was, wanted) = (Wanted::from(&old), Wanted::from(&settings));
+    if was != wanted {
+        if let Err(problem) = state.api.apply(&app, &state.engine, wanted).await {
+            if let Err(again) = state.api.apply(&app, &state.engine, was).await {
+                tracing::warn!("the local API is off: {again}");
+            }
+            return Err(CommandError::Invalid(problem));
+        }
+    }
     settings::save(&app, state.engine.data_dir(), &settings)?;
-    let old = std::mem::replace(
-        &mut *state.settings.lock().unwrap_or_else(|p| p.into_inner()),
-        settings.clone(),
-    );
+    state.api.follow(&settings);
+    *state.settings.lock().unwrap_or_else(|p| p.into_inner()) = settings.clone();
     if old.concurrency != settings.concurrency {
         state
             .worker
@@ -368,12 +379,40 @@ pub async fn set_settings(
     Ok(settings)
 }
 
+/// Where the local API listens now, or why it does not.
+#[tauri::command]
+pub fn local_api(state: State<'_, AppState>) -> Listening {
+    state.api.listening()
+}
+
+/// The local API's bearer token (from the keychain; made on first use).
+#[tauri::command]
+pub async fn local_api_token(state: State<'_, AppState>) -> CommandResult<String> {
+    blocking(&state, |engine| engine.api_token()).await
+}
+
+/// A new token: the old one is refused from now on, by a server that runs
+/// again with the new one.
+#[tauri::command]
+pub async fn renew_local_api_token(
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> CommandResult<String> {
+    let token = blocking(&state, |engine| engine.renew_api_token()).await?;
+    let wanted = Wanted::from(&state.settings());
+    state
+        .api
+        .apply(&app, &state.engine, wanted)
+        .await
+        .map_err(CommandError::Shell)?;
+    Ok(token)
+}
+
 #[tauri::command]
 pub async fn destinations(state: State<'_, AppState>) -> CommandResult<Vec<DestinationView>> {
     blocking(&state, |engine| engine.destinations()).await
 }
 
-/// Adds a destination; its secret (if any) goes to the OS keychain.
 /// The files this app was launched with (`outbox-desktop photo.jpg`), once.
 #[tauri::command]
 pub fn take_launch_paths(paths: State<'_, LaunchPaths>) -> Vec<PathBuf> {

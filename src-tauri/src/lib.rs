@@ -8,6 +8,7 @@ mod commands;
 mod damaged;
 mod error;
 mod lifecycle;
+mod local_api;
 mod preview_scheme;
 mod recipes;
 mod settings;
@@ -99,6 +100,9 @@ pub fn run() -> anyhow::Result<()> {
             commands::open_location,
             commands::get_settings,
             commands::set_settings,
+            commands::local_api,
+            commands::local_api_token,
+            commands::renew_local_api_token,
             commands::destinations,
             commands::copy_text,
             commands::take_launch_paths,
@@ -129,6 +133,7 @@ pub fn run() -> anyhow::Result<()> {
             // Running jobs get the worker's grace period, then are released
             // for the next launch; nothing is lost either way.
             if let Some(state) = app.try_state::<AppState>() {
+                tauri::async_runtime::block_on(state.api.stop());
                 tauri::async_runtime::block_on(state.worker.stop());
                 state.engine.flush_events();
             }
@@ -138,13 +143,15 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 /// The app on an open engine: settings, the worker (pending work from this
-/// or an earlier launch resumes now), the tray, batch notifications.
+/// or an earlier launch resumes now), the local API when turned on, the
+/// tray, batch notifications.
 async fn start(app: &AppHandle, engine: Engine) {
     tracing::info!(data = %engine.data_dir().display(), "Outbox starting");
     let settings = settings::load(app, engine.data_dir());
     app.manage(AppState {
         engine: engine.clone(),
         worker: worker::WorkerControl::default(),
+        api: local_api::ApiControl::new(&settings),
         settings: Mutex::new(settings.clone()),
         subscription: Mutex::new(None),
     });
@@ -155,6 +162,24 @@ async fn start(app: &AppHandle, engine: Engine) {
         .await
     {
         tracing::error!("the queue does not run: {e}");
+    }
+    // What the command line or a second worker does on this database shows
+    // in the window, for the app's lifetime.
+    match worker::queue_runtime() {
+        Ok(runtime) => {
+            let engine = engine.clone();
+            runtime.spawn(async move {
+                let forever = tokio_util::sync::CancellationToken::new();
+                if let Err(e) = engine.follow_other_processes(forever).await {
+                    tracing::error!("other processes' changes are not followed: {e}");
+                }
+            });
+        }
+        Err(e) => tracing::error!("other processes' changes are not followed: {e}"),
+    }
+    let api = local_api::Wanted::from(&settings);
+    if let Err(e) = app.state::<AppState>().api.apply(app, &engine, api).await {
+        tracing::error!("the local API is off: {e}");
     }
     if let Err(e) = lifecycle::create_tray(app) {
         tracing::warn!("no tray icon (closing the window will quit): {e}");

@@ -38,6 +38,14 @@ pub struct Settings {
     /// A closed window leaves Outbox in the tray even when the queue is
     /// idle (by default it quits once the work is done).
     pub stay_in_tray: bool,
+    /// Programs on this computer may send images over HTTP (the local API,
+    /// `/v1`, with a bearer token), on 127.0.0.1 and ::1 only.
+    pub api_enabled: bool,
+    pub api_port: u16,
+    /// The PicGo protocol (`POST /upload`, no token), which Markdown editors
+    /// speak to a local uploader.
+    pub picgo_enabled: bool,
+    pub picgo_port: u16,
 }
 
 const LINK_FORMATS: &[&str] = &["off", "url", "markdown", "html", "bbcode", "template"];
@@ -56,6 +64,10 @@ impl Default for Settings {
             copy_links_when: "each".into(),
             link_template: "{url}".into(),
             stay_in_tray: false,
+            api_enabled: false,
+            api_port: outbox_local_api::DEFAULT_PORT,
+            picgo_enabled: false,
+            picgo_port: outbox_local_api::PICGO_PORT,
         }
     }
 }
@@ -93,6 +105,20 @@ impl Settings {
             return Err(CommandError::Invalid(
                 "the link template needs {url}, where the link goes".into(),
             ));
+        }
+        // Below 1024 a port needs root; 0 would be a different one each launch.
+        for (port, what) in [(self.api_port, "the API's"), (self.picgo_port, "PicGo's")] {
+            if port < 1024 {
+                return Err(CommandError::Invalid(format!(
+                    "{what} port must be between 1024 and 65535, not {port}"
+                )));
+            }
+        }
+        if self.api_enabled && self.picgo_enabled && self.api_port == self.picgo_port {
+            return Err(CommandError::Invalid(format!(
+                "the API and PicGo need ports of their own ({} is both)",
+                self.api_port
+            )));
         }
         Ok(())
     }
@@ -209,6 +235,40 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("between 1 and 100"));
+    }
+
+    #[test]
+    fn the_local_api_is_off_by_default_and_its_ports_are_checked() {
+        let s = Settings::default();
+        assert!(!s.api_enabled && !s.picgo_enabled);
+        assert_eq!((s.api_port, s.picgo_port), (36680, 36677));
+        let low = Settings {
+            api_port: 80,
+            ..Settings::default()
+        };
+        assert!(low
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("between 1024 and 65535, not 80"));
+        let same = Settings {
+            api_enabled: true,
+            picgo_enabled: true,
+            picgo_port: 36680,
+            ..Settings::default()
+        };
+        assert!(same
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("ports of their own"));
+        // The same number is fine while one of the two is off.
+        let one_on = Settings {
+            api_enabled: true,
+            picgo_port: 36680,
+            ..Settings::default()
+        };
+        assert!(one_on.validate().is_ok());
     }
 
     #[test]

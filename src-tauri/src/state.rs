@@ -1,5 +1,6 @@
 //! What the shell holds for the app's lifetime, in Tauri's managed state.
 
+use crate::local_api::ApiControl;
 use crate::settings::Settings;
 use crate::worker::WorkerControl;
 use outbox_engine::Engine;
@@ -9,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 pub struct AppState {
     pub engine: Engine,
     pub worker: WorkerControl,
+    /// The local API's servers (off unless the settings turn them on).
+    pub api: ApiControl,
     pub settings: Mutex<Settings>,
     /// The webview's event subscription; a reload replaces it.
     pub subscription: Mutex<Option<CancellationToken>>,

@@ -14,9 +14,9 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The queue's runtime: built once, never dropped (a runtime cannot be
+/// The queue's runtime (the worker's, and the local API's): built once, never dropped (a runtime cannot be
 /// dropped from inside another's tasks, where the app's exit runs).
-fn queue_runtime() -> Result<&'static Runtime, &'static str> {
+pub(crate) fn queue_runtime() -> Result<&'static Runtime, &'static str> {
     static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {

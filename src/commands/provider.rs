@@ -1,6 +1,6 @@
 use super::dest::{read_secret, SECRET_ENV};
 use super::print_json;
-use crate::cli::{ProviderAddArgs, ProviderCommand, ProviderKindArg};
+use crate::cli::{ProviderAddArgs, ProviderCommand, ProviderEditArgs, ProviderKindArg};
 use anyhow::{bail, Result};
 use outbox_engine::providers::{ProviderKind, ProviderSettings, ProviderView};
 use outbox_engine::Engine;
@@ -21,19 +21,10 @@ pub fn run(engine: &Engine, cmd: ProviderCommand) -> Result<ExitCode> {
             engine.set_provider_key(&name, &key)?;
             println!("the API key of {name:?} is in the keychain");
         }
+        ProviderCommand::Edit(args) => edit(engine, *args)?,
         ProviderCommand::Cap { name, amount } => {
-            let cap = match amount.trim() {
-                "none" => None,
-                text => Some(text.parse::<f64>().map_err(|_| {
-                    anyhow::anyhow!(
-                        "the cap is an amount such as 20 or 12.50, or none; not {text:?}"
-                    )
-                })?),
-            };
-            let Some(mut provider) = engine.providers()?.into_iter().find(|p| p.name == name)
-            else {
-                bail!("no AI provider named {name:?}; `outbox provider list` shows them");
-            };
+            let cap = amount_or_none("the cap", &amount)?;
+            let mut provider = named(engine, &name)?;
             provider.settings.spending_cap = cap;
             engine.update_provider(&provider, None)?;
             match cap {
@@ -47,6 +38,77 @@ pub fn run(engine: &Engine, cmd: ProviderCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn named(engine: &Engine, name: &str) -> Result<ProviderView> {
+    match engine.providers()?.into_iter().find(|p| p.name == name) {
+        Some(provider) => Ok(provider),
+        None => bail!("no AI provider named {name:?}; `outbox provider list` shows them"),
+    }
+}
+
+/// An amount such as `20` or `12.50`, or `none`.
+fn amount_or_none(what: &str, text: &str) -> Result<Option<f64>> {
+    match text.trim() {
+        "none" => Ok(None),
+        text => text.parse::<f64>().map(Some).map_err(|_| {
+            anyhow::anyhow!("{what} is an amount such as 20 or 12.50, or none; not {text:?}")
+        }),
+    }
+}
+
+/// Text settings: empty goes back to the kind's default.
+fn text_or_default(text: String) -> Option<String> {
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+fn edit(engine: &Engine, args: ProviderEditArgs) -> Result<()> {
+    let mut provider = named(engine, &args.name)?;
+    let s = &mut provider.settings;
+    let texts = [
+        (args.base_url, &mut s.base_url),
+        (args.model, &mut s.model),
+        (args.size, &mut s.size),
+        (args.quality, &mut s.quality),
+        (args.response_format, &mut s.response_format),
+    ];
+    for (given, setting) in texts {
+        if let Some(text) = given {
+            *setting = text_or_default(text);
+        }
+    }
+    if let Some(n) = args.count {
+        s.count = n;
+    }
+    if let Some(seconds) = args.timeout {
+        s.timeout_seconds = seconds;
+    }
+    if let Some(n) = args.max_concurrent {
+        s.max_concurrent = n;
+    }
+    if let Some(n) = args.max_attempts {
+        s.max_attempts = n;
+    }
+    if let Some(text) = args.requests_per_minute {
+        s.requests_per_minute = match text.trim() {
+            "none" => None,
+            n => Some(n.parse().map_err(|_| {
+                anyhow::anyhow!("requests per minute is a whole number, or none; not {n:?}")
+            })?),
+        };
+    }
+    if let Some(text) = args.cost_per_image {
+        s.cost_per_image = amount_or_none("the cost per image", &text)?;
+    }
+    if let Some(text) = args.spending_cap {
+        s.spending_cap = amount_or_none("the cap", &text)?;
+    }
+    engine.update_provider(&provider, None)?;
+    println!(
+        "changed AI provider {:?}; queued jobs use it from their next attempt",
+        provider.name
+    );
+    Ok(())
 }
 
 fn add(engine: &Engine, args: ProviderAddArgs) -> Result<()> {

@@ -5,7 +5,7 @@ use super::run::stop_on_signals;
 use crate::cli::ServeArgs;
 use anyhow::{bail, Context, Result};
 use outbox_engine::{AddOptions, Engine, RetryPolicy, WorkerConfig};
-use outbox_local_api::{token, ApiConfig, LocalApi, PicGoConfig};
+use outbox_local_api::{token, ApiConfig, LocalApi, PicGoConfig, PicGoOptions};
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +43,11 @@ pub fn run(engine: &Engine, args: ServeArgs) -> Result<ExitCode> {
         let stop = CancellationToken::new();
         tokio::spawn(stop_on_signals(stop.clone()));
         let api = LocalApi::new(engine.clone(), config, stop.clone());
+        // Work queued or finished by other processes reaches the event stream.
+        let feed = {
+            let (engine, stop) = (engine.clone(), stop.clone());
+            tokio::spawn(async move { engine.follow_other_processes(stop).await })
+        };
 
         let mut servers = tokio::task::JoinSet::new();
         let listeners = outbox_local_api::bind_loopback(args.port)
@@ -63,11 +68,11 @@ pub fn run(engine: &Engine, args: ServeArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot listen on 127.0.0.1:{picgo_port}"))?;
             let port = listeners[0].local_addr()?.port();
             let picgo = PicGoConfig {
-                options: AddOptions {
+                options: PicGoOptions::new(AddOptions {
                     destination: args.picgo_to.clone(),
                     recipe: args.picgo_recipe.clone(),
-                    ..PicGoConfig::default().options
-                },
+                    ..PicGoOptions::defaults()
+                }),
                 ..PicGoConfig::default()
             };
             servers.spawn(outbox_local_api::serve(
@@ -96,6 +101,9 @@ pub fn run(engine: &Engine, args: ServeArgs) -> Result<ExitCode> {
             if let Err(e) = done.map_err(anyhow::Error::from).and_then(|r| Ok(r?)) {
                 eprintln!("outbox: the API server stopped: {e}");
             }
+        }
+        if let Ok(Err(e)) = feed.await {
+            eprintln!("outbox: other processes' changes were not followed: {e}");
         }
         let summary = summary?;
         println!(

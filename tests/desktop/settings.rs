@@ -6,8 +6,9 @@
 //! Secret Service the test command starts. A WordPress destination (a real
 //! site, its Test's diagnosis beside the password) and an S3 one (moto) are
 //! set up through the same form and delivered to. Recipes built step by step
-//! with their live sketch, and AI providers with a spending cap. Screenshots in
-//! `target/e2e/`.
+//! with their live sketch, and AI providers with a spending cap. The local
+//! API and PicGo turned on in the window and used by a real HTTP client.
+//! Screenshots in `target/e2e/`.
 
 mod harness;
 
@@ -950,5 +951,222 @@ fn an_s3_destination_set_up_in_the_form_receives_a_dropped_image() {
         "a JPEG, {} bytes",
         bytes.len()
     );
+    app.quit();
+}
+
+/// A port nothing listens on now (the OS's pick, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// Puts `png` on the X clipboard as an image, as a screenshot tool does; the
+/// xclip that serves it is returned (it serves until killed).
+fn clipboard_image(display: &Display, png: &Path) -> std::process::Child {
+    let child = std::process::Command::new("xclip")
+        .args(["-selection", "clipboard", "-t", "image/png", "-i"])
+        .arg(png)
+        .env("DISPLAY", &display.name)
+        .spawn()
+        .expect("xclip");
+    std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// Applies the "Other programs" section and waits for what it then says.
+fn apply_local_api(app: &App<'_>, wanted: &str) {
+    click(app, "section.local-api", "Apply");
+    app.wait_for(wanted, WAIT, || {
+        text(app, "#s-api-listening").contains(wanted)
+    });
+}
+
+#[test]
+fn programs_send_images_through_the_local_api_once_the_window_turns_it_on() {
+    let display = Display::start();
+    let home = Home::new();
+    let photos_dir = home.root.path().join("photos");
+    photos(&photos_dir, 3);
+    let driver = Driver::start(&display, &home);
+    let app = driver.launch();
+    let (api_port, picgo_port) = (free_port(), free_port());
+
+    // Off until turned on.
+    open_settings(&app);
+    app.wait_for("the section says it is off", WAIT, || {
+        text(&app, "#s-api-listening").contains("Off")
+    });
+    assert!(!listening(api_port) && !listening(picgo_port));
+    tick(&app, "#s-api-enabled", true);
+    set(&app, "#s-api-port", &api_port.to_string());
+    tick(&app, "#s-picgo-enabled", true);
+    set(&app, "#s-picgo-port", &picgo_port.to_string());
+    apply_local_api(&app, &format!("API http://127.0.0.1:{api_port}/v1"));
+    assert!(text(&app, "#s-api-listening")
+        .contains(&format!("PicGo http://127.0.0.1:{picgo_port}/upload")));
+    click(&app, "section.local-api", "Copy");
+    app.wait_for("the token on the clipboard", WAIT, || {
+        clipboard(&display).trim().len() == 64
+    });
+    let token = clipboard(&display).trim().to_string();
+    click(&app, "section.local-api", "Show");
+    app.wait_for("the token shown", WAIT, || {
+        app.js("return document.querySelector('#s-api-token').value") == json!(token)
+    });
+    app.screenshot("api-01-on");
+    click(&app, "dialog.settings header", "Close");
+
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .expect("client");
+    let api = format!("http://127.0.0.1:{api_port}");
+    // A wrong token, or a web page's Origin, is refused.
+    let wrong = http
+        .get(format!("{api}/v1/status"))
+        .bearer_auth("x".repeat(64))
+        .send()
+        .expect("GET");
+    assert_eq!(wrong.status(), 401);
+    let page = http
+        .get(format!("{api}/v1/status"))
+        .bearer_auth(&token)
+        .header("Origin", "https://evil.example")
+        .send()
+        .expect("GET");
+    assert_eq!(page.status(), 403);
+
+    // By multipart and by path; each answered once delivered.
+    let bytes = std::fs::read(photos_dir.join("item-0.jpg")).expect("read");
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "file",
+        reqwest::blocking::multipart::Part::bytes(bytes).file_name("sent.jpg"),
+    );
+    let sent = http
+        .post(format!("{api}/v1/items"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .expect("POST");
+    assert_eq!(sent.status(), 202);
+    let sent: Value = sent.json().expect("JSON");
+    let by_path = http
+        .post(format!("{api}/v1/items"))
+        .bearer_auth(&token)
+        .json(&json!({ "paths": [photos_dir.join("item-1.jpg")] }))
+        .send()
+        .expect("POST");
+    assert_eq!(by_path.status(), 202);
+    let by_path: Value = by_path.json().expect("JSON");
+    for added in [&sent, &by_path] {
+        let location = added["items"][0]["location"].as_str().expect("a location");
+        let item: Value = http
+            .get(format!("{api}{location}?wait=60"))
+            .bearer_auth(&token)
+            .send()
+            .and_then(|r| r.json())
+            .expect("GET ?wait");
+        assert_eq!(item["state"], "completed", "{item:#}");
+        let link = item["link"].as_str().expect("a link");
+        assert!(link.starts_with("file://"), "{link}");
+    }
+    assert!(home.delivered().join("sent.jpg").is_file());
+    assert!(home.delivered().join("item-1.jpg").is_file());
+    // The window shows what other programs sent.
+    app.wait_for("the API's items in the window", WAIT, || {
+        app.tiles("data-state", "completed") == 2
+    });
+
+    // PicGo, with the exact body editor plugins send; then with none: the
+    // clipboard's image.
+    let picgo = format!("http://127.0.0.1:{picgo_port}/upload");
+    let answer: Value = http
+        .post(&picgo)
+        .json(&json!({ "list": [photos_dir.join("item-2.jpg")] }))
+        .send()
+        .and_then(|r| r.json())
+        .expect("PicGo");
+    assert_eq!(answer["success"], json!(true), "{answer:#}");
+    assert!(
+        answer["result"][0]
+            .as_str()
+            .is_some_and(|l| l.ends_with("/item-2.jpg")),
+        "{answer:#}"
+    );
+    let shot = home.root.path().join("shot.png");
+    image::RgbImage::from_fn(200, 120, |x, _| image::Rgb([x as u8, 90, 30]))
+        .save(&shot)
+        .expect("a PNG");
+    let mut serving = clipboard_image(&display, &shot);
+    let answer: Value = http
+        .post(&picgo)
+        .send()
+        .and_then(|r| r.json())
+        .expect("PicGo");
+    let _ = serving.kill();
+    let _ = serving.wait();
+    assert_eq!(answer["success"], json!(true), "{answer:#}");
+    let pasted = answer["result"][0]
+        .as_str()
+        .and_then(|l| l.strip_prefix("file://"))
+        .expect("a file link");
+    let pasted = std::fs::read(pasted).expect("the clipboard's image delivered");
+    let decoded = image::load_from_memory(&pasted).expect("an image");
+    assert_eq!((decoded.width(), decoded.height()), (200, 120));
+    app.screenshot("api-02-delivered");
+
+    // A new token: the old one is refused from then on.
+    open_settings(&app);
+    click(&app, "section.local-api", "New token");
+    app.wait_for("the new token", WAIT, || {
+        text(&app, "#s-api-listening").contains("old one are refused")
+    });
+    let old = http
+        .get(format!("{api}/v1/status"))
+        .bearer_auth(&token)
+        .send()
+        .expect("GET");
+    assert_eq!(old.status(), 401);
+    click(&app, "section.local-api", "Copy");
+    app.wait_for("the new token copied", WAIT, || {
+        let copied = clipboard(&display);
+        copied.trim().len() == 64 && copied.trim() != token
+    });
+    let new = clipboard(&display).trim().to_string();
+    let status = http
+        .get(format!("{api}/v1/status"))
+        .bearer_auth(&new)
+        .send()
+        .expect("GET");
+    assert_eq!(status.status(), 200);
+
+    // A port another program holds is refused whole, and the old one stays.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let taken_port = taken.local_addr().expect("addr").port();
+    set(&app, "#s-api-port", &taken_port.to_string());
+    click(&app, "section.local-api", "Apply");
+    app.wait_for("the refusal", WAIT, || {
+        text(&app, "#s-api-listening").contains(&format!("cannot listen on 127.0.0.1:{taken_port}"))
+    });
+    app.screenshot("api-03-port-taken");
+    assert!(
+        listening(api_port),
+        "the API stopped after a refused change"
+    );
+    let saved = std::fs::read_to_string(home.data().join("settings.json")).expect("settings.json");
+    assert!(!saved.contains(&taken_port.to_string()), "{saved}");
+
+    // Turned off: nothing listens.
+    open_settings(&app);
+    tick(&app, "#s-api-enabled", false);
+    tick(&app, "#s-picgo-enabled", false);
+    apply_local_api(&app, "Off");
+    assert!(!listening(api_port) && !listening(picgo_port));
     app.quit();
 }

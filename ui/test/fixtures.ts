@@ -16,6 +16,10 @@ export function settings(over: Partial<Settings> = {}): Settings {
     copy_links_when: "each",
     link_template: "{url}",
     stay_in_tray: false,
+    api_enabled: false,
+    api_port: 36680,
+    picgo_enabled: false,
+    picgo_port: 36677,
     ...over,
   };
 }

@@ -16,6 +16,7 @@ pub mod destinations;
 mod durable;
 mod error;
 pub mod events;
+pub mod feed;
 pub mod forms;
 mod geometry;
 pub mod import;
@@ -58,6 +59,7 @@ use std::time::Duration;
 use store::{EnqueueBatch, Store};
 use template::Fields;
 use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
 
 /// The name of the destination used when none is given.
 pub const DEFAULT_DESTINATION: &str = "default";
@@ -117,7 +119,7 @@ impl Default for EngineOptions {
 }
 
 /// What to add, and how.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AddOptions {
     /// Destination name; `None` is the default folder (`~/Pictures/Outbox`).
     pub destination: Option<String>,
@@ -513,6 +515,24 @@ impl Engine {
             .map_err(Error::Keychain)
     }
 
+    /// The app's local API token, from the keychain; made and kept there
+    /// on first use.
+    pub fn api_token(&self) -> Result<String> {
+        let key = secrets::api_token_key(&self.shared.database_id);
+        match self.shared.secrets.get(&key)? {
+            Some(token) => Ok(token),
+            None => self.renew_api_token(),
+        }
+    }
+
+    /// A new local API token in the keychain: the old one stops working.
+    pub fn renew_api_token(&self) -> Result<String> {
+        let token = secrets::new_token()?;
+        let key = secrets::api_token_key(&self.shared.database_id);
+        self.shared.secrets.set(&key, &token)?;
+        Ok(token)
+    }
+
     pub fn destinations(&self) -> Result<Vec<DestinationView>> {
         Ok(self
             .shared
@@ -873,6 +893,13 @@ impl Engine {
     }
 
     /// Delivers pending events now (before exiting, say).
+    /// Publishes what other processes change on this database (the command
+    /// line, a second worker) as this engine's own events, until `stop`; the
+    /// app and `outbox serve` run it beside their worker. See [`feed`].
+    pub async fn follow_other_processes(&self, stop: CancellationToken) -> Result<()> {
+        feed::follow(self.shared.clone(), stop).await
+    }
+
     pub fn flush_events(&self) {
         self.shared.events.flush();
     }

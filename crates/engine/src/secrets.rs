@@ -15,6 +15,8 @@ pub enum SecretError {
     Unavailable(String),
     #[error("the keychain refused: {0}")]
     Refused(String),
+    #[error("no randomness for a token: {0}")]
+    NoRandomness(String),
 }
 
 /// Where secrets are kept. The keychain in the app and the command line;
@@ -35,6 +37,19 @@ pub fn destination_key(database: &str, name: &str) -> String {
 /// The key of an AI provider's API key, beside the destinations'.
 pub fn provider_key(database: &str, name: &str) -> String {
     format!("{database}/provider:{name}")
+}
+
+/// The key of the desktop app's local API token (`outbox serve` keeps its
+/// own in a file: a headless machine often has no keychain).
+pub fn api_token_key(database: &str) -> String {
+    format!("{database}/local-api-token")
+}
+
+/// A new bearer token: 32 random bytes from the operating system, as hex.
+pub fn new_token() -> Result<String, SecretError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| SecretError::NoRandomness(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The operating system's keychain.

@@ -1102,6 +1102,19 @@ async fn jobs_past_the_spending_cap_wait_with_the_reason_until_it_is_raised() {
     let mut provider = bed.engine.providers().unwrap().remove(0);
     provider.settings.spending_cap = Some(-1.0);
     assert!(bed.engine.update_provider(&provider, None).is_err());
+    // Below the 0.50 paid already: refused with both sums, nothing changed.
+    provider.settings.spending_cap = Some(0.4);
+    let below = bed
+        .engine
+        .update_provider(&provider, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        below.contains("0.40 is below the 0.50 studio has spent already"),
+        "{below}"
+    );
+    let kept = bed.engine.providers().unwrap().remove(0);
+    assert_eq!(kept.settings.spending_cap, Some(0.6));
     provider.settings.spending_cap = Some(0.75);
     bed.engine.update_provider(&provider, None).unwrap();
     run_until_idle(&bed).await;

@@ -794,3 +794,86 @@ async fn a_job_s_detail_lists_every_attempt_with_its_time_and_error() {
         .unwrap();
     assert_eq!(left, 0);
 }
+
+/// Waits for an event `wanted` picks out, at most `limit`; how long it took.
+async fn event_within(
+    events: &mut tokio::sync::broadcast::Receiver<outbox_engine::Event>,
+    limit: Duration,
+    mut wanted: impl FnMut(&outbox_engine::Event) -> bool,
+) -> Duration {
+    let asked = std::time::Instant::now();
+    let found = tokio::time::timeout(limit, async {
+        loop {
+            match events.recv().await {
+                Ok(e) if wanted(&e) => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("the event bus closed: {e}"),
+            }
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "no such event within {limit:?}");
+    asked.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_s_adds_and_changes_reach_this_one_s_subscribers_within_a_second() {
+    use outbox_engine::Event;
+    let bed = TestBed::new();
+    // Its own connections, as `outbox add` in a terminal has.
+    let other = Engine::open(EngineOptions {
+        data_dir: Some(bed.engine.data_dir().to_path_buf()),
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let mut events = bed.engine.subscribe();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let feed = tokio::spawn({
+        let (engine, stop) = (bed.engine.clone(), stop.clone());
+        async move { engine.follow_other_processes(stop).await }
+    });
+    tokio::time::sleep(outbox_engine::feed::TICK).await;
+
+    let report = other.add(&bed.images("elsewhere", 3), &to("out")).unwrap();
+    let batch = report.batch_id.unwrap();
+    let queued = event_within(&mut events, Duration::from_secs(1), |e| {
+        *e == Event::JobsQueued {
+            batch_id: batch,
+            jobs: 3,
+        }
+    })
+    .await;
+    let job = report.added[0];
+    other.cancel(&[job]).unwrap();
+    let changed = event_within(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, Event::JobChanged { job_id, state: JobState::Cancelled, .. } if *job_id == job)
+    })
+    .await;
+    let counts = event_within(&mut events, Duration::from_secs(1), |e| {
+        matches!(e, Event::CountsChanged { counts } if counts.cancelled == 1 && counts.pending == 2)
+    })
+    .await;
+    eprintln!("seen after: queued {queued:?}, changed {changed:?}, counts {counts:?}");
+
+    // This process's own change, with nothing from elsewhere: not published
+    // again by the feed (a user's cancel publishes the counts only).
+    let own = report.added[1];
+    bed.engine.cancel(&[own]).unwrap();
+    let repeated = tokio::time::timeout(Duration::from_millis(800), async {
+        loop {
+            if let Ok(Event::JobChanged { job_id, .. }) = events.recv().await {
+                if job_id == own {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        repeated.is_err(),
+        "the feed published this process's own change"
+    );
+
+    stop.cancel();
+    feed.await.unwrap().unwrap();
+}

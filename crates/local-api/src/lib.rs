@@ -34,6 +34,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// The API's port unless the user chooses another.
+pub const DEFAULT_PORT: u16 = 36680;
+/// PicGo's own port: editors set up for PicGo reach Outbox unchanged.
+pub const PICGO_PORT: u16 = 36677;
+
 /// How the API behaves; the port comes from the bound listener.
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
@@ -66,18 +71,57 @@ impl ApiConfig {
 /// What the PicGo endpoint queues, and how long it waits for delivery.
 #[derive(Clone, Debug)]
 pub struct PicGoConfig {
-    pub options: AddOptions,
+    pub options: PicGoOptions,
     pub timeout: Duration,
+    /// Where an upload without paths takes its image: the app's clipboard.
+    /// `None` (`outbox serve`) refuses such an upload, saying why.
+    pub clipboard: Option<ClipboardImage>,
+}
+
+/// How PicGo's images are queued; the app changes them with its settings
+/// while the server runs.
+#[derive(Clone, Debug)]
+pub struct PicGoOptions(Arc<std::sync::RwLock<AddOptions>>);
+
+impl PicGoOptions {
+    pub fn new(options: AddOptions) -> PicGoOptions {
+        PicGoOptions(Arc::new(std::sync::RwLock::new(options)))
+    }
+
+    /// A batch named PicGo, to the default destination with `web`.
+    pub fn defaults() -> AddOptions {
+        AddOptions {
+            batch_name: Some("PicGo".into()),
+            ..AddOptions::default()
+        }
+    }
+
+    pub fn get(&self) -> AddOptions {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set(&self, options: AddOptions) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = options;
+    }
+}
+
+/// Reads the clipboard's image as encoded bytes (PNG), or says why not. Called
+/// on a blocking thread.
+#[derive(Clone)]
+pub struct ClipboardImage(pub Arc<dyn Fn() -> Result<Vec<u8>, String> + Send + Sync>);
+
+impl std::fmt::Debug for ClipboardImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClipboardImage")
+    }
 }
 
 impl Default for PicGoConfig {
     fn default() -> Self {
         PicGoConfig {
-            options: AddOptions {
-                batch_name: Some("PicGo".into()),
-                ..AddOptions::default()
-            },
+            options: PicGoOptions::new(PicGoOptions::defaults()),
             timeout: Duration::from_secs(600),
+            clipboard: None,
         }
     }
 }

@@ -92,9 +92,9 @@ pub fn document() -> Value {
         "info": {
             "title": "Outbox local API",
             "version": "1",
-            "description": "Send images to Outbox's queue and follow them, from programs on this computer. Served on 127.0.0.1 and ::1 only (`outbox serve`). Every request under /v1 but this document needs `Authorization: Bearer <token>`; Host must name the loopback address and port; a request with a non-loopback Origin is refused."
+            "description": "Send images to Outbox's queue and follow them, from programs on this computer. Served on 127.0.0.1 and ::1 only (`outbox serve`, or the desktop app once turned on in its settings). Every request under /v1 but this document needs `Authorization: Bearer <token>`; Host must name the loopback address and port; a request with a non-loopback Origin is refused."
         },
-        "servers": [ { "url": "http://127.0.0.1:36680" } ],
+        "servers": [ { "url": format!("http://127.0.0.1:{}", crate::DEFAULT_PORT) } ],
         "security": [ { "bearer": [] } ],
         "paths": {
             "/v1/items": {

@@ -5,9 +5,9 @@
 //!   image is delivered, `{"success": true, "result": ["<link>", …]}` in the
 //!   list's order, else `{"success": false, "message": "…"}` (always HTTP
 //!   200, as PicGo answers).
-//! - With no body or an empty list PicGo uploads the clipboard's image. A
-//!   headless `outbox serve` has no clipboard: it answers `success: false`
-//!   saying so.
+//! - With no body or an empty list PicGo uploads the clipboard's image: the
+//!   app reads its clipboard ([`PicGoConfig::clipboard`]); a headless
+//!   `outbox serve` has none and answers `success: false` saying so.
 //! - `POST /heartbeat` (and `GET`): `{"success": true, "result": "alive"}`.
 //!
 //! PicGo's protocol has no token, so every path must be an absolute path
@@ -17,7 +17,7 @@
 //! answers its existing link.
 
 use crate::items::{read_item, Waiter};
-use crate::{blocking, PicGoConfig, Shared};
+use crate::{blocking, ClipboardImage, PicGoConfig, Shared};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::Json;
@@ -60,9 +60,15 @@ pub(crate) async fn upload(State(state): State<Arc<PicGoState>>, body: Bytes) ->
         }
     };
     if request.list.is_empty() {
-        return failure(
-            "Outbox has no clipboard to upload from here; send {\"list\": [\"/path/to/image.png\"]}",
-        );
+        let Some(read) = state.config.clipboard.clone() else {
+            return failure(
+                "Outbox has no clipboard to upload from here; send {\"list\": [\"/path/to/image.png\"]}",
+            );
+        };
+        return match deliver_clipboard(&state, read).await {
+            Ok(link) => Json(json!({ "success": true, "result": [link] })),
+            Err(message) => failure(message),
+        };
     }
     let mut paths = Vec::with_capacity(request.list.len());
     for entry in &request.list {
@@ -95,7 +101,7 @@ async fn deliver(state: &PicGoState, paths: Vec<String>) -> Result<Vec<String>, 
         }
     }
     let mut waiter = Waiter::with_timeout(&state.api, state.config.timeout);
-    let options = state.config.options.clone();
+    let options = state.config.options.get();
     let queued = unique.clone();
     let report = blocking(&state.api.engine, move |e| e.enqueue(queued, &options))
         .await
@@ -114,50 +120,7 @@ async fn deliver(state: &PicGoState, paths: Vec<String>) -> Result<Vec<String>, 
     }
     let mut links: Vec<(PathBuf, String)> = Vec::new();
     for (path, job) in &jobs {
-        let mut job = *job;
-        let link = loop {
-            let view = read_item(&state.api, job)
-                .await
-                .map_err(|e| e.to_string())?;
-            // The same image under another name: the earlier job's link.
-            let earlier = view
-                .job
-                .error
-                .as_ref()
-                .filter(|_| view.job.state == JobState::Cancelled)
-                .and_then(|e| outbox_engine::duplicate_of(&e.message))
-                .filter(|&earlier| earlier != job);
-            if let Some(earlier) = earlier {
-                job = earlier;
-                continue;
-            }
-            if view.finished {
-                break match (view.job.state, view.link) {
-                    (JobState::Completed, Some(link)) => link,
-                    (JobState::Completed, None) => {
-                        return Err(format!(
-                            "{} was delivered, but its destination gives no link",
-                            path.display()
-                        ))
-                    }
-                    (state, _) => {
-                        let why = view
-                            .job
-                            .error
-                            .map(|e| e.message)
-                            .unwrap_or_else(|| state.to_string());
-                        return Err(format!("{}: {why}", path.display()));
-                    }
-                };
-            }
-            if !waiter.more().await {
-                return Err(format!(
-                    "{} is not delivered yet (job {job}, {}); it stays queued",
-                    path.display(),
-                    view.job.state
-                ));
-            }
-        };
+        let link = link_of(state, &mut waiter, &path.display().to_string(), *job).await?;
         links.push((path.clone(), link));
     }
     Ok(checked
@@ -169,6 +132,80 @@ async fn deliver(state: &PicGoState, paths: Vec<String>) -> Result<Vec<String>, 
                 .map(|(_, l)| l.clone())
         })
         .collect())
+}
+
+/// Queues the clipboard's image (as a paste in the window is) and waits
+/// for its link.
+async fn deliver_clipboard(state: &PicGoState, read: ClipboardImage) -> Result<String, String> {
+    let bytes = tokio::task::spawn_blocking(move || (read.0)())
+        .await
+        .map_err(|e| e.to_string())??;
+    let mut waiter = Waiter::with_timeout(&state.api, state.config.timeout);
+    let options = state.config.options.get();
+    let report = blocking(&state.api.engine, move |e| e.add_pasted(&bytes, &options))
+        .await
+        .map_err(|e| e.to_string())?;
+    let job = match (report.added.first(), report.duplicates.first()) {
+        (Some(&job), _) => job,
+        (None, Some(d)) => d.existing_job,
+        (None, None) => {
+            let why = report.skipped.first().map(|s| s.reason.clone());
+            return Err(format!(
+                "the clipboard's image was not queued: {}",
+                why.unwrap_or_else(|| "no reason given".into())
+            ));
+        }
+    };
+    link_of(state, &mut waiter, "the clipboard's image", job).await
+}
+
+/// Waits for `job`'s link (or the earlier job's, for the same image under
+/// another name); `what` names it in a failure.
+async fn link_of(
+    state: &PicGoState,
+    waiter: &mut Waiter,
+    what: &str,
+    mut job: JobId,
+) -> Result<String, String> {
+    loop {
+        let view = read_item(&state.api, job)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The same image under another name: the earlier job's link.
+        let earlier = view
+            .job
+            .error
+            .as_ref()
+            .filter(|_| view.job.state == JobState::Cancelled)
+            .and_then(|e| outbox_engine::duplicate_of(&e.message))
+            .filter(|&earlier| earlier != job);
+        if let Some(earlier) = earlier {
+            job = earlier;
+            continue;
+        }
+        if view.finished {
+            return match (view.job.state, view.link) {
+                (JobState::Completed, Some(link)) => Ok(link),
+                (JobState::Completed, None) => Err(format!(
+                    "{what} was delivered, but its destination gives no link"
+                )),
+                (state, _) => {
+                    let why = view
+                        .job
+                        .error
+                        .map(|e| e.message)
+                        .unwrap_or_else(|| state.to_string());
+                    Err(format!("{what}: {why}"))
+                }
+            };
+        }
+        if !waiter.more().await {
+            return Err(format!(
+                "{what} is not delivered yet (job {job}, {}); it stays queued",
+                view.job.state
+            ));
+        }
+    }
 }
 
 /// An absolute path to a file whose first bytes are an image Outbox reads.

@@ -25,15 +25,13 @@ pub enum TokenError {
     },
     #[error("the API token in {0} is shorter than {MIN_TOKEN_CHARS} characters")]
     TooShort(String),
-    #[error("no randomness for a token: {0}")]
-    Random(String),
+    #[error(transparent)]
+    Random(outbox_engine::secrets::SecretError),
 }
 
 /// A new token: 32 random bytes as hex.
 pub fn generate() -> Result<String, TokenError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    outbox_engine::secrets::new_token().map_err(TokenError::Random)
 }
 
 /// The token in `path`, or a new one saved there (mode 0600).

@@ -1,5 +1,6 @@
 // Settings: how the queue runs (uploads at once, attempts, auto-accept, where
-// and how new items go), destinations (secrets to the keychain) and recipes.
+// and how new items go), other programs' access (the local API), destinations
+// (secrets to the keychain), AI providers and recipes.
 
 import type { Api } from "../lib/api";
 import { errorMessage } from "../lib/api";
@@ -8,6 +9,7 @@ import { blamesField, testDiagnosis, type FieldError, type KindForm } from "../l
 import type { LinkFormat } from "../lib/links";
 import { parseFields } from "../lib/fields";
 import { KindEditor, type EditorOptions, type EditorStart } from "./kind-editor";
+import { LocalApiSection } from "./local-api-section";
 import { RecipeEditor, type SampleItem } from "./recipe-editor";
 import { money } from "../lib/format";
 import type { DestinationView, ProviderView, RecipeForm, RecipeView, Settings } from "../lib/types";
@@ -102,6 +104,7 @@ export class SettingsPanel {
       this.providerForms = providerForms;
       this.body.replaceChildren(
         this.general(settings, destinations, recipes),
+        this.localApi(settings),
         this.destinationSection(destinations, forms, settings),
         this.providerSection(providers, providerForms),
         this.recipeSection(recipes, recipeForms),
@@ -183,6 +186,26 @@ export class SettingsPanel {
       templateField,
       h("button", { type: "button", class: "primary", onclick: () => void save() }, "Save"),
     );
+  }
+
+  /** The local API and the PicGo protocol: on or off, ports, the token. */
+  private localApi(settings: Settings): HTMLElement {
+    const section = new LocalApiSection(
+      settings,
+      {
+        listening: () => this.api.localApi(),
+        token: () => this.api.localApiToken(),
+        renewToken: () => this.api.renewLocalApiToken(),
+        copy: (text) => this.api.copyText(text),
+        save: async (next) => {
+          const saved = await this.api.setSettings(next);
+          this.onSaved(saved);
+          return saved;
+        },
+      },
+      (message) => void this.run(async () => message),
+    );
+    return section.el;
   }
 
   /** Where a section's editor opens, and how: one editor at a time; its

@@ -122,6 +122,19 @@ export interface Settings {
   link_template: string;
   /** A closed window leaves Outbox in the tray even when idle. */
   stay_in_tray: boolean;
+  /** Programs on this computer may send images over HTTP (`/v1`, with a token). */
+  api_enabled: boolean;
+  api_port: number;
+  /** The PicGo protocol (`POST /upload`) Markdown editors speak. */
+  picgo_enabled: boolean;
+  picgo_port: number;
+}
+
+/** Where the local API listens, or why it does not (src-tauri/src/local_api.rs). */
+export interface Listening {
+  api: string | null;
+  picgo: string | null;
+  problem: string | null;
 }
 
 /** An AI provider as saved (its key is in the keychain). */

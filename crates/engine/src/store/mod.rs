@@ -11,6 +11,7 @@ mod claim;
 mod control;
 mod destinations;
 mod enqueue;
+mod feed;
 mod providers;
 mod query;
 mod recipes;
@@ -25,6 +26,7 @@ pub use control::RetryTarget;
 pub(crate) use destinations::DestinationRow;
 pub use enqueue::{source_key, Duplicate, NewItem};
 pub(crate) use enqueue::{AiCall, EnqueueBatch, Enqueued};
+pub(crate) use feed::FeedMark;
 pub(crate) use retention::Cleaned;
 
 use crate::error::{Error, Result};
@@ -44,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_review.sql"),
     include_str!("migrations/0008_attempts.sql"),
     include_str!("migrations/0009_cool_downs.sql"),
+    include_str!("migrations/0010_job_changes.sql"),
 ];
 
 /// How long a statement waits for another process's write lock before the

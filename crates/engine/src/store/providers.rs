@@ -30,6 +30,22 @@ impl Store {
         let settings = serde_json::to_string(&view.settings)
             .map_err(|e| Error::InvalidSetting(format!("provider {:?}: {e}", view.name)))?;
         self.write(Durability::Full, |tx| {
+            if let Some(cap) = view.settings.spending_cap {
+                // A cap below what is paid already could never be met.
+                let spent: f64 = tx.query_row(
+                    "SELECT coalesce(sum(ai_cost), 0) FROM jobs INDEXED BY jobs_ai
+                      WHERE ai_provider = ?1 AND ai_paid",
+                    [&view.name],
+                    |r| r.get(0),
+                )?;
+                if cap + 1e-9 < spent {
+                    return Err(Error::InvalidSetting(format!(
+                        "a spending cap of {cap:.2} is below the {spent:.2} {} has spent already; \
+                         set at least {spent:.2}, or no cap",
+                        view.name
+                    )));
+                }
+            }
             let changed = tx.execute(
                 "UPDATE providers SET kind = ?2, settings = ?3 WHERE name = ?1",
                 params![view.name, view.kind.as_str(), settings],

@@ -36,7 +36,7 @@ macro_rules! job_tables {
 }
 const JOB_TABLES: &str = job_tables!();
 
-const JOB_COLUMNS: &str = concat!(
+pub(super) const JOB_COLUMNS: &str = concat!(
     "j.id, j.batch_id, i.source_path,
     json_extract(ds.json, '$.name'), json_extract(rs.json, '$.name'),
     j.state, j.phase, j.priority, j.attempts, j.manual_retries, j.max_attempts,
@@ -58,7 +58,7 @@ fn job_error(class: Option<String>, message: Option<String>) -> Option<JobError>
     })
 }
 
-fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobView> {
+pub(super) fn row_to_job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobView> {
     let state = state_from_sql(&r.get::<_, String>(5)?)?;
     let phase: String = r.get(6)?;
     let error_class: Option<String> = r.get(17)?;

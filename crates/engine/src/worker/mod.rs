@@ -528,6 +528,10 @@ impl Worker {
             }
             Err(e) => tracing::warn!("cannot apply the retention rules: {e}"),
         }
+        let trim = |s: &Shared| s.store.trim_changes(crate::feed::KEPT_CHANGES);
+        if let Err(e) = blocking(&self.shared, trim).await {
+            tracing::warn!("cannot trim the change feed's log: {e}");
+        }
     }
 }
 
