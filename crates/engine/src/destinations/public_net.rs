@@ -46,16 +46,40 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
+    if let Some(v4) = embedded_v4(ip) {
+        return is_public_v4(v4);
+    }
     !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
         // Unique local, fc00::/7.
         || (first & 0xfe00) == 0xfc00
-        // Link-local, fe80::/10.
+        // Link-local, fe80::/10, and the old site-local, fec0::/10.
         || (first & 0xffc0) == 0xfe80
+        || (first & 0xffc0) == 0xfec0
         // Documentation, 2001:db8::/32.
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8))
+        || (first == 0x2001 && s[1] == 0x0db8)
+        // Teredo, 2001::/32: its client address is hidden inside.
+        || (first == 0x2001 && s[1] == 0)
+        // Local-use NAT64, 64:ff9b:1::/48: a network's own translator.
+        || (first == 0x64 && s[1] == 0xff9b && s[2] == 1))
+}
+
+/// The IPv4 address an IPv6 one reaches through a translator or tunnel:
+/// NAT64 (64:ff9b::/96), 6to4 (2002::/16) and the old IPv4-compatible form
+/// (::a.b.c.d). A private address must not pass as its IPv6 spelling.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        // Not :: and ::1, which are this computer's own.
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(v4(hi, lo)),
+        _ => None,
+    }
 }
 
 /// Why an address is refused, in words a user can act on.
@@ -141,6 +165,16 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            // The same private addresses through NAT64, 6to4, the old
+            // IPv4-compatible form; site-local, Teredo, local-use NAT64.
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "2002:c0a8:10a::1",
+            "2002:7f00:1::",
+            "::10.0.0.1",
+            "fec0::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "64:ff9b:1::808:808",
         ] {
             let ip: IpAddr = private.parse().unwrap();
             assert!(!is_public(ip), "{private} passed");
@@ -150,6 +184,8 @@ mod tests {
             "1.1.1.1",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             let ip: IpAddr = public.parse().unwrap();
             assert!(is_public(ip), "{public} refused");
