@@ -1019,6 +1019,7 @@ fn programs_send_images_through_the_local_api_once_the_window_turns_it_on() {
     app.wait_for("the token shown", WAIT, || {
         app.js("return document.querySelector('#s-api-token').value") == json!(token)
     });
+    app.js("document.querySelector('section.local-api').scrollIntoView()");
     app.screenshot("api-01-on");
     click(&app, "dialog.settings header", "Close");
 
@@ -1125,7 +1126,7 @@ fn programs_send_images_through_the_local_api_once_the_window_turns_it_on() {
     open_settings(&app);
     click(&app, "section.local-api", "New token");
     app.wait_for("the new token", WAIT, || {
-        text(&app, "#s-api-listening").contains("old one are refused")
+        text(&app, "#s-api-said").contains("old one are refused")
     });
     let old = http
         .get(format!("{api}/v1/status"))
@@ -1151,9 +1152,13 @@ fn programs_send_images_through_the_local_api_once_the_window_turns_it_on() {
     let taken_port = taken.local_addr().expect("addr").port();
     set(&app, "#s-api-port", &taken_port.to_string());
     click(&app, "section.local-api", "Apply");
-    app.wait_for("the refusal", WAIT, || {
-        text(&app, "#s-api-listening").contains(&format!("cannot listen on 127.0.0.1:{taken_port}"))
+    app.wait_for("the refusal, and where it still listens", WAIT, || {
+        text(&app, "#s-api-said").contains(&format!(
+            "Not changed: cannot listen on 127.0.0.1:{taken_port}"
+        )) && text(&app, "#s-api-listening")
+            .contains(&format!("API http://127.0.0.1:{api_port}/v1"))
     });
+    app.js("document.querySelector('#s-api-said').scrollIntoView({ block: 'center' })");
     app.screenshot("api-03-port-taken");
     assert!(
         listening(api_port),

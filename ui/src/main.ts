@@ -114,8 +114,26 @@ const linkCopier = new LinkCopier({
   said: say,
 });
 
+/** Batches whose jobs are in the grid or on their way (this window's own
+ * drops and imports, and batches queued elsewhere once announced). */
+const gridBatches = new Set<number>();
+
+/** A batch queued elsewhere (a program through the local API or PicGo, the
+ * command line): its jobs go on top of the grid, read a page at a time. */
+async function mergeBatch(batch: number): Promise<void> {
+  const page = 1000;
+  const jobs: JobView[] = [];
+  for (let offset = 0; ; offset += page) {
+    const more = await api.history({ state: null, batch, limit: page, offset });
+    jobs.push(...more);
+    if (more.length < page) break;
+  }
+  grid.merge(jobs);
+}
+
 async function added(report: AddReport): Promise<void> {
   performance.mark("outbox:added"); // the bench's legs of a drop
+  if (report.batch_id !== null) gridBatches.add(report.batch_id);
   grid.add(report.added, settings ? !settings.auto_accept : false);
   notices.report(report);
   if (report.added.length === 0 && report.skipped.length === 0 && report.duplicates.length === 0) {
@@ -155,6 +173,7 @@ const dropZone = new DropZone({
       .importManifest(path)
       .then(async (report) => {
         notices.imported(report);
+        if (report.batch_id !== null) gridBatches.add(report.batch_id);
         grid.add(
           report.added.map((a) => a.job),
           settings ? !settings.auto_accept : false,
@@ -178,7 +197,13 @@ function onUpdate(update: Update): void {
   if (update.resync) {
     void restoreStatus();
   }
-  for (const event of update.events) grid.apply(event);
+  for (const event of update.events) {
+    grid.apply(event);
+    if (event.type === "jobs_queued" && !gridBatches.has(event.batch_id)) {
+      gridBatches.add(event.batch_id);
+      void mergeBatch(event.batch_id).catch(fail);
+    }
+  }
   queue.apply(update.events);
   linkCopier.events(update.events);
   if (update.status) {

@@ -64,7 +64,8 @@ describe("LocalApiSection", () => {
     button("Copy").click();
     await settle();
     expect(actions.copy).toHaveBeenCalledWith("a".repeat(64));
-    expect(s.el.querySelector("#s-api-listening")?.textContent).toBe("Token copied.");
+    expect(s.el.querySelector("#s-api-said")?.textContent).toBe("Token copied.");
+    expect(s.el.querySelector("#s-api-listening")?.textContent).toContain("Off");
     s.el.remove();
   });
 
@@ -75,7 +76,7 @@ describe("LocalApiSection", () => {
     button("New token").click();
     await settle();
     expect(input("s-api-token").value).toBe("b".repeat(64));
-    expect(s.el.querySelector("#s-api-listening")?.textContent).toContain("old one are refused");
+    expect(s.el.querySelector("#s-api-said")?.textContent).toContain("old one are refused");
     s.el.remove();
   });
 
@@ -94,15 +95,17 @@ describe("LocalApiSection", () => {
     s.el.remove();
   });
 
-  it("says a refused port beside the form and reports nothing saved", async () => {
+  it("says a refused port beside the form, nothing saved, and where it still listens", async () => {
     const { s, done, button, input } = section({
+      listening: () => Promise.resolve({ api: "http://127.0.0.1:36680/v1", picgo: null, problem: null }),
       save: () => Promise.reject({ kind: "invalid", message: "cannot listen on 127.0.0.1:40001: Address in use", fields: [], steps: [] }),
     });
     input("s-api-enabled").checked = true;
     button("Apply").click();
     await settle();
     expect(done).not.toHaveBeenCalled();
-    expect(s.el.querySelector("#s-api-listening")?.textContent).toBe("cannot listen on 127.0.0.1:40001: Address in use");
+    expect(s.el.querySelector("#s-api-said")?.textContent).toBe("Not changed: cannot listen on 127.0.0.1:40001: Address in use");
+    expect(s.el.querySelector("#s-api-listening")?.textContent).toBe("Listening: API http://127.0.0.1:36680/v1");
     s.el.remove();
   });
 });

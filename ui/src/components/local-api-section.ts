@@ -25,7 +25,10 @@ export function listeningText(l: Listening): string {
 
 export class LocalApiSection {
   readonly el: HTMLElement;
-  private readonly status: HTMLElement;
+  /** Where the servers listen (or why not), always. */
+  private readonly listening: HTMLElement;
+  /** What the last action did: a token copied, a port refused. */
+  private readonly said: HTMLElement;
   private readonly tokenInput: HTMLInputElement;
 
   constructor(
@@ -48,7 +51,8 @@ export class LocalApiSection {
       "aria-label": "The API's token",
       spellcheck: false,
     });
-    this.status = h("p", { class: "muted", id: "s-api-listening", role: "status" });
+    this.listening = h("p", { class: "muted", id: "s-api-listening" });
+    this.said = h("p", { id: "s-api-said", role: "status" });
     const show = h("button", { type: "button", class: "small", onclick: () => void this.toggleToken(show) }, "Show");
     const field = (label: string, input: HTMLElement, id: string) =>
       h("div", { class: "field" }, h("label", { for: id }, label), input);
@@ -64,7 +68,8 @@ export class LocalApiSection {
         await this.actions.save(next);
         this.done("Settings saved.");
       } catch (e) {
-        this.status.textContent = errorMessage(e);
+        this.said.textContent = `Not changed: ${errorMessage(e)}`;
+        void this.showListening();
       }
     };
     this.el = h(
@@ -80,17 +85,22 @@ export class LocalApiSection {
       field("API port", port, "s-api-port"),
       h(
         "div",
-        { class: "field token" },
+        { class: "field" },
         h("label", { for: "s-api-token" }, "Token (every request sends it as Authorization: Bearer …)"),
-        this.tokenInput,
-        show,
-        h("button", { type: "button", class: "small", onclick: () => void this.copyToken() }, "Copy"),
-        h("button", { type: "button", class: "small", onclick: () => void this.renewToken() }, "New token"),
+        h(
+          "div",
+          { class: "token-row" },
+          this.tokenInput,
+          show,
+          h("button", { type: "button", class: "small", onclick: () => void this.copyToken() }, "Copy"),
+          h("button", { type: "button", class: "small", onclick: () => void this.renewToken() }, "New token"),
+        ),
       ),
       field("Answer as PicGo does (Typora, Obsidian and other editors set up for PicGo; no token)", picgo, "s-picgo-enabled"),
       field("PicGo port", picgoPort, "s-picgo-port"),
       h("p", { class: "muted" }, "PicGo's images go where new items go, made with the same recipe, and are never held for review."),
-      this.status,
+      this.listening,
+      this.said,
       h("button", { type: "button", class: "primary", onclick: () => void apply() }, "Apply"),
     );
     void this.showListening();
@@ -98,9 +108,9 @@ export class LocalApiSection {
 
   private async showListening(): Promise<void> {
     try {
-      this.status.textContent = listeningText(await this.actions.listening());
+      this.listening.textContent = listeningText(await this.actions.listening());
     } catch (e) {
-      this.status.textContent = errorMessage(e);
+      this.listening.textContent = errorMessage(e);
     }
   }
 
@@ -115,16 +125,16 @@ export class LocalApiSection {
       this.tokenInput.type = "text";
       button.textContent = "Hide";
     } catch (e) {
-      this.status.textContent = errorMessage(e);
+      this.said.textContent = errorMessage(e);
     }
   }
 
   private async copyToken(): Promise<void> {
     try {
       await this.actions.copy(await this.actions.token());
-      this.status.textContent = "Token copied.";
+      this.said.textContent = "Token copied.";
     } catch (e) {
-      this.status.textContent = errorMessage(e);
+      this.said.textContent = errorMessage(e);
     }
   }
 
@@ -132,9 +142,9 @@ export class LocalApiSection {
     try {
       const token = await this.actions.renewToken();
       if (this.tokenInput.type === "text") this.tokenInput.value = token;
-      this.status.textContent = "A new token is in use; programs with the old one are refused.";
+      this.said.textContent = "A new token is in use; programs with the old one are refused.";
     } catch (e) {
-      this.status.textContent = errorMessage(e);
+      this.said.textContent = errorMessage(e);
     }
   }
 }

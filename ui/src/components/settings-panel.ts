@@ -68,6 +68,8 @@ export class SettingsPanel {
   /** Opens the settings; with a destination's name, at that destination. */
   async open(destination?: string): Promise<void> {
     const asked = performance.now();
+    // What the last visit said is not news any more.
+    if (!this.el.open) this.say("");
     await this.refresh();
     if (!this.el.open) this.el.showModal();
     // Open → painted and ready for input, read by the bench.
