@@ -11,12 +11,13 @@ cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 
 desktop() {
-  install_missing_apt xvfb xauth webkit2gtk-driver
+  install_missing_apt xvfb xauth webkit2gtk-driver curl
   command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked
   build_ui
   # The dev profile: the engine and every dependency are optimised there
   # (Cargo.toml), only the thin shell is not, and the build is the tests' own.
-  cargo bench --profile dev -p outbox-desktop --bench desktop
+  # A private Secret Service: the local API's token lives in the keychain.
+  scripts/with-keyring.sh cargo bench --profile dev -p outbox-desktop --bench desktop
 }
 if [ "${1:-}" = desktop ]; then
   desktop

@@ -15,7 +15,12 @@
 //!   sample (target ≤ 250 ms), against the engine's own sketch of that file
 //!   measured in this process.
 //!
-//! `OUTBOX_BENCH_PART=settings` runs only the last.
+//! - the local API in the app: one 24 MP JPEG sent as multipart to `POST
+//!   /v1/items` until its `202`, against the same request to a do-nothing
+//!   loopback server in this process; 1,000 paths in one request, against
+//!   the engine's own add of the same files.
+//!
+//! `OUTBOX_BENCH_PART=settings` or `=api` runs only that part.
 //!
 //! Run: `./scripts/bench.sh desktop`, which runs `cargo bench --profile dev
 //! -p outbox-desktop --bench desktop` (the engine and every dependency are
@@ -184,9 +189,16 @@ fn completed(app: &harness::App<'_>) -> u64 {
 fn main() {
     let display = Display::start();
     let mut report = serde_json::Map::new();
-    if std::env::var("OUTBOX_BENCH_PART").as_deref() == Ok("settings") {
-        settings_and_recipes(&display, &mut report);
-        return write_report(report);
+    match std::env::var("OUTBOX_BENCH_PART").as_deref() {
+        Ok("settings") => {
+            settings_and_recipes(&display, &mut report);
+            return write_report(report);
+        }
+        Ok("api") => {
+            local_api(&display, &mut report);
+            return write_report(report);
+        }
+        _ => {}
     }
 
     // 1 and 2: previews.
@@ -342,6 +354,7 @@ fn main() {
         );
     }
     settings_and_recipes(&display, &mut report);
+    local_api(&display, &mut report);
     write_report(report);
 }
 
@@ -521,4 +534,193 @@ fn pick(sorted: &[f64], p: f64) -> f64 {
         return f64::NAN;
     }
     sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// A loopback server that reads each request's body and answers `202`: what
+/// moving the bytes costs, for reference.
+fn do_nothing_server() -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let (mut length, mut expect) = (0usize, false);
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        expect |= lower.starts_with("expect: 100-continue");
+                    }
+                    // curl waits for it before a large body, as servers send it.
+                    if expect
+                        && reader
+                            .get_mut()
+                            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                            .is_err()
+                    {
+                        return;
+                    }
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let answer = b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}";
+                    if reader.get_mut().write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// 5: the local API in the app, turned on by its saved settings (the queue
+/// paused through the API, so the worker does not compete for the cores).
+fn local_api(display: &Display, report: &mut serde_json::Map<String, Value>) {
+    let home = Home::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    std::fs::create_dir_all(home.data()).expect("data folder");
+    std::fs::write(
+        home.data().join("settings.json"),
+        json!({ "settings": { "api_enabled": true, "api_port": port } }).to_string(),
+    )
+    .expect("settings");
+    // Made here first, in the keychain the app reads it from.
+    let token = home
+        .engine()
+        .api_token()
+        .expect("the API's token (a keychain)");
+    let small = home.root.path().join("thousand");
+    std::fs::create_dir_all(&small).expect("folder");
+    let paths: Vec<String> = (0..1000u32)
+        .map(|i| {
+            let path = small.join(format!("p{i:04}.png"));
+            image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8, y as u8, (i % 251) as u8]))
+                .save(&path)
+                .expect("a PNG");
+            path.display().to_string()
+        })
+        .collect();
+    let big = jpeg(6000, 4000);
+    flush_to_disk();
+
+    // The engine's own add of the same 1,000 files, on a data folder of its own.
+    let engine = Engine::open(EngineOptions {
+        data_dir: Some(home.root.path().join("reference-data")),
+        ..EngineOptions::default()
+    })
+    .expect("an engine");
+    let t = Instant::now();
+    let added = engine
+        .add(&[small.clone()], &AddOptions::default())
+        .expect("add");
+    let engine_thousand = ms(t.elapsed());
+    assert_eq!(added.added.len(), 1000);
+
+    std::fs::create_dir_all(home.home().join("Pictures")).expect("pictures");
+    let driver = Driver::start(display, &home);
+    let app = driver.launch();
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client");
+    let api = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + WAIT;
+    while http
+        .get(format!("{api}/v1/status"))
+        .bearer_auth(&token)
+        .send()
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the app's API never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let paused = http
+        .post(format!("{api}/v1/pause"))
+        .bearer_auth(&token)
+        .send()
+        .expect("pause");
+    assert!(paused.status().is_success(), "{}", paused.status());
+
+    // Sent by curl, as the serve bench does: the client's own cost is the
+    // same small one on both sides.
+    let reference = format!("http://127.0.0.1:{}/v1/items", do_nothing_server());
+    let sent = home.root.path().join("sent");
+    // A different image each time (a byte after its end), else a duplicate.
+    let files = copies(&sent, "big", &big, 9);
+    flush_to_disk();
+    let post = |url: &str, file: &Path, with_token: bool| {
+        let mut curl = std::process::Command::new("curl");
+        curl.args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{time_total}",
+            "-F",
+        ])
+        .arg(format!("file=@{}", file.display()))
+        .arg(url);
+        if with_token {
+            curl.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        let out = curl.output().expect("curl (installed by the bench)");
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (code, seconds) = said.split_once(' ').expect("curl's figures");
+        assert_eq!(code, "202", "{said}");
+        seconds.parse::<f64>().expect("seconds") * 1000.0
+    };
+    let app_posts: Vec<f64> = files
+        .iter()
+        .map(|f| post(&format!("{api}/v1/items"), f, true))
+        .collect();
+    let reference_posts: Vec<f64> = files.iter().map(|f| post(&reference, f, false)).collect();
+    let t = Instant::now();
+    let thousand = http
+        .post(format!("{api}/v1/items"))
+        .bearer_auth(&token)
+        .json(&json!({ "paths": paths }))
+        .send()
+        .expect("POST 1,000 paths");
+    let app_thousand = ms(t.elapsed());
+    assert_eq!(thousand.status(), 202);
+    let body: Value = thousand.json().expect("JSON");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(1000), "{body}");
+    app.quit();
+
+    let (app_post, reference_post) = (median(app_posts.clone()), median(reference_posts.clone()));
+    println!(
+        "local API in the app: POST one 24 MP JPEG ({} bytes) → 202, median {app_post:.1} ms (do-nothing server {reference_post:.1} ms, ratio {:.2}); \
+         1,000 paths in one POST {app_thousand:.1} ms (engine add alone {engine_thousand:.1} ms, ratio {:.2})",
+        big.len(),
+        app_post / reference_post,
+        app_thousand / engine_thousand
+    );
+    report.insert(
+        "local_api".into(),
+        json!({
+            "post_24mp_ms": app_posts,
+            "post_24mp_reference_ms": reference_posts,
+            "post_24mp_median_ms": app_post,
+            "post_24mp_reference_median_ms": reference_post,
+            "thousand_paths_ms": app_thousand,
+            "thousand_paths_engine_ms": engine_thousand,
+        }),
+    );
 }
