@@ -83,9 +83,7 @@ impl ApiControl {
     pub fn follow(&self, settings: &Settings) {
         self.picgo.set(picgo_options(settings));
     }
-}
 
-impl ApiControl {
     /// Stops the servers running (if any) and starts what `wanted` asks for.
     /// An error (a port taken, no keychain) is returned and also kept for
     /// [`ApiControl::listening`].

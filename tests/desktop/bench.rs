@@ -628,7 +628,7 @@ fn local_api(display: &Display, report: &mut serde_json::Map<String, Value>) {
     .expect("an engine");
     let t = Instant::now();
     let added = engine
-        .add(&[small.clone()], &AddOptions::default())
+        .add(std::slice::from_ref(&small), &AddOptions::default())
         .expect("add");
     let engine_thousand = ms(t.elapsed());
     assert_eq!(added.added.len(), 1000);
