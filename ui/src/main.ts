@@ -118,16 +118,21 @@ const linkCopier = new LinkCopier({
  * drops and imports, and batches queued elsewhere once announced). */
 const gridBatches = new Set<number>();
 
-/** A batch queued elsewhere (a program through the local API or PicGo, the
- * command line): its jobs go on top of the grid, read a page at a time. */
-async function mergeBatch(batch: number): Promise<void> {
+/** A batch's jobs, a page at a time (a drop may be 20,000). */
+async function* batchPages(batch: number): AsyncGenerator<JobView[]> {
   const page = 1000;
-  const jobs: JobView[] = [];
   for (let offset = 0; ; offset += page) {
-    const more = await api.history({ state: null, batch, limit: page, offset });
-    jobs.push(...more);
-    if (more.length < page) break;
+    const jobs = await api.history({ state: null, batch, limit: page, offset });
+    yield jobs;
+    if (jobs.length < page) return;
   }
+}
+
+/** A batch queued elsewhere (a program through the local API or PicGo, the
+ * command line): all of its jobs go on top of the grid at once. */
+async function mergeBatch(batch: number): Promise<void> {
+  const jobs: JobView[] = [];
+  for await (const page of batchPages(batch)) jobs.push(...page);
   grid.merge(jobs);
 }
 
@@ -142,14 +147,9 @@ async function added(report: AddReport): Promise<void> {
   if (report.batch_id !== null) await loadBatch(report.batch_id);
 }
 
-/** A new batch's jobs into the grid, a page at a time (a drop may be 20,000). */
+/** A new batch's jobs into the grid, each page as it comes. */
 async function loadBatch(batch: number): Promise<void> {
-  const page = 1000;
-  for (let offset = 0; ; offset += page) {
-    const jobs = await api.history({ state: null, batch, limit: page, offset });
-    grid.update(jobs);
-    if (jobs.length < page) return;
-  }
+  for await (const page of batchPages(batch)) grid.update(page);
 }
 
 /** False while a damaged database waits for the user: nothing can be added. */
