@@ -178,7 +178,7 @@ fn the_panel_agrees_with_itself_while_jobs_run_and_shows_another_process_work() 
     // Sampled while the batch runs: every reading agrees with itself.
     let mut busy_samples = 0;
     let mut shot = false;
-    app.wait_for("the batch finished", WAIT, || {
+    let mut sample = || {
         let p = app.js(PANEL);
         let n = |k: &str| p[k].as_u64().unwrap_or(u64::MAX);
         if n("batches") == 1 {
@@ -194,7 +194,8 @@ fn the_panel_agrees_with_itself_while_jobs_run_and_shows_another_process_work() 
             n("processing"),
             "rows in progress vs counts: {p}"
         );
-        if n("processing") > 0 && n("completed") > 0 {
+        let busy = n("processing") > 0 && n("completed") > 0;
+        if busy {
             busy_samples += 1;
             if !shot {
                 shot = true;
@@ -203,8 +204,37 @@ fn the_panel_agrees_with_itself_while_jobs_run_and_shows_another_process_work() 
                 assert_eq!(clipped, json!([]), "job rows clipped");
             }
         }
-        n("all") == 30 && n("completed") == 30 && n("batches") == 0
+        (busy, n("all") == 30 && n("completed") == 30 && n("batches") == 0)
+    };
+    app.wait_for("jobs in progress beside finished ones", WAIT, || sample().0);
+
+    // Halfway, held still by a pause: the panel says what the engine's own
+    // status (read by this process from the database) says.
+    app.js("return window.__TAURI_INTERNALS__.invoke('pause', { batch: null })");
+    let engine = home.engine();
+    let mut settled = None;
+    app.wait_for("the jobs in flight finished", WAIT, || {
+        let status = engine.status().expect("status");
+        let still = status.counts.processing == 0;
+        settled = Some(status);
+        still
     });
+    let status = settled.expect("a status");
+    let batch = &status.batches[0].counts;
+    let expected = json!({
+        "all": status.counts.total, "processing": 0, "completed": status.counts.completed,
+        "failed": status.counts.failed, "cancelled": status.counts.cancelled,
+        "batch_done": batch.completed + batch.failed + batch.cancelled,
+        "batch_total": batch.total, "batches": 1, "flights": 0,
+    });
+    app.wait_for("the panel shows the engine's status", WAIT, || app.js(PANEL) == expected);
+    assert!(
+        status.counts.completed > 0 && status.counts.completed < 30,
+        "paused halfway: {:?}",
+        status.counts
+    );
+    app.js("return window.__TAURI_INTERNALS__.invoke('resume', { batch: null })");
+    app.wait_for("the batch finished", WAIT, || sample().1);
     assert!(
         busy_samples > 0,
         "never saw jobs in progress beside finished ones"
@@ -220,7 +250,6 @@ fn the_panel_agrees_with_itself_while_jobs_run_and_shows_another_process_work() 
     for i in 0..3u8 {
         write_jpeg(&theirs.join(format!("t{i}.jpg")), 800, 600, 100 + i);
     }
-    let engine = home.engine();
     let added_at = std::time::Instant::now();
     let report = engine
         .add(&[theirs], &outbox_engine::AddOptions::default())

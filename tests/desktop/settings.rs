@@ -503,15 +503,13 @@ fn ai_jobs_past_the_spending_cap_wait_until_the_cap_is_raised_in_the_form() {
     );
     app.screenshot("cap-01-waiting");
 
-    // The cap raised in the provider's form: the third goes on.
-    click(&app, "header.top", "Settings");
-    app.wait_for("the provider listed", WAIT, || {
-        app.js("return !!document.querySelector('li[data-provider=studio]')") == json!(true)
-    });
-    click(&app, "li[data-provider=studio]", "Edit");
-    app.wait_for("its form", WAIT, || {
+    // The waiting tile's fix opens the form of its recipe's provider, where
+    // the cap is raised: the third goes on.
+    click(&app, ".tile[data-standing=waiting]", "Fix AI provider");
+    app.wait_for("the provider's form, opened by the tile", WAIT, || {
         app.js("return document.querySelector('#p-spending_cap')?.value") == json!("0.1")
     });
+    app.screenshot("cap-02-fix-opens-provider");
     set(&app, "#p-spending_cap", "0.20");
     click(&app, ".kind-editor", "Save changes");
     app.wait_for("the cap saved", WAIT, || {
@@ -522,7 +520,7 @@ fn ai_jobs_past_the_spending_cap_wait_until_the_cap_is_raised_in_the_form() {
         app.tiles("data-state", "completed") == 3
     });
     assert_eq!(server.requests_to("/v1/images/generations").len(), 3);
-    app.screenshot("cap-02-raised");
+    app.screenshot("cap-03-raised");
     app.quit();
 }
 

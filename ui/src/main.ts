@@ -19,6 +19,7 @@ import { LinkCopier } from "./lib/link-copier";
 import { formatLink, formatLinks, linked } from "./lib/links";
 import { FrameSampler, markDrop } from "./lib/perf";
 import type { AddReport, JobView, Settings, Update } from "./lib/types";
+import type { FixTarget } from "./lib/standing";
 
 /** How many recent jobs the grid shows again after a reload. */
 const RESTORED_TILES = 200;
@@ -38,7 +39,7 @@ const grid = new ResultsGrid({
       .then((r) => r.refused.forEach(say))
       .catch(fail),
   open: (job) => void api.openLocation(job).catch(fail),
-  fix: (destination) => fix(destination),
+  fix: (target) => fix(target),
   copyLink: (url, source) => copyLink(url, source),
 });
 const settingsPanel = new SettingsPanel(
@@ -73,7 +74,7 @@ function copyLinks(jobs: JobView[]): void {
     .then(() => say(`${jobs.length} link(s) copied`))
     .catch(fail);
 }
-const fix = (destination: string) => void settingsPanel.open(destination);
+const fix = (target: FixTarget) => void settingsPanel.open(target);
 const choices = new DropChoices(async (s) => {
   settings = await api.setSettings(s);
   return settings;
@@ -92,10 +93,10 @@ const detail = new JobDetailDialog({
     r?.refused.forEach(say);
   },
   open: (job) => void api.openLocation(job).catch(fail),
-  fix: (destination) => {
+  fix: (target) => {
     detail.el.close();
     historyPanel.el.close();
-    fix(destination);
+    fix(target);
   },
   showBatch: (batch) => void historyPanel.showBatch(batch, queue.batchName(batch)).catch(fail),
 });

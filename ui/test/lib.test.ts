@@ -3,7 +3,7 @@ import { parseFields } from "../src/lib/fields";
 import { bytes, duration, fileName, percent, stateLabel } from "../src/lib/format";
 import { applyEvent, filteredTotal, matches } from "../src/lib/jobs";
 import { pathsFromText } from "../src/lib/paste";
-import { countsDown, standing, standingLabel, standingText } from "../src/lib/standing";
+import { countsDown, fixLabel, standing, standingLabel, standingText } from "../src/lib/standing";
 import { overall, Rate } from "../src/lib/overall";
 import { announcement, InProgress } from "../src/components/in-progress";
 import type { BatchView, StateCounts } from "../src/lib/types";
@@ -126,8 +126,8 @@ describe("standing", () => {
     expect(standingText(s, null)).toMatch(/^Will retry at .+: HTTP 503$/);
   });
   it("tells needing the user from failing for good", () => {
-    const needs = standing(job({ state: "failed", destination: "shop", error: { class: "needs_user", message: "wrong password" } }));
-    expect(needs).toEqual({ kind: "needs_you", message: "wrong password", destination: "shop", attempts: 0 });
+    const needs = standing(job({ state: "failed", phase: "upload", destination: "shop", error: { class: "needs_user", message: "wrong password" } }));
+    expect(needs).toEqual({ kind: "needs_you", message: "wrong password", fix: { destination: "shop" }, attempts: 0 });
     const gone = standing(job({ state: "failed", attempts: 5, error: { class: "transient", message: "timed out" } }));
     expect(gone && standingText(gone, at)).toBe("Failed for good after 5 attempts: timed out");
     const once = standing(job({ state: "failed", attempts: 1, error: { class: "permanent", message: "not an image" } }));
@@ -156,6 +156,18 @@ describe("standing", () => {
     expect(needs && standingText(needs, at)).toBe("Needs you after 2 attempts: wrong password");
     const first = standing(job({ state: "failed", attempts: 1, destination: "shop", error: { class: "needs_user", message: "wrong password" } }));
     expect(first && standingText(first, at)).toBe("Needs you: wrong password");
+  });
+  it("a job that needs you points at what to fix: its destination, or its recipe's AI provider when generating stopped", () => {
+    const error = { class: "needs_user", message: "the API key was refused" } as const;
+    const upload = standing(job({ state: "failed", phase: "upload", destination: "shop", recipe: "studio-shots", error }));
+    expect(upload?.kind === "needs_you" && upload.fix).toEqual({ destination: "shop" });
+    expect(upload?.kind === "needs_you" && fixLabel(upload.fix)).toBe("Fix shop");
+    const generate = standing(job({ state: "failed", phase: "generate", destination: "shop", recipe: "studio-shots", error }));
+    expect(generate?.kind === "needs_you" && generate.fix).toEqual({ recipe: "studio-shots" });
+    expect(generate?.kind === "needs_you" && fixLabel(generate.fix)).toBe("Fix AI provider");
+    // Held at a spending cap: the provider's settings are where the cap is raised.
+    const capped = standing(job({ state: "pending", phase: "generate", recipe: "studio-shots", error: { class: "needs_user", message: "spending cap reached" } }));
+    expect(capped?.kind === "waiting" && capped.fix).toEqual({ recipe: "studio-shots" });
   });
   it("only a retry with a time counts down", () => {
     const error = { class: "transient", message: "HTTP 503" } as const;

@@ -6,7 +6,7 @@
 import { previewUrl } from "../lib/api";
 import { h } from "../lib/dom";
 import { bytes, fileName, stateLabel } from "../lib/format";
-import { standing, standingText } from "../lib/standing";
+import { fixLabel, standing, standingText, type FixTarget } from "../lib/standing";
 import type { AttemptView, BatchId, JobDetail, JobId, JobView } from "../lib/types";
 
 export interface DetailActions {
@@ -14,7 +14,7 @@ export interface DetailActions {
   copyLink(url: string, source: string): void;
   retry(job: JobId): Promise<void>;
   open(job: JobId): void;
-  fix(destination: string): void;
+  fix(target: FixTarget): void;
   /** The history narrowed to this batch; without it the detail offers none. */
   showBatch?(batch: BatchId): void;
 }
@@ -144,7 +144,8 @@ export class JobDetailDialog {
       out.push(b("Copy link", () => this.actions.copyLink(url, job.source)));
       out.push(b("Open", () => this.actions.open(job.id)));
     }
-    if (standing(job)?.kind === "needs_you") out.push(b(`Fix ${job.destination}`, () => this.actions.fix(job.destination)));
+    const trouble = standing(job);
+    if (trouble?.kind === "needs_you" || trouble?.kind === "waiting") out.push(b(fixLabel(trouble.fix), () => this.actions.fix(trouble.fix)));
     if (job.state === "failed" || job.state === "cancelled") {
       out.push(
         b("Retry", () => void this.actions.retry(job.id).then(() => this.open(job.id))),

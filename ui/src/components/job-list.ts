@@ -10,7 +10,7 @@ import { h, onNextFrame, setText } from "../lib/dom";
 import { bytes, fileName, percent, stateLabel } from "../lib/format";
 import { applyEvent, type Filter } from "../lib/jobs";
 import { Selection } from "../lib/selection";
-import { standing, standingLabel, standingText } from "../lib/standing";
+import { standing, standingLabel, standingText, type FixTarget } from "../lib/standing";
 import type { EngineEvent, HistoryQuery, JobId, JobView } from "../lib/types";
 import { pagesFor, visibleRows } from "../lib/virtual";
 
@@ -24,7 +24,7 @@ export interface RowActions {
   copy(job: JobView): void;
   open(job: JobId): void;
   /** Opens the settings of the destination a job needs the user to fix. */
-  fix(destination: string): void;
+  fix(target: FixTarget): void;
   /** The selection changed: `count` jobs are selected now. */
   selected(count: number): void;
   /** Delete pressed: cancel the selected jobs. */
@@ -325,8 +325,10 @@ export class JobList {
    */
   private fillActions(row: Row, job: JobView): void {
     const offered: [label: string, title: string, action: (job: JobView) => void][] = [];
-    if (standing(job)?.kind === "needs_you") {
-      offered.push(["Fix", `Open the settings of ${job.destination}`, (j) => this.actions.fix(j.destination)]);
+    const trouble = standing(job);
+    if (trouble?.kind === "needs_you" || trouble?.kind === "waiting") {
+      const title = "destination" in trouble.fix ? `Open the settings of ${job.destination}` : `Open the settings of the AI provider of ${job.recipe}`;
+      offered.push(["Fix", title, () => this.actions.fix(trouble.fix)]);
     }
     if (job.state === "failed" || job.state === "cancelled") offered.push(["Retry", "Retry", (j) => this.actions.retry(j.id)]);
     if (job.state === "pending" || job.state === "paused" || job.state === "processing") {

@@ -10,6 +10,7 @@ import { h } from "../lib/dom";
 import { money } from "../lib/format";
 import { filteredTotal, type Filter } from "../lib/jobs";
 import type { BatchId, EngineEvent, JobId, JobView, Status } from "../lib/types";
+import type { FixTarget } from "../lib/standing";
 import { Batches } from "./batches";
 import { BulkActions, type BulkAction } from "./bulk-actions";
 import { CountsBar } from "./counts-bar";
@@ -39,7 +40,7 @@ export class QueuePanel {
     private readonly api: Api,
     private readonly say: (text: string) => void,
     links: {
-      fix(destination: string): void;
+      fix(target: FixTarget): void;
       copyLink(url: string, source: string): void;
       copyLinks(jobs: JobView[]): void;
       detail(job: JobId): void;
@@ -65,7 +66,7 @@ export class QueuePanel {
         if (job.remote?.url) links.copyLink(job.remote.url, job.source);
       },
       open: (job) => this.act(() => this.api.openLocation(job)),
-      fix: (destination) => links.fix(destination),
+      fix: (target) => links.fix(target),
       selected: (count) => this.bulkBar.show(count),
       cancelSelected: () => void this.bulk("cancel", links.copyLinks),
       detail: (job) => links.detail(job),

@@ -12,6 +12,7 @@ import { KindEditor, type EditorOptions, type EditorStart } from "./kind-editor"
 import { LocalApiSection } from "./local-api-section";
 import { RecipeEditor, type SampleItem } from "./recipe-editor";
 import { money } from "../lib/format";
+import type { FixTarget } from "../lib/standing";
 import type { DestinationView, ProviderView, RecipeForm, RecipeView, Settings } from "../lib/types";
 
 /** A new recipe starts as the usual web one. */
@@ -31,6 +32,10 @@ export class SettingsPanel {
   /** The engine's forms: they do not change while the app runs. */
   private forms: KindForm[] | null = null;
   private providerForms: KindForm[] | null = null;
+  /** The recipes as last read, to find the provider a recipe asks. */
+  private recipes: RecipeView[] = [];
+  /** Opens a provider's editor (set by the provider section, rebuilt with it). */
+  private editProvider: ((name: string) => Promise<void>) | null = null;
   private recipeForms: KindForm[] | null = null;
   private readonly destinationEditing: EditorOptions = {
     noun: "destination",
@@ -65,8 +70,9 @@ export class SettingsPanel {
     );
   }
 
-  /** Opens the settings; with a destination's name, at that destination. */
-  async open(destination?: string): Promise<void> {
+  /** Opens the settings; with a fix target, at the settings it points at:
+   * a destination's row, or the editor of the AI provider a recipe asks. */
+  async open(target?: FixTarget): Promise<void> {
     const asked = performance.now();
     // What the last visit said is not news any more.
     if (!this.el.open) this.say("");
@@ -76,14 +82,35 @@ export class SettingsPanel {
     requestAnimationFrame(() => {
       this.el.dataset.openMs = String(Math.round(performance.now() - asked));
     });
-    if (destination) {
-      const row = Array.from(this.el.querySelectorAll<HTMLElement>("[data-destination]")).find(
-        (el) => el.dataset.destination === destination,
-      );
-      row?.classList.add("attention");
-      row?.scrollIntoView({ block: "center" });
+    if (!target) return;
+    if ("destination" in target) {
+      const row = this.row("destination", target.destination);
       row?.querySelector<HTMLInputElement>("input")?.focus();
+      return;
     }
+    const provider = this.recipeProvider(target.recipe);
+    if (provider === null) {
+      this.row("recipe", target.recipe);
+      this.say(`The recipe ${target.recipe} asks no AI provider: its own steps are what to change.`);
+      return;
+    }
+    if (this.row("provider", provider)) await this.editProvider?.(provider);
+    else this.say(`The recipe ${target.recipe} asks for the AI provider ${provider}, which is not set up.`);
+  }
+
+  /** Marks and shows the row of a destination, provider or recipe. */
+  private row(what: "destination" | "provider" | "recipe", name: string): HTMLElement | null {
+    const row =
+      Array.from(this.el.querySelectorAll<HTMLElement>(`[data-${what}]`)).find((el) => el.dataset[what] === name) ?? null;
+    row?.classList.add("attention");
+    row?.scrollIntoView({ block: "center" });
+    return row;
+  }
+
+  /** The AI provider a recipe's first step asks, if it has one. */
+  private recipeProvider(recipe: string): string | null {
+    const first = this.recipes.find((r) => r.name === recipe)?.operations[0];
+    return first?.op === "ai_generate" && typeof first.provider === "string" ? first.provider : null;
   }
 
   private say(text: string): void {
@@ -102,6 +129,7 @@ export class SettingsPanel {
         this.recipeForms ?? this.api.recipeForms(),
       ]);
       this.recipeForms = recipeForms;
+      this.recipes = recipes;
       this.forms = forms;
       this.providerForms = providerForms;
       this.body.replaceChildren(
@@ -286,6 +314,7 @@ export class SettingsPanel {
         this.say(errorMessage(e));
       }
     };
+    this.editProvider = edit;
     const describe = (p: ProviderView) => {
       const cost = p.settings.cost_per_image ? ` · ${money(p.settings.cost_per_image)} per image` : "";
       const cap = p.settings.spending_cap !== null ? ` · cap ${money(p.settings.spending_cap)}` : " · no spending cap";

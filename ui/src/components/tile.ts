@@ -6,7 +6,7 @@ import { previewUrl } from "../lib/api";
 import { h, setText } from "../lib/dom";
 import { fileName, stateLabel } from "../lib/format";
 import { markPainted } from "../lib/perf";
-import { countsDown, standing, standingLabel, standingText, type Standing } from "../lib/standing";
+import { countsDown, fixLabel, standing, standingLabel, standingText, type FixTarget, type Standing } from "../lib/standing";
 import type { EngineEvent, JobError, JobId, JobState, JobView, Phase } from "../lib/types";
 
 export interface TileActions {
@@ -15,8 +15,8 @@ export interface TileActions {
   regenerate(job: JobId): void;
   retry(job: JobId): void;
   open(job: JobId): void;
-  /** Opens the settings of the destination the job needs the user to fix. */
-  fix(destination: string): void;
+  /** Opens the settings the job needs the user to fix. */
+  fix(target: FixTarget): void;
   /** Copies the upload's link, in the format the user chose. */
   copyLink(url: string, source: string): void;
 }
@@ -44,6 +44,7 @@ export class Tile {
   /** The job's automatic attempts at most, once read from the engine. */
   private maxAttempts: number | null = null;
   private destination = "";
+  private recipe = "";
   /** What went wrong, as last drawn. */
   private trouble: Standing = null;
   /** Previews still loading, stopped if the tile is dropped. */
@@ -161,6 +162,7 @@ export class Tile {
     this.attempts = job.attempts;
     this.maxAttempts = job.max_attempts;
     this.destination = job.destination;
+    this.recipe = job.recipe;
     if (job.phase === "upload" && job.state !== "cancelled" && this.outputVersion === 0) {
       this.loadOutputPreview();
     }
@@ -207,6 +209,7 @@ export class Tile {
       attempts: this.attempts,
       max_attempts: this.maxAttempts,
       destination: this.destination,
+      recipe: this.recipe,
     });
     this.trouble = trouble;
     this.el.dataset.state = this.awaitingReview ? "review" : this.state;
@@ -220,8 +223,10 @@ export class Tile {
     const button = (label: string, action: () => void, cls = "") =>
       buttons.push(h("button", { type: "button", class: cls, onclick: () => action() }, label));
     if (trouble?.kind === "needs_you") {
-      button(`Fix ${trouble.destination}`, () => this.actions.fix(trouble.destination), "primary");
+      button(fixLabel(trouble.fix), () => this.actions.fix(trouble.fix), "primary");
       button("Retry", () => this.actions.retry(this.job));
+    } else if (trouble?.kind === "waiting") {
+      button(fixLabel(trouble.fix), () => this.actions.fix(trouble.fix));
     } else if (this.awaitingReview) {
       button("Accept", () => this.actions.accept(this.job), "primary");
       button("Discard", () => this.actions.discard(this.job));

@@ -19,14 +19,24 @@ export type Standing =
       /** The phase's automatic attempts at most, when known. */
       max: number | null;
     }
-  | { kind: "waiting"; message: string }
-  | { kind: "needs_you"; message: string; destination: string; attempts: number }
+  | { kind: "waiting"; message: string; fix: FixTarget }
+  | { kind: "needs_you"; message: string; fix: FixTarget; attempts: number }
   | { kind: "failed"; message: string; attempts: number }
   | null;
 
+/** The settings a job that needs the user points at: its destination's, or,
+ * when its generation is what stopped (an AI provider's key, its spending
+ * cap), those of the provider its recipe asks. */
+export type FixTarget = { destination: string } | { recipe: string };
+
+/** The fix button's label. */
+export function fixLabel(fix: FixTarget): string {
+  return "destination" in fix ? `Fix ${fix.destination}` : "Fix AI provider";
+}
+
 /** What `standing` reads of a job: a tile may not know its job's
  * `max_attempts` yet (null). */
-export type StandingOf = Pick<JobView, "state" | "phase" | "error" | "next_attempt_at" | "attempts" | "destination"> & {
+export type StandingOf = Pick<JobView, "state" | "phase" | "error" | "next_attempt_at" | "attempts" | "destination" | "recipe"> & {
   max_attempts: number | null;
 };
 
@@ -34,8 +44,9 @@ export type StandingOf = Pick<JobView, "state" | "phase" | "error" | "next_attem
  * if any, says why: a duplicate of which job). */
 export function standing(job: StandingOf): Standing {
   if (!job.error) return null;
+  const fix: FixTarget = job.phase === "generate" ? { recipe: job.recipe } : { destination: job.destination };
   // Held back until the user acts (a spending cap reached), not failed.
-  if (job.state === "pending" && job.error.class === "needs_user") return { kind: "waiting", message: job.error.message };
+  if (job.state === "pending" && job.error.class === "needs_user") return { kind: "waiting", message: job.error.message, fix };
   if (job.state === "pending" || job.state === "processing") {
     return {
       kind: "retrying",
@@ -50,7 +61,7 @@ export function standing(job: StandingOf): Standing {
   }
   if (job.state !== "failed") return null;
   if (job.error.class === "needs_user") {
-    return { kind: "needs_you", message: job.error.message, destination: job.destination, attempts: job.attempts };
+    return { kind: "needs_you", message: job.error.message, fix, attempts: job.attempts };
   }
   return { kind: "failed", message: job.error.message, attempts: job.attempts };
 }
