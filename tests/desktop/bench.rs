@@ -195,9 +195,10 @@ fn completed(app: &harness::App<'_>) -> u64 {
 }
 
 type Report = serde_json::Map<String, Value>;
+type Part = fn(&Display, &mut Report);
 
 /// The bench's parts, by the name `OUTBOX_BENCH_PART` picks one with.
-const PARTS: [(&str, fn(&Display, &mut Report)); 5] = [
+const PARTS: [(&str, Part); 5] = [
     ("previews", previews),
     ("queue", queue_panel),
     ("scale", twenty_thousand_files),

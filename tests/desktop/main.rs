@@ -204,7 +204,10 @@ fn the_panel_agrees_with_itself_while_jobs_run_and_shows_another_process_work() 
                 assert_eq!(clipped, json!([]), "job rows clipped");
             }
         }
-        (busy, n("all") == 30 && n("completed") == 30 && n("batches") == 0)
+        (
+            busy,
+            n("all") == 30 && n("completed") == 30 && n("batches") == 0,
+        )
     };
     app.wait_for("jobs in progress beside finished ones", WAIT, || sample().0);
 
@@ -227,7 +230,9 @@ fn the_panel_agrees_with_itself_while_jobs_run_and_shows_another_process_work() 
         "batch_done": batch.completed + batch.failed + batch.cancelled,
         "batch_total": batch.total, "batches": 1, "flights": 0,
     });
-    app.wait_for("the panel shows the engine's status", WAIT, || app.js(PANEL) == expected);
+    app.wait_for("the panel shows the engine's status", WAIT, || {
+        app.js(PANEL) == expected
+    });
     assert!(
         status.counts.completed > 0 && status.counts.completed < 30,
         "paused halfway: {:?}",
