@@ -23,7 +23,7 @@ export interface RowActions {
   raise(job: JobView): void;
   copy(job: JobView): void;
   open(job: JobId): void;
-  /** Opens the settings of the destination a job needs the user to fix. */
+  /** Opens the settings a job needs the user to fix. */
   fix(target: FixTarget): void;
   /** The selection changed: `count` jobs are selected now. */
   selected(count: number): void;
@@ -318,6 +318,12 @@ export class JobList {
     this.fillActions(row, job);
   }
 
+  /** Opens the settings the job needs fixed. */
+  private fixOf(job: JobView): void {
+    const trouble = standing(job);
+    if (trouble?.kind === "needs_you" || trouble?.kind === "waiting") this.actions.fix(trouble.fix);
+  }
+
   /**
    * The row's buttons. A jump through the list shows other jobs in the same
    * rows, mostly with the same buttons: those are relabelled, not rebuilt,
@@ -328,7 +334,8 @@ export class JobList {
     const trouble = standing(job);
     if (trouble?.kind === "needs_you" || trouble?.kind === "waiting") {
       const title = "destination" in trouble.fix ? `Open the settings of ${job.destination}` : `Open the settings of the AI provider of ${job.recipe}`;
-      offered.push(["Fix", title, () => this.actions.fix(trouble.fix)]);
+      // The job the row shows when clicked, as for every other button.
+      offered.push(["Fix", title, (j) => this.fixOf(j)]);
     }
     if (job.state === "failed" || job.state === "cancelled") offered.push(["Retry", "Retry", (j) => this.actions.retry(j.id)]);
     if (job.state === "pending" || job.state === "paused" || job.state === "processing") {
