@@ -218,22 +218,6 @@ fn main() {
     write_report(report);
 }
 
-/// `n` small PNGs in `dir`, each its own image to the queue (a byte after
-/// its end).
-fn tiny_pngs(dir: &Path, n: u32) -> PathBuf {
-    std::fs::create_dir_all(dir).expect("folder");
-    let mut png = Vec::new();
-    image::RgbImage::from_pixel(16, 16, image::Rgb([200, 40, 40]))
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .expect("png");
-    for i in 0..n {
-        let mut b = png.clone();
-        b.extend_from_slice(&i.to_le_bytes());
-        std::fs::write(dir.join(format!("{i:05}.png")), b).expect("write");
-    }
-    dir.to_path_buf()
-}
-
 /// 1 and 2: one file's drop → its preview, and 100 files' drop → the 100th.
 fn previews(display: &Display, report: &mut Report) {
     let home = Home::new();
@@ -307,7 +291,7 @@ fn previews(display: &Display, report: &mut Report) {
 /// 3: the queue panel while 20,000 jobs update.
 fn queue_panel(display: &Display, report: &mut Report) {
     let home = Home::new();
-    let tiny = tiny_pngs(&home.root.path().join("tiny"), 20_000);
+    let tiny = harness::tiny_pngs(&home.root.path().join("tiny"), 20_000);
     {
         std::fs::create_dir_all(home.home().join("Pictures")).expect("pictures");
         let engine = Engine::open(EngineOptions {
@@ -848,12 +832,12 @@ fn other_process_to_shown(app: &harness::App<'_>, engine: &Engine, files: &[Path
 /// 6: a drop of 20,000 files, and the window with them.
 fn twenty_thousand_files(display: &Display, report: &mut Report) {
     let home = Home::new();
-    let tiny = tiny_pngs(&home.root.path().join("tiny"), 20_000);
+    let tiny = harness::tiny_pngs(&home.root.path().join("tiny"), 20_000);
     let others = home.root.path().join("elsewhere");
+    std::fs::create_dir_all(&others).expect("folder");
     let other_files: Vec<PathBuf> = (0..7)
         .map(|i| {
             let path = others.join(format!("other-{i}.jpg"));
-            std::fs::create_dir_all(&others).expect("folder");
             let mut b = jpeg(64, 48);
             b.push(i as u8);
             std::fs::write(&path, b).expect("write");

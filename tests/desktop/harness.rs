@@ -557,3 +557,19 @@ pub fn screenshots_dir() -> PathBuf {
         .join("target")
         .join("e2e")
 }
+
+/// `n` small PNGs in `dir`, each its own image to the queue (a byte after
+/// its end).
+pub fn tiny_pngs(dir: &Path, n: u32) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("folder");
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(16, 16, image::Rgb([200, 40, 40]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    for i in 0..n {
+        let mut b = png.clone();
+        b.extend_from_slice(&i.to_le_bytes());
+        std::fs::write(dir.join(format!("{i:05}.png")), b).expect("write");
+    }
+    dir.to_path_buf()
+}

@@ -536,18 +536,7 @@ fn the_history_gallery_finds_a_job_by_name_and_opens_its_detail_with_attempts() 
 fn twenty_thousand_jobs_queued_by_another_process_show_in_the_open_window_and_are_found() {
     let display = Display::start();
     let home = Home::new();
-    let many = home.root.path().join("many");
-    std::fs::create_dir_all(&many).expect("folder");
-    let mut png = Vec::new();
-    image::RgbImage::from_pixel(16, 16, image::Rgb([200, 40, 40]))
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .expect("png");
-    for i in 0..20_000u32 {
-        // Each its own file to the queue: a byte after the image's end.
-        let mut bytes = png.clone();
-        bytes.extend_from_slice(&i.to_le_bytes());
-        std::fs::write(many.join(format!("{i:05}.png")), bytes).expect("write");
-    }
+    let many = harness::tiny_pngs(&home.root.path().join("many"), 20_000);
     let driver = Driver::start(&display, &home);
     let app = driver.launch();
     std::fs::create_dir_all(home.delivered()).expect("the shop's folder");
